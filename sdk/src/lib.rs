@@ -1,0 +1,58 @@
+//! # Cairn SDK
+//!
+//! One tracking core for every platform. [`Engine`] is a sans-IO state machine:
+//! it owns consent, identity hashing, sessions, batching, the bounded offline
+//! queue and retry policy, reads time from a [`Clock`] and persists through a
+//! [`Store`], and never does network I/O. A driver runs this loop:
+//!
+//! ```text
+//! loop {
+//!     match engine.next_upload()? {
+//!         Next::Upload(u) => { let outcome = http_post(&u); engine.upload_finished(u.id, outcome)?; }
+//!         Next::Wait(d)   => sleep_until_woken(d),   // woken early by any API call
+//!         Next::Idle      => sleep_until_woken(forever),
+//!     }
+//! }
+//! ```
+//!
+//! Features: `sled` ([`SledStore`]), `native` (a tokio + reqwest [`Client`]),
+//! `rustls` (HTTPS for the native client with rustls on ring).
+
+mod backoff;
+mod clock;
+mod config;
+mod consent;
+mod engine;
+mod error;
+mod events;
+mod identity;
+mod message;
+mod session;
+mod store;
+mod upload;
+
+#[cfg(feature = "native")]
+mod native;
+#[cfg(feature = "sled")]
+mod sled_store;
+
+pub use backoff::parse_retry_after;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{App, Config, Device, Library, Os, Screen, StaticContext};
+pub use consent::{Consent, ConsentMode, Purpose};
+pub use engine::{Engine, Tracked};
+pub use error::Error;
+pub use events::{Event, EventKind};
+pub use identity::{normalize_email, normalize_phone};
+pub use message::Dropped;
+pub use session::Session;
+pub use store::{EventKey, MemoryStore, Store};
+pub use upload::{Next, Outcome, Upload};
+
+#[cfg(feature = "native")]
+pub use native::{Client, ClientOptions};
+#[cfg(feature = "sled")]
+pub use sled_store::{SledConfig, SledStore};
+
+#[cfg(test)]
+mod tests;

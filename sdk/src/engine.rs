@@ -1,0 +1,543 @@
+//! The engine: the one state machine every platform runs. It owns consent,
+//! identity, sessions and the queue index; it reads time from a `Clock` and
+//! persists through a `Store`, and never does network I/O (see `upload.rs` for
+//! the Glean-style `next_upload` / `upload_finished` loop).
+
+use crate::backoff::Backoff;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::consent::{Consent, Purpose};
+use crate::error::Error;
+use crate::events::{into_map, Event, EventKind};
+use crate::identity::{Hasher, EMAIL_TRAITS, PHONE_TRAITS};
+use crate::message::{Dropped, Kind, Message};
+use crate::session::Session;
+use crate::store::{EventKey, Store};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use uuid::{ContextV7, Timestamp, Uuid};
+
+// Key-value entries in the store.
+pub(crate) const KV_ANONYMOUS_ID: &str = "anonymous_id";
+pub(crate) const KV_USER_ID: &str = "user_id";
+pub(crate) const KV_CONSENT: &str = "consent";
+pub(crate) const KV_SESSION: &str = "session";
+pub(crate) const KV_DROPPED: &str = "dropped";
+
+/// Stored event value: 8-byte big-endian enqueue time (epoch ms), then the message JSON.
+pub(crate) const STAMP: usize = 8;
+
+/// What happened to a tracked event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    /// Queued (and persisted) for upload.
+    Queued,
+    /// Discarded: the user has not consented to this purpose. Nothing was stored.
+    NoConsent(Purpose),
+}
+
+/// One queued event, as the engine indexes it (the bytes live in the store).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub key: EventKey,
+    /// Message JSON length in bytes.
+    pub size: u32,
+    /// Enqueue time, epoch ms.
+    pub at: i64,
+}
+
+/// The sans-IO core. See the crate docs for the loop a driver runs.
+pub struct Engine {
+    pub(crate) cfg: Config,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) store: Arc<dyn Store>,
+    hasher: Hasher,
+    static_context: String,
+    consent: Consent,
+    anonymous_id: String,
+    user_id: Option<String>,
+    session: Session,
+    uuid_ctx: ContextV7,
+    next_seq: u64,
+    pub(crate) queue: VecDeque<Entry>,
+    pub(crate) queue_bytes: usize,
+    pub(crate) in_flight: Option<crate::upload::InFlight>,
+    pub(crate) backoff: Backoff,
+    pub(crate) retry_at: Option<i64>,
+    pub(crate) flush_requested: bool,
+    pub(crate) split: Option<crate::upload::Split>,
+    pub(crate) dropped: Dropped,
+    pub(crate) next_upload_id: u64,
+    /// When the oldest write not yet synced happened.
+    pub(crate) dirty_since: Option<i64>,
+}
+
+impl Engine {
+    /// Opens the engine over a store: restores identity, consent, session,
+    /// drop counters and the queued events left by an earlier run.
+    pub fn new(cfg: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        if cfg.hash_identities && cfg.hash_key.is_empty() {
+            return Err(Error::Config(
+                "hash_identities is on but hash_key is empty".into(),
+            ));
+        }
+        if cfg.flush_at == 0 || cfg.max_batch_events == 0 {
+            return Err(Error::Config(
+                "flush_at and max_batch_events must be > 0".into(),
+            ));
+        }
+        let hasher = Hasher::new(cfg.hash_identities.then_some(cfg.hash_key.as_bytes()));
+        let mut static_context = serde_json::to_string(&cfg.context)?;
+        static_context.pop(); // drop '}' so per-event fields can follow
+        let now = clock.now_millis();
+        let seed = cfg
+            .rng_seed
+            .unwrap_or_else(|| Uuid::new_v4().as_u64_pair().0);
+        let backoff = Backoff::new(cfg.backoff_base, cfg.backoff_cap, cfg.max_retry_after, seed);
+
+        let anonymous_id = match store.get(KV_ANONYMOUS_ID)? {
+            Some(v) => String::from_utf8(v).map_err(|e| Error::Corrupt(e.to_string()))?,
+            None => {
+                let id = Uuid::new_v4().to_string();
+                store.set(KV_ANONYMOUS_ID, id.as_bytes())?;
+                id
+            }
+        };
+        let user_id = store
+            .get(KV_USER_ID)?
+            .map(|v| String::from_utf8(v).map_err(|e| Error::Corrupt(e.to_string())))
+            .transpose()?
+            .filter(|u| !u.is_empty());
+        let consent = match store.get(KV_CONSENT)? {
+            Some(v) => serde_json::from_slice(&v).map_err(|e| Error::Corrupt(e.to_string()))?,
+            None => Consent::initial(cfg.consent_mode),
+        };
+        let dropped = match store.get(KV_DROPPED)? {
+            Some(v) => serde_json::from_slice(&v).unwrap_or_default(),
+            None => Dropped::default(),
+        };
+        let uuid_ctx = ContextV7::new();
+        let session = match store.get(KV_SESSION)? {
+            Some(v) => serde_json::from_slice(&v).map_err(|e| Error::Corrupt(e.to_string()))?,
+            None => Session::new(new_v7(&uuid_ctx, now), now),
+        };
+
+        let mut engine = Engine {
+            cfg,
+            clock,
+            store,
+            hasher,
+            static_context,
+            consent,
+            anonymous_id,
+            user_id,
+            session,
+            uuid_ctx,
+            next_seq: 0,
+            queue: VecDeque::new(),
+            queue_bytes: 0,
+            in_flight: None,
+            backoff,
+            retry_at: None,
+            flush_requested: false,
+            split: None,
+            dropped,
+            next_upload_id: 1,
+            dirty_since: None,
+        };
+        engine.restore_queue()?;
+        Ok(engine)
+    }
+
+    /// Rebuilds the queue index from the store; events of a purpose no longer
+    /// consented (a crash between revoke and purge) are deleted, not sent.
+    fn restore_queue(&mut self) -> Result<(), Error> {
+        let mut stale = Vec::new();
+        for (key, value) in self.store.load_events()? {
+            self.next_seq = self.next_seq.max(key.seq + 1);
+            if value.len() < STAMP || !self.consent.allows(key.purpose) {
+                stale.push(key);
+                continue;
+            }
+            let at = i64::from_be_bytes(value[..STAMP].try_into().expect("8 bytes"));
+            let size = (value.len() - STAMP) as u32;
+            self.queue.push_back(Entry { key, size, at });
+            self.queue_bytes += size as usize;
+        }
+        if !stale.is_empty() {
+            self.store.remove_events(&stale)?;
+            self.store.sync()?;
+        }
+        Ok(())
+    }
+
+    // --- The API (the same words on every platform) ---------------------------
+
+    /// Tracks a custom event. `properties` must be a JSON object or null.
+    pub fn track(&mut self, event: &str, properties: Value) -> Result<Tracked, Error> {
+        self.track_event(Event::track(event, properties)?)
+    }
+
+    /// Tracks a typed event (see `Event`'s seed helpers), page or screen view.
+    pub fn track_event(&mut self, e: Event) -> Result<Tracked, Error> {
+        let kind = match e.kind {
+            EventKind::Track => Kind::Track,
+            EventKind::Page => Kind::Page,
+            EventKind::Screen => Kind::Screen,
+        };
+        self.enqueue(
+            kind,
+            Some(&e.name),
+            Some(&e.properties),
+            None,
+            None,
+            e.purpose,
+            e.timestamp,
+        )
+    }
+
+    /// A page view (Segment `page`).
+    pub fn page(&mut self, name: &str, properties: Value) -> Result<Tracked, Error> {
+        let props = into_map(properties)?;
+        self.enqueue(
+            Kind::Page,
+            Some(name),
+            Some(&props),
+            None,
+            None,
+            Purpose::Analytics,
+            None,
+        )
+    }
+
+    /// A screen view (Segment `screen`).
+    pub fn screen(&mut self, name: &str, properties: Value) -> Result<Tracked, Error> {
+        let props = into_map(properties)?;
+        self.enqueue(
+            Kind::Screen,
+            Some(name),
+            Some(&props),
+            None,
+            None,
+            Purpose::Analytics,
+            None,
+        )
+    }
+
+    /// Sets the user. The user id and the `email` / `phone` traits are normalised
+    /// and hashed (unless hashing is off). The user is remembered even when the
+    /// identify message itself is not consented.
+    pub fn identify(&mut self, user_id: &str, traits: Value) -> Result<Tracked, Error> {
+        if user_id.trim().is_empty() {
+            return Err(Error::EmptyName);
+        }
+        let mut traits = into_map(traits)?;
+        if self.hasher.enabled() {
+            for (k, v) in traits.iter_mut() {
+                if let Value::String(s) = v {
+                    if EMAIL_TRAITS.contains(&k.as_str()) {
+                        *s = self.hasher.email(s);
+                    } else if PHONE_TRAITS.contains(&k.as_str()) {
+                        *s = self.hasher.phone(s);
+                    }
+                }
+            }
+        }
+        self.set_user(Some(self.hasher.user_id(user_id)))?;
+        self.enqueue(
+            Kind::Identify,
+            None,
+            Some(&traits),
+            None,
+            None,
+            Purpose::Analytics,
+            None,
+        )
+    }
+
+    /// Links the current identity (user id, else anonymous id) to `new_user_id`.
+    pub fn alias(&mut self, new_user_id: &str) -> Result<Tracked, Error> {
+        if new_user_id.trim().is_empty() {
+            return Err(Error::EmptyName);
+        }
+        let previous = self
+            .user_id
+            .clone()
+            .unwrap_or_else(|| self.anonymous_id.clone());
+        self.set_user(Some(self.hasher.user_id(new_user_id)))?;
+        self.enqueue(
+            Kind::Alias,
+            None,
+            None,
+            Some(&previous),
+            None,
+            Purpose::Analytics,
+            None,
+        )
+    }
+
+    /// Associates the user with a group (account, team...).
+    pub fn group(&mut self, group_id: &str, traits: Value) -> Result<Tracked, Error> {
+        let traits = into_map(traits)?;
+        self.enqueue(
+            Kind::Group,
+            None,
+            Some(&traits),
+            None,
+            Some(group_id),
+            Purpose::Analytics,
+            None,
+        )
+    }
+
+    /// Logs out: a new anonymous id, no user, a new session. Queued events keep
+    /// the identity they were tracked with.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        let now = self.clock.now_millis();
+        self.anonymous_id = Uuid::new_v4().to_string();
+        self.store
+            .set(KV_ANONYMOUS_ID, self.anonymous_id.as_bytes())?;
+        self.set_user(None)?;
+        let id = new_v7(&self.uuid_ctx, now);
+        self.session.rotate(id, now);
+        self.mark_dirty(now);
+        Ok(())
+    }
+
+    /// Replaces the consent state. Revoked purposes have their queued events
+    /// deleted from the store (and synced) before this returns.
+    pub fn set_consent(&mut self, consent: Consent) -> Result<(), Error> {
+        for p in self.consent.revoked_by(&consent) {
+            self.purge_purpose(p)?;
+        }
+        self.consent = consent;
+        self.store.set(KV_CONSENT, &serde_json::to_vec(&consent)?)?;
+        self.sync()
+    }
+
+    /// Asks for everything queued to be uploaded now, and makes it durable.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        self.flush_requested = !self.queue.is_empty() || self.in_flight.is_some();
+        self.sync()
+    }
+
+    /// The app came to the foreground: a session idle too long starts anew.
+    pub fn on_foreground(&mut self) {
+        let now = self.clock.now_millis();
+        self.touch_session(now);
+        self.mark_dirty(now);
+    }
+
+    /// The app went to the background: flush (upload now, durable now).
+    pub fn on_background(&mut self) -> Result<(), Error> {
+        self.flush()
+    }
+
+    /// Writes session and counters, then makes every write durable.
+    pub fn sync(&mut self) -> Result<(), Error> {
+        self.store
+            .set(KV_SESSION, &serde_json::to_vec(&self.session)?)?;
+        self.store
+            .set(KV_DROPPED, &serde_json::to_vec(&self.dropped)?)?;
+        self.store.sync()?;
+        self.dirty_since = None;
+        Ok(())
+    }
+
+    // --- Read-only state ------------------------------------------------------
+
+    pub fn consent(&self) -> Consent {
+        self.consent
+    }
+    pub fn anonymous_id(&self) -> &str {
+        &self.anonymous_id
+    }
+    /// The user id as sent (hashed when hashing is on).
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+    pub fn session_id(&self) -> &str {
+        &self.session.id
+    }
+    /// Events waiting, including those in the upload in flight.
+    pub fn queued(&self) -> usize {
+        self.queue.len() + self.in_flight.as_ref().map_or(0, |f| f.entries.len())
+    }
+    /// Drops not yet reported to the collector.
+    pub fn dropped(&self) -> Dropped {
+        self.dropped
+    }
+    /// Consecutive failed upload attempts (0 after a success).
+    pub fn failures(&self) -> u32 {
+        self.backoff.failures()
+    }
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    /// The highest sequence number given to an event so far (drivers use it to
+    /// know when a flush has covered everything tracked before it).
+    pub fn last_seq(&self) -> Option<u64> {
+        self.next_seq.checked_sub(1)
+    }
+    /// The lowest sequence number still queued or in flight.
+    pub fn oldest_pending_seq(&self) -> Option<u64> {
+        let q = self.queue.front().map(|e| e.key.seq);
+        let f = self
+            .in_flight
+            .as_ref()
+            .and_then(|f| f.entries.first())
+            .map(|e| e.key.seq);
+        match (q, f) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // --- Internals --------------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    fn enqueue(
+        &mut self,
+        kind: Kind,
+        name: Option<&str>,
+        body: Option<&Map<String, Value>>,
+        previous_id: Option<&str>,
+        group_id: Option<&str>,
+        purpose: Purpose,
+        timestamp: Option<DateTime<Utc>>,
+    ) -> Result<Tracked, Error> {
+        if name.is_some_and(|n| n.trim().is_empty())
+            || group_id.is_some_and(|g| g.trim().is_empty())
+        {
+            return Err(Error::EmptyName);
+        }
+        // Rule: no consent, no queue, no disk.
+        if !self.consent.allows(purpose) {
+            return Ok(Tracked::NoConsent(purpose));
+        }
+        let now = self.clock.now_millis();
+        self.touch_session(now);
+        let message_id = new_v7(&self.uuid_ctx, now);
+        let mut value = Vec::with_capacity(512);
+        value.extend_from_slice(&now.to_be_bytes());
+        Message {
+            kind,
+            message_id: &message_id,
+            anonymous_id: &self.anonymous_id,
+            user_id: self.user_id.as_deref(),
+            timestamp: timestamp.unwrap_or_else(|| millis_to_utc(now)),
+            name,
+            body,
+            previous_id,
+            group_id,
+            static_context: &self.static_context,
+            session_id: &self.session.id,
+            consent: self.consent,
+            purpose,
+        }
+        .write(&mut value)?;
+        let size = value.len() - STAMP;
+        if size > self.cfg.max_event_bytes {
+            return Err(Error::EventTooLarge {
+                size,
+                max: self.cfg.max_event_bytes,
+            });
+        }
+        let key = EventKey {
+            purpose,
+            seq: self.next_seq,
+        };
+        self.store.put_event(key, &value)?;
+        self.next_seq += 1;
+        self.queue.push_back(Entry {
+            key,
+            size: size as u32,
+            at: now,
+        });
+        self.queue_bytes += size;
+        self.mark_dirty(now);
+        self.enforce_bounds()?;
+        Ok(Tracked::Queued)
+    }
+
+    /// Rule: the queue (with what is in flight) stays within its count and byte
+    /// bounds by dropping the oldest queued events, counted as `overflow`.
+    fn enforce_bounds(&mut self) -> Result<(), Error> {
+        let (fl_n, fl_b) = self
+            .in_flight
+            .as_ref()
+            .map_or((0, 0), |f| (f.entries.len(), f.bytes));
+        let mut evicted = Vec::new();
+        while !self.queue.is_empty()
+            && (self.queue.len() + fl_n > self.cfg.max_queue_events
+                || self.queue_bytes + fl_b > self.cfg.max_queue_bytes)
+        {
+            let e = self.queue.pop_front().expect("non-empty");
+            self.queue_bytes -= e.size as usize;
+            evicted.push(e.key);
+        }
+        if !evicted.is_empty() {
+            self.dropped.overflow += evicted.len() as u64;
+            self.store.remove_events(&evicted)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a purpose's events: queued, in flight (so they are not re-queued), stored.
+    fn purge_purpose(&mut self, p: Purpose) -> Result<(), Error> {
+        self.store.clear_purpose(p)?;
+        let mut removed = 0usize;
+        self.queue.retain(|e| {
+            let keep = e.key.purpose != p;
+            if !keep {
+                removed += e.size as usize;
+            }
+            keep
+        });
+        self.queue_bytes -= removed;
+        if let Some(f) = self.in_flight.as_mut() {
+            f.entries.retain(|e| e.key.purpose != p);
+            f.bytes = f.entries.iter().map(|e| e.size as usize).sum();
+        }
+        Ok(())
+    }
+
+    fn set_user(&mut self, user_id: Option<String>) -> Result<(), Error> {
+        match &user_id {
+            Some(u) => self.store.set(KV_USER_ID, u.as_bytes())?,
+            None => self.store.set(KV_USER_ID, b"")?, // empty means none
+        }
+        self.user_id = user_id.filter(|u| !u.is_empty());
+        Ok(())
+    }
+
+    /// Rule: more than `session_timeout` without activity starts a new session.
+    fn touch_session(&mut self, now: i64) {
+        let timeout = self.cfg.session_timeout.as_millis() as i64;
+        if self.session.expired_at(now, timeout) {
+            let id = new_v7(&self.uuid_ctx, now);
+            self.session.rotate(id, now);
+        } else {
+            self.session.last_activity = self.session.last_activity.max(now);
+        }
+    }
+
+    pub(crate) fn mark_dirty(&mut self, now: i64) {
+        if self.dirty_since.is_none() {
+            self.dirty_since = Some(now);
+        }
+    }
+}
+
+/// A UUIDv7 from the engine clock (monotonic within one engine).
+fn new_v7(ctx: &ContextV7, now_ms: i64) -> String {
+    let ms = now_ms.max(0) as u64;
+    let ts = Timestamp::from_unix(ctx, ms / 1000, ((ms % 1000) * 1_000_000) as u32);
+    Uuid::new_v7(ts).to_string()
+}
+
+pub(crate) fn millis_to_utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

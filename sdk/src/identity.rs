@@ -1,0 +1,128 @@
+//! Identifiers are hashed on the device: HMAC-SHA256 (ring) under the app's hash
+//! key, hex-encoded, over a normalised input, so the same person hashes the same
+//! way on every platform and no raw e-mail, phone or user id leaves the device.
+
+use ring::hmac;
+
+/// Trait names whose values are personal identifiers and are hashed by `identify`.
+pub const EMAIL_TRAITS: &[&str] = &["email"];
+pub const PHONE_TRAITS: &[&str] = &["phone"];
+
+/// Hashes identifiers under one key (or passes them through when hashing is off).
+#[derive(Clone)]
+pub struct Hasher {
+    key: Option<hmac::Key>,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hasher")
+            .field("enabled", &self.key.is_some())
+            .finish()
+    }
+}
+
+impl Hasher {
+    /// `None` disables hashing.
+    pub fn new(key: Option<&[u8]>) -> Self {
+        Hasher {
+            key: key.map(|k| hmac::Key::new(hmac::HMAC_SHA256, k)),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// User ids: trimmed (case is kept, ids are case-sensitive), then hashed.
+    pub fn user_id(&self, raw: &str) -> String {
+        self.hash(raw.trim())
+    }
+
+    /// E-mails: trimmed and lower-cased, then hashed.
+    pub fn email(&self, raw: &str) -> String {
+        self.hash(&normalize_email(raw))
+    }
+
+    /// Phones: E.164-ish (leading `+` kept, digits only), then hashed.
+    pub fn phone(&self, raw: &str) -> String {
+        self.hash(&normalize_phone(raw))
+    }
+
+    fn hash(&self, normalised: &str) -> String {
+        match &self.key {
+            Some(k) => hex(hmac::sign(k, normalised.as_bytes()).as_ref()),
+            None => normalised.to_string(),
+        }
+    }
+}
+
+/// Trimmed, lower-cased.
+pub fn normalize_email(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
+/// E.164-ish: keeps a leading `+` and the digits ("+44 (20) 7946-0018" ->
+/// "+442079460018"); a "00" international prefix becomes "+".
+pub fn normalize_phone(raw: &str) -> String {
+    let t = raw.trim();
+    let digits: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
+    if t.starts_with('+') {
+        format!("+{digits}")
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        format!("+{rest}")
+    } else {
+        digits
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation() {
+        assert_eq!(
+            normalize_email("  Alice@Example.COM \n"),
+            "alice@example.com"
+        );
+        assert_eq!(normalize_phone(" +44 (20) 7946-0018 "), "+442079460018");
+        assert_eq!(normalize_phone("0033 6 12 34 56 78"), "+33612345678");
+        assert_eq!(normalize_phone("06-12-34-56-78"), "0612345678");
+    }
+
+    #[test]
+    fn hmac_sha256_known_vector() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        let h = Hasher::new(Some(b"Jefe"));
+        assert_eq!(
+            h.user_id(" what do ya want for nothing? "),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn equal_after_normalisation_and_keyed() {
+        let h = Hasher::new(Some(b"k1"));
+        assert_eq!(h.email("A@B.com"), h.email(" a@b.COM"));
+        assert_eq!(h.phone("+1 (555) 010-0000"), h.phone("+15550100000"));
+        assert_ne!(
+            h.email("a@b.com"),
+            Hasher::new(Some(b"k2")).email("a@b.com")
+        );
+        assert_eq!(h.email("a@b.com").len(), 64);
+        let off = Hasher::new(None);
+        assert!(!off.enabled());
+        assert_eq!(off.email(" A@B.com "), "a@b.com");
+    }
+}

@@ -1,0 +1,316 @@
+//! The upload loop, Glean-style: the driver asks `next_upload()` and gets an
+//! `Upload` to perform, a `Wait`, or `Idle`; it performs the request and reports
+//! `upload_finished(id, outcome)`. Every rule about when to send, what to send
+//! and what to do with an answer lives here:
+//!
+//! - send when `flush_at` events are queued, `flush_interval` after the oldest,
+//!   when the batch would reach `max_batch_bytes`, or after flush()/on_background();
+//! - one upload in flight at a time;
+//! - 2xx deletes the batch; 5xx, 408, 429 and transport errors retry with
+//!   exponential backoff and full jitter, honouring Retry-After;
+//! - 413 halves the batch; a single event still refused with 413 is dropped;
+//! - any other 4xx drops the batch; every drop is counted in `context.dropped`;
+//! - events older than `max_event_age` are dropped before building a batch.
+
+use crate::engine::{millis_to_utc, Engine, Entry, STAMP};
+use crate::error::Error;
+use crate::message::{rfc3339, with_dropped, Dropped};
+use base64::Engine as _;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use std::io::Write;
+use std::time::Duration;
+
+/// Room kept in `max_batch_bytes` for the envelope and `context.dropped`.
+const ENVELOPE_RESERVE: usize = 512;
+
+/// What the driver should do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Perform this request, then call `upload_finished(upload.id, ..)`.
+    Upload(Upload),
+    /// Call `next_upload()` again after this long (or sooner, after any API call).
+    Wait(Duration),
+    /// Nothing to do until the next API call (or an upload in flight finishes).
+    Idle,
+}
+
+/// One HTTP request: `POST url` with `headers` and the gzipped `body`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub id: u64,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    /// Gzip-compressed JSON batch.
+    pub body: Vec<u8>,
+    /// How many events the batch carries.
+    pub events: usize,
+}
+
+/// How an upload ended, as the driver saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server answered; `retry_after` is its parsed `Retry-After` header.
+    Status {
+        code: u16,
+        retry_after: Option<Duration>,
+    },
+    /// No answer (DNS, connect, timeout, reset...).
+    Transport(String),
+}
+
+impl Outcome {
+    pub fn status(code: u16) -> Self {
+        Outcome::Status {
+            code,
+            retry_after: None,
+        }
+    }
+}
+
+/// The batch currently being uploaded.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub id: u64,
+    pub entries: Vec<Entry>,
+    pub bytes: usize,
+    /// Drop counters the batch reports.
+    pub reported: Dropped,
+}
+
+/// After a 413: at most `max_events` per batch until `remaining` events went out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Split {
+    pub max_events: usize,
+    pub remaining: usize,
+}
+
+impl Engine {
+    /// What the driver should do now.
+    pub fn next_upload(&mut self) -> Result<Next, Error> {
+        let now = self.clock.now_millis();
+        let sync_ms = self.cfg.sync_interval.as_millis() as i64;
+        // Rule: writes are durable within `sync_interval`.
+        if self.dirty_since.is_some_and(|d| now - d >= sync_ms) {
+            self.sync()?;
+        }
+        let sync_wait = self.dirty_since.map(|d| ms(d + sync_ms - now));
+        let wait = |d: Duration| Next::Wait(sync_wait.map_or(d, |s| s.min(d)));
+        let idle = || sync_wait.map_or(Next::Idle, Next::Wait);
+
+        if self.in_flight.is_some() {
+            return Ok(idle());
+        }
+        self.expire(now)?;
+        if self.queue.is_empty() {
+            self.flush_requested = false;
+            self.split = None;
+            return Ok(idle());
+        }
+        if let Some(at) = self.retry_at.filter(|at| *at > now) {
+            return Ok(wait(ms(at - now)));
+        }
+        let oldest = self.queue.front().expect("non-empty").at;
+        let due = oldest + self.cfg.flush_interval.as_millis() as i64;
+        let ready = self.flush_requested
+            || self.split.is_some() // the rest of a split batch was already due
+            || self.queue.len() >= self.cfg.flush_at
+            || self.queue_bytes + self.queue.len() + ENVELOPE_RESERVE >= self.cfg.max_batch_bytes
+            || now >= due;
+        if !ready {
+            return Ok(wait(ms(due - now)));
+        }
+        match self.build(now)? {
+            Some(u) => Ok(Next::Upload(u)),
+            None => Ok(idle()),
+        }
+    }
+
+    /// Reports how upload `id` ended. Unknown ids are ignored.
+    pub fn upload_finished(&mut self, id: u64, outcome: Outcome) -> Result<(), Error> {
+        let Some(fl) = self.in_flight.take_if(|f| f.id == id) else {
+            return Ok(());
+        };
+        let now = self.clock.now_millis();
+        let n = fl.entries.len();
+        let (code, retry_after) = match outcome {
+            Outcome::Status { code, retry_after } => (Some(code), retry_after),
+            Outcome::Transport(_) => (None, None),
+        };
+        match code {
+            Some(200..=299) => {
+                self.delete(&fl.entries)?;
+                self.dropped.subtract(&fl.reported);
+                self.backoff.succeed();
+                self.retry_at = None;
+                self.sent(n);
+            }
+            Some(413) if n <= 1 => {
+                self.delete(&fl.entries)?;
+                self.dropped.too_large += n as u64;
+                self.sent(n);
+            }
+            Some(413) => {
+                let remaining = self.split.map_or(n, |s| s.remaining.max(n));
+                self.split = Some(Split {
+                    max_events: n.div_ceil(2),
+                    remaining,
+                });
+                self.requeue(fl.entries);
+            }
+            Some(408) | Some(429) | Some(500..=599) | None => {
+                let delay = self.backoff.fail(retry_after);
+                self.retry_at = Some(now + delay.as_millis() as i64);
+                self.requeue(fl.entries);
+            }
+            Some(400..=499) => {
+                self.delete(&fl.entries)?;
+                self.dropped.rejected += n as u64;
+                self.backoff.succeed();
+                self.retry_at = None;
+                self.sent(n);
+            }
+            Some(_) => {
+                // 1xx/3xx here mean a broken proxy or redirect loop: retry later.
+                let delay = self.backoff.fail(retry_after);
+                self.retry_at = Some(now + delay.as_millis() as i64);
+                self.requeue(fl.entries);
+            }
+        }
+        self.mark_dirty(now);
+        Ok(())
+    }
+
+    /// Builds the next batch from the head of the queue and marks it in flight.
+    fn build(&mut self, now: i64) -> Result<Option<Upload>, Error> {
+        let max_events = self.split.map_or(self.cfg.max_batch_events, |s| {
+            s.max_events.min(self.cfg.max_batch_events)
+        });
+        let budget = self.cfg.max_batch_bytes.saturating_sub(ENVELOPE_RESERVE);
+        let reported = self.dropped;
+        let mut body = Vec::with_capacity(self.queue_bytes.min(budget) + ENVELOPE_RESERVE);
+        body.extend_from_slice(b"{\"batch\":[");
+        let mut entries = Vec::new();
+        let mut bytes = 0usize;
+        let mut missing = Vec::new();
+        while let Some(e) = self.queue.front().copied() {
+            if entries.len() >= max_events
+                || (!entries.is_empty() && bytes + e.size as usize + 1 > budget)
+            {
+                break;
+            }
+            self.queue.pop_front();
+            self.queue_bytes -= e.size as usize;
+            let Some(value) = self.store.get_event(e.key)? else {
+                missing.push(e.key);
+                continue;
+            };
+            let msg = value.get(STAMP..).unwrap_or_default();
+            if !entries.is_empty() {
+                body.push(b',');
+            }
+            if entries.is_empty() {
+                body.extend_from_slice(&with_dropped(msg, &reported)?);
+            } else {
+                body.extend_from_slice(msg);
+            }
+            bytes += e.size as usize + 1;
+            entries.push(e);
+        }
+        if !missing.is_empty() {
+            self.store.remove_events(&missing)?;
+        }
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        body.extend_from_slice(b"],\"sentAt\":\"");
+        body.extend_from_slice(rfc3339(millis_to_utc(now)).as_bytes());
+        body.push(b'"');
+        if self.cfg.write_key_in_body {
+            body.extend_from_slice(b",\"writeKey\":");
+            serde_json::to_writer(&mut body, &self.cfg.write_key)?;
+        }
+        body.push(b'}');
+
+        let id = self.next_upload_id;
+        self.next_upload_id += 1;
+        let count = entries.len();
+        self.in_flight = Some(InFlight {
+            id,
+            entries,
+            bytes,
+            reported,
+        });
+        Ok(Some(Upload {
+            id,
+            url: self.cfg.batch_url(),
+            headers: self.headers(),
+            body: gzip(&body)?,
+            events: count,
+        }))
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:", self.cfg.write_key));
+        vec![
+            ("Content-Type".into(), "application/json".into()),
+            ("Content-Encoding".into(), "gzip".into()),
+            ("Authorization".into(), format!("Basic {token}")),
+        ]
+    }
+
+    /// Rule: queued events older than `max_event_age` are dropped, counted as `expired`.
+    fn expire(&mut self, now: i64) -> Result<(), Error> {
+        let cutoff = now - self.cfg.max_event_age.as_millis() as i64;
+        let mut old = Vec::new();
+        while let Some(e) = self.queue.front().filter(|e| e.at < cutoff).copied() {
+            self.queue.pop_front();
+            self.queue_bytes -= e.size as usize;
+            old.push(e.key);
+        }
+        if !old.is_empty() {
+            self.dropped.expired += old.len() as u64;
+            self.store.remove_events(&old)?;
+            self.mark_dirty(now);
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, entries: &[Entry]) -> Result<(), Error> {
+        let keys: Vec<_> = entries.iter().map(|e| e.key).collect();
+        self.store.remove_events(&keys)
+    }
+
+    /// Puts a failed batch back at the head of the queue, in order.
+    fn requeue(&mut self, entries: Vec<Entry>) {
+        for e in entries.into_iter().rev() {
+            self.queue_bytes += e.size as usize;
+            self.queue.push_front(e);
+        }
+    }
+
+    /// Bookkeeping after `n` events left the queue for good.
+    fn sent(&mut self, n: usize) {
+        if let Some(s) = self.split.as_mut() {
+            s.remaining = s.remaining.saturating_sub(n);
+            if s.remaining == 0 {
+                self.split = None;
+            }
+        }
+        if self.queue.is_empty() {
+            self.flush_requested = false;
+        }
+    }
+}
+
+fn ms(v: i64) -> Duration {
+    Duration::from_millis(v.max(0) as u64)
+}
+
+fn gzip(data: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), Compression::fast());
+    enc.write_all(data)
+        .map_err(|e| Error::Upload(e.to_string()))?;
+    enc.finish().map_err(|e| Error::Upload(e.to_string()))
+}
