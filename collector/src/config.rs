@@ -1,0 +1,101 @@
+//! All of the collector's settings in one struct: flags, each also read from an
+//! environment variable, with defaults that let the first run work with no flags.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{ArgAction, Args, Parser};
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "cairn-collector", version, about = "Cairn event collector")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory of the embedded store and of generated keys.
+    #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
+    pub data_dir: PathBuf,
+    /// Write keys accepted on ingest (repeatable, or comma-separated). Generated if none.
+    #[arg(long = "write-key", env = "CAIRN_WRITE_KEYS", value_delimiter = ',')]
+    pub write_keys: Vec<String>,
+    /// Key for reading the feed. Generated if not given.
+    #[arg(long, env = "CAIRN_READ_KEY")]
+    pub read_key: Option<String>,
+    /// Key for deletion and other admin calls. Generated if not given.
+    #[arg(long, env = "CAIRN_ADMIN_KEY")]
+    pub admin_key: Option<String>,
+    /// Server secret for pseudonymising identifiers. Generated if not given.
+    #[arg(long, env = "CAIRN_HASH_SECRET")]
+    pub hash_secret: Option<String>,
+    /// Store userId, previousId, e-mail and phone only as HMAC-SHA256 under the hash secret.
+    #[arg(long, env = "CAIRN_PSEUDONYMISE", default_value_t = true, action = ArgAction::Set)]
+    pub pseudonymise: bool,
+    /// Directory of static files served at /demo/ (the example web shop).
+    #[arg(long, env = "CAIRN_DEMO_DIR")]
+    pub demo_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+/// Bounds on what one request, one event and the whole server may hold.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Largest event, in bytes of JSON.
+    #[arg(long, env = "CAIRN_MAX_EVENT_BYTES", default_value_t = 32 * 1024)]
+    pub max_event_bytes: usize,
+    /// Largest request body, in bytes after decompression.
+    #[arg(long, env = "CAIRN_MAX_BATCH_BYTES", default_value_t = 500 * 1024)]
+    pub max_batch_bytes: usize,
+    /// Deepest nesting of objects and arrays inside one event.
+    #[arg(long, env = "CAIRN_MAX_DEPTH", default_value_t = 32)]
+    pub max_depth: usize,
+    /// Request bytes held in memory at once; past this, 503 with Retry-After.
+    #[arg(long, env = "CAIRN_MAX_INFLIGHT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_inflight_bytes: usize,
+    /// How long a messageId is remembered for deduplication, in hours.
+    #[arg(long, env = "CAIRN_DEDUP_HOURS", default_value_t = 7 * 24)]
+    pub dedup_hours: u64,
+    /// Seconds a client is told to wait when the server sheds load.
+    #[arg(long, env = "CAIRN_RETRY_AFTER_SECS", default_value_t = 1)]
+    pub retry_after_secs: u64,
+    /// Events committed together in one group (one fsync) at most.
+    #[arg(long, env = "CAIRN_MAX_GROUP_EVENTS", default_value_t = 20_000)]
+    pub max_group_events: usize,
+    /// Longest long-poll wait on the feed, in seconds.
+    #[arg(long, env = "CAIRN_MAX_FEED_WAIT_SECS", default_value_t = 30)]
+    pub max_feed_wait_secs: u64,
+}
+
+impl Limits {
+    pub fn dedup_window(&self) -> Duration {
+        Duration::from_secs(self.dedup_hours * 3600)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Config::default().limits
+    }
+}
+
+impl Default for Config {
+    /// The flag defaults, without reading the environment.
+    fn default() -> Self {
+        let mut cmd = <Self as clap::CommandFactory>::command();
+        // Drop env lookups so a default is the same on every machine.
+        cmd = cmd.mut_args(|a| a.env(None::<&str>));
+        let matches = cmd
+            .try_get_matches_from(["cairn-collector"])
+            .expect("defaults parse");
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches).expect("defaults parse")
+    }
+}
+
+impl Config {
+    /// Defaults with the given data dir: the usual starting point for tests and embedding.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The Segment ingest endpoints. A request reserves its share of in-flight memory before
+//! its body is read (503 when none is left), is parsed and checked per event, and is
+//! answered 200 only after the writer has made its accepted events durable.
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+
+use super::{auth::presented_key, AppState, PERMIT_BYTES};
+use crate::{
+    ingest::{content_length, read_limited, Endpoint},
+    store::Outcome,
+    CollectorError,
+};
+
+pub async fn ingest(
+    State(state): State<AppState>,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let metrics = &state.inner.metrics;
+    match accept(&state, endpoint, headers, body).await {
+        Ok(response) => response,
+        Err(error) => {
+            metrics.rejected.with_label_values(&[error.reason()]).inc();
+            error.into_response()
+        }
+    }
+}
+
+async fn accept(
+    state: &AppState,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, CollectorError> {
+    let s = &state.inner;
+    let header_key = presented_key(&headers);
+    if let Some(key) = &header_key {
+        s.keys.write_key_id(key).ok_or(CollectorError::Unauthorized)?;
+    }
+    let limit = s.config.limits.max_batch_bytes;
+    let reserved = match content_length(&headers) {
+        Some(length) if headers.get("content-encoding").is_none() => (length as usize).min(limit),
+        _ => limit,
+    };
+    let permits = reserved.div_ceil(PERMIT_BYTES).max(1) as u32;
+    let _permit = s
+        .inflight
+        .clone()
+        .try_acquire_many_owned(permits)
+        .map_err(|_| CollectorError::Overloaded {
+            retry_after_secs: s.config.limits.retry_after_secs,
+        })?;
+    let _gauge = GaugeGuard::add(&s.metrics.inflight_bytes, reserved as i64);
+
+    let bytes = read_limited(&headers, body, limit).await?;
+    let parsed = s.ingest.parse(&bytes, endpoint, s.time.now(), |body_key| {
+        let key = header_key.as_deref().or(body_key);
+        key.and_then(|k| s.keys.write_key_id(k))
+            .ok_or(CollectorError::Unauthorized)
+    })?;
+    drop(bytes);
+    for rejected in &parsed.rejected {
+        s.metrics.rejected.with_label_values(&[rejected.reason]).inc();
+    }
+    if endpoint != Endpoint::Batch {
+        if let Some(refused) = parsed.rejected.first() {
+            return Err(CollectorError::BadRequest {
+                reason: refused.reason,
+                message: refused.message.clone(),
+            });
+        }
+    }
+    let events: Vec<_> = parsed.events.into_iter().map(|(_, e)| e).collect();
+    let outcomes = if events.is_empty() {
+        Vec::new()
+    } else {
+        s.writer.append(events).await?
+    };
+    let stored = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Stored { .. }))
+        .count();
+    let duplicates = outcomes.len() - stored;
+    s.metrics.accepted.inc_by(stored as u64);
+    s.metrics.duplicates.inc_by(duplicates as u64);
+    Ok(Json(json!({
+        "success": true,
+        "accepted": outcomes.len(),
+        "duplicates": duplicates,
+        "rejected": parsed.rejected,
+    }))
+    .into_response())
+}
+
+/// Keeps the in-flight gauge in step with the reservation it mirrors.
+struct GaugeGuard<'a> {
+    gauge: &'a prometheus::IntGauge,
+    amount: i64,
+}
+
+impl<'a> GaugeGuard<'a> {
+    fn add(gauge: &'a prometheus::IntGauge, amount: i64) -> Self {
+        gauge.add(amount);
+        Self { gauge, amount }
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.gauge.sub(self.amount);
+    }
+}

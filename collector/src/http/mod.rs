@@ -1,0 +1,190 @@
+//! The HTTP surface: `app(state)` builds the router, `serve` runs it with graceful
+//! shutdown. Handlers live in the submodules by audience: ingest for SDKs, feed for
+//! downstream readers, admin for operators, ops for probes and metrics.
+
+mod admin;
+mod auth;
+mod feed;
+mod ingest;
+mod ops;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use axum::{
+    http::{header, HeaderName, Method},
+    routing::{delete, get, post},
+    Router,
+};
+use tokio::{
+    net::TcpListener,
+    sync::{watch, Semaphore},
+};
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::{
+    ingest::{Endpoint, Ingest},
+    keys::Keys,
+    metrics::Metrics,
+    privacy::Pseudonymiser,
+    store::{EventStore, SledStore},
+    time::{SystemClock, TimeSource},
+    writer::{Writer, WriterSettings, WriterThread},
+    CollectorError, Config,
+};
+
+/// In-flight memory is reserved in units of this many bytes.
+const PERMIT_BYTES: usize = 1024;
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    config: Config,
+    keys: Keys,
+    ingest: Ingest,
+    store: Arc<dyn EventStore>,
+    writer: Writer,
+    metrics: Arc<Metrics>,
+    inflight: Arc<Semaphore>,
+    committed: watch::Receiver<u64>,
+    stopping: watch::Receiver<bool>,
+    time: Arc<dyn TimeSource>,
+}
+
+/// A running state plus what must be stopped and joined after the server ends.
+pub struct Running {
+    pub state: AppState,
+    writer_thread: WriterThread,
+    stop: watch::Sender<bool>,
+}
+
+impl AppState {
+    /// Opens the store and keys under `config.data_dir` and starts the writer thread.
+    pub fn open(config: Config, time: Arc<dyn TimeSource>) -> Result<Running, CollectorError> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let (keys, generated) = Keys::resolve(&config)?;
+        for secret in generated {
+            tracing::warn!(
+                "generated {}: {} (kept in {}/keys.json; shown only now)",
+                secret.name,
+                secret.value,
+                config.data_dir.display()
+            );
+        }
+        let store: Arc<dyn EventStore> = Arc::new(SledStore::open(&config.data_dir.join("store"))?);
+        let metrics = Arc::new(Metrics::new());
+        let (committed_tx, committed) = watch::channel(store.last_cursor());
+        let (writer, writer_thread) = Writer::start(
+            store.clone(),
+            committed_tx,
+            metrics.clone(),
+            WriterSettings {
+                max_group_events: config.limits.max_group_events,
+                dedup_window: config.limits.dedup_window(),
+                queue_depth: 4096,
+            },
+        );
+        let (stop, stopping) = watch::channel(false);
+        let ingest = Ingest::new(
+            config.limits.clone(),
+            Pseudonymiser::new(keys.hash_secret(), config.pseudonymise),
+        );
+        let permits = (config.limits.max_inflight_bytes / PERMIT_BYTES).max(1);
+        let inner = Shared {
+            keys,
+            ingest,
+            store,
+            writer,
+            metrics,
+            inflight: Arc::new(Semaphore::new(permits)),
+            committed,
+            stopping,
+            time,
+            config,
+        };
+        Ok(Running {
+            state: AppState {
+                inner: Arc::new(inner),
+            },
+            writer_thread,
+            stop,
+        })
+    }
+}
+
+impl Running {
+    /// Tells long polls to return, drops this state's writer handle and waits until
+    /// the writer has committed everything queued.
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        drop(self.state);
+        self.writer_thread.join();
+    }
+}
+
+/// The router: every endpoint, with CORS so pages on other origins can post.
+pub fn app(state: AppState) -> Router {
+    let batch = |endpoint| {
+        post(move |s, h, b| ingest::ingest(s, endpoint, h, b))
+    };
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+            HeaderName::from_static("x-requested-with"),
+        ])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(Duration::from_secs(86400));
+    let mut router = Router::new()
+        .route("/v1/batch", batch(Endpoint::Batch))
+        .route("/v1/import", batch(Endpoint::Batch))
+        .route("/v1/track", batch(Endpoint::Track))
+        .route("/v1/t", batch(Endpoint::Track))
+        .route("/v1/page", batch(Endpoint::Page))
+        .route("/v1/p", batch(Endpoint::Page))
+        .route("/v1/screen", batch(Endpoint::Screen))
+        .route("/v1/identify", batch(Endpoint::Identify))
+        .route("/v1/i", batch(Endpoint::Identify))
+        .route("/v1/alias", batch(Endpoint::Alias))
+        .route("/v1/group", batch(Endpoint::Group))
+        .route("/v1/feed", get(feed::feed))
+        .route("/v1/users/{user_id}", delete(admin::delete_user))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    if let Some(dir) = &state.inner.config.demo_dir {
+        router = router.nest_service("/demo", tower_http::services::ServeDir::new(dir));
+    }
+    router.layer(cors).with_state(state)
+}
+
+/// Runs the collector on `listener` until `shutdown` resolves; then stops accepting,
+/// finishes in-flight requests, commits what was acknowledged and returns.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CollectorError> {
+    let running = AppState::open(config, Arc::new(SystemClock))?;
+    let router = app(running.state.clone());
+    let stop = running.stop.clone();
+    let on_shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        let _ = stop.send(true);
+    };
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(on_shutdown)
+        .await;
+    tokio::task::spawn_blocking(move || running.stop())
+        .await
+        .map_err(|e| CollectorError::Store(format!("writer thread: {e}")))?;
+    tracing::info!("stopped");
+    result.map_err(CollectorError::from)
+}

@@ -1,0 +1,260 @@
+//! Per-event rules. Each failure names one stable reason code, so a client can tell
+//! exactly which of its events was refused and why, while the rest of its batch is kept.
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::{Map, Value};
+
+use super::Endpoint;
+
+/// Why one event was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+pub const MAX_ID_CHARS: usize = 1024;
+const TYPES: [&str; 6] = ["track", "page", "screen", "identify", "alias", "group"];
+const OBJECT_FIELDS: [&str; 4] = ["properties", "traits", "context", "integrations"];
+const TIME_FIELDS: [&str; 3] = ["timestamp", "sentAt", "originalTimestamp"];
+const DEFAULT_PURPOSE: &str = "analytics";
+
+/// Checks one event and normalises what Segment allows in two shapes (numeric ids).
+/// On success the event has a valid `type`.
+pub fn check(
+    event: &mut Map<String, Value>,
+    endpoint: Endpoint,
+    max_depth: usize,
+) -> Result<(), Refusal> {
+    if depth(event) > max_depth {
+        return Err(Refusal::new(
+            "too_deep",
+            format!("event nests deeper than {max_depth} levels"),
+        ));
+    }
+    check_type(event, endpoint)?;
+    if let Some(id) = event.get("messageId") {
+        match id {
+            Value::String(s) if !s.is_empty() && s.len() <= 256 => {}
+            _ => {
+                return Err(Refusal::new(
+                    "invalid_message_id",
+                    "messageId must be a non-empty string of at most 256 bytes",
+                ))
+            }
+        }
+    }
+    for field in ["userId", "anonymousId", "previousId", "groupId"] {
+        normalise_id(event, field)?;
+    }
+    if !event.contains_key("userId") && !event.contains_key("anonymousId") {
+        return Err(Refusal::new(
+            "missing_id",
+            "one of userId or anonymousId is required",
+        ));
+    }
+    let kind = event["type"].as_str().unwrap_or_default();
+    match kind {
+        "track" => match event.get("event") {
+            Some(Value::String(name)) if !name.trim().is_empty() && name.len() <= MAX_ID_CHARS => {}
+            _ => return Err(Refusal::new("missing_event", "track needs a non-empty event name")),
+        },
+        "alias" if !event.contains_key("previousId") || !event.contains_key("userId") => {
+            return Err(Refusal::new("missing_previous_id", "alias needs previousId and userId"));
+        }
+        "group" if !event.contains_key("groupId") => {
+            return Err(Refusal::new("missing_group_id", "group needs a groupId"));
+        }
+        _ => {}
+    }
+    if let Some(Value::String(_)) | None = event.get("name") {
+    } else {
+        return Err(Refusal::new("invalid_field", "name must be a string"));
+    }
+    for field in OBJECT_FIELDS {
+        match event.get(field) {
+            None | Some(Value::Object(_)) | Some(Value::Null) => {}
+            Some(_) => {
+                return Err(Refusal::new(
+                    "invalid_field",
+                    format!("{field} must be an object"),
+                ))
+            }
+        }
+    }
+    for field in TIME_FIELDS {
+        if let Some(value) = event.get(field) {
+            if value.as_str().and_then(parse_time).is_none() {
+                return Err(Refusal::new(
+                    "invalid_timestamp",
+                    format!("{field} must be an RFC 3339 / ISO 8601 date-time string"),
+                ));
+            }
+        }
+    }
+    check_consent(event)
+}
+
+fn check_type(event: &mut Map<String, Value>, endpoint: Endpoint) -> Result<(), Refusal> {
+    if let Some(forced) = endpoint.event_type() {
+        event.insert("type".into(), Value::String(forced.into()));
+        return Ok(());
+    }
+    match event.get("type") {
+        None => Err(Refusal::new("missing_type", "type is required")),
+        Some(Value::String(t)) if TYPES.contains(&t.as_str()) => Ok(()),
+        Some(other) => Err(Refusal::new(
+            "invalid_type",
+            format!(
+                "type {} is not one of {}",
+                other,
+                TYPES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Ids may be strings or numbers; numbers become strings. Empty or null counts as absent.
+fn normalise_id(event: &mut Map<String, Value>, field: &'static str) -> Result<(), Refusal> {
+    let normalised = match event.get(field) {
+        None => return Ok(()),
+        Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) if s.len() <= MAX_ID_CHARS => return Ok(()),
+        Some(Value::Number(n)) => Some(Value::String(n.to_string())),
+        Some(Value::String(_)) => {
+            return Err(Refusal::new(
+                "invalid_id",
+                format!("{field} is longer than {MAX_ID_CHARS} bytes"),
+            ))
+        }
+        Some(_) => {
+            return Err(Refusal::new(
+                "invalid_id",
+                format!("{field} must be a string or a number"),
+            ))
+        }
+    };
+    match normalised {
+        Some(v) => event.insert(field.into(), v),
+        None => event.remove(field),
+    };
+    Ok(())
+}
+
+/// An event whose `context.consent` is present must be granted its purpose
+/// (`context.purpose`, default analytics). Accepts Cairn's `{purpose: bool}` and
+/// Segment's `{categoryPreferences: {Purpose: bool}}`.
+fn check_consent(event: &Map<String, Value>) -> Result<(), Refusal> {
+    let Some(Value::Object(context)) = event.get("context") else {
+        return Ok(());
+    };
+    let Some(consent) = context.get("consent") else {
+        return Ok(());
+    };
+    let purpose = context
+        .get("purpose")
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_PURPOSE);
+    let Some(mut grants) = consent.as_object() else {
+        return Err(Refusal::new("invalid_field", "context.consent must be an object"));
+    };
+    if let Some(Value::Object(categories)) = grants.get("categoryPreferences") {
+        grants = categories;
+    }
+    let granted = grants
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(purpose))
+        .is_some_and(|(_, v)| v.as_bool() == Some(true));
+    if granted {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "consent",
+            format!("consent for purpose {purpose:?} is not granted"),
+        ))
+    }
+}
+
+pub fn parse_time(text: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(text).ok()
+}
+
+/// Nesting depth of objects and arrays; the event itself is depth 1.
+fn depth(event: &Map<String, Value>) -> usize {
+    let mut deepest = 1;
+    let mut stack: Vec<(&Value, usize)> = event.values().map(|v| (v, 2)).collect();
+    while let Some((value, level)) = stack.pop() {
+        match value {
+            Value::Object(m) => {
+                deepest = deepest.max(level);
+                stack.extend(m.values().map(|v| (v, level + 1)));
+            }
+            Value::Array(a) => {
+                deepest = deepest.max(level);
+                stack.extend(a.iter().map(|v| (v, level + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(v: Value) -> Result<Map<String, Value>, &'static str> {
+        let mut m = v.as_object().unwrap().clone();
+        check(&mut m, Endpoint::Batch, 8).map(|_| m).map_err(|r| r.reason)
+    }
+
+    #[test]
+    fn reasons() {
+        let ok = json!({"type": "track", "event": "x", "anonymousId": "a"});
+        assert!(run(ok.clone()).is_ok());
+        let cases = [
+            (json!({"event": "x", "anonymousId": "a"}), "missing_type"),
+            (json!({"type": "boom", "anonymousId": "a"}), "invalid_type"),
+            (json!({"type": "track", "event": "x"}), "missing_id"),
+            (json!({"type": "track", "event": "", "userId": "u"}), "missing_event"),
+            (json!({"type": "track", "event": "x", "userId": true}), "invalid_id"),
+            (json!({"type": "track", "event": "x", "userId": "u", "properties": [1]}), "invalid_field"),
+            (json!({"type": "track", "event": "x", "userId": "u", "timestamp": "yesterday"}), "invalid_timestamp"),
+            (json!({"type": "alias", "userId": "u"}), "missing_previous_id"),
+            (json!({"type": "group", "userId": "u"}), "missing_group_id"),
+            (json!({"type": "track", "event": "x", "userId": "u", "messageId": 5}), "invalid_message_id"),
+            (json!({"type": "track", "event": "x", "userId": "u", "properties": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}), "too_deep"),
+            (json!({"type": "track", "event": "x", "userId": "u", "context": {"consent": {"analytics": false}}}), "consent"),
+        ];
+        for (event, reason) in cases {
+            assert_eq!(run(event.clone()), Err(reason), "{event}");
+        }
+    }
+
+    #[test]
+    fn consent_shapes() {
+        let granted = json!({"type": "track", "event": "x", "userId": "u",
+            "context": {"purpose": "marketing", "consent": {"categoryPreferences": {"Marketing": true}}}});
+        assert!(run(granted).is_ok());
+        let other_purpose = json!({"type": "track", "event": "x", "userId": "u",
+            "context": {"purpose": "marketing", "consent": {"analytics": true}}});
+        assert_eq!(run(other_purpose), Err("consent"));
+    }
+
+    #[test]
+    fn numeric_ids_become_strings() {
+        let m = run(json!({"type": "identify", "userId": 42})).unwrap();
+        assert_eq!(m["userId"], "42");
+    }
+}

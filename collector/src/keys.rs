@@ -1,0 +1,193 @@
+//! The collector's secrets: write keys, the read and admin keys, and the hash secret.
+//! A secret not given in the config is generated once, kept in `keys.json` in the data
+//! dir (mode 0600) and reported to the caller so it can be printed exactly once.
+
+use std::{collections::HashMap, fs, io::Write, path::Path};
+
+use ring::{
+    digest,
+    rand::{SecureRandom, SystemRandom},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{privacy::hex, CollectorError, Config};
+
+const KEYS_FILE: &str = "keys.json";
+
+/// A write key's short stable id: deduplication is per write key without storing the key.
+pub type WriteKeyId = [u8; 8];
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredKeys {
+    write_keys: Vec<String>,
+    read_key: Option<String>,
+    admin_key: Option<String>,
+    hash_secret: Option<String>,
+}
+
+pub struct Keys {
+    write_keys: HashMap<String, WriteKeyId>,
+    read_key: String,
+    admin_key: String,
+    hash_secret: String,
+}
+
+/// A secret generated at this start, to be shown to the operator once.
+#[derive(Debug)]
+pub struct Generated {
+    pub name: &'static str,
+    pub value: String,
+}
+
+impl Keys {
+    /// Keys from the config, falling back to those kept in the data dir, generating and
+    /// keeping any that neither has.
+    pub fn resolve(config: &Config) -> Result<(Self, Vec<Generated>), CollectorError> {
+        let path = config.data_dir.join(KEYS_FILE);
+        let mut stored: StoredKeys = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| CollectorError::Config(format!("{}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StoredKeys::default(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut generated = Vec::new();
+        let mut pick = |given: Option<&String>, kept: &mut Option<String>, name| {
+            if let Some(value) = given {
+                return value.clone();
+            }
+            kept.get_or_insert_with(|| {
+                let value = random_key();
+                generated.push(Generated {
+                    name,
+                    value: value.clone(),
+                });
+                value
+            })
+            .clone()
+        };
+        let read_key = pick(config.read_key.as_ref(), &mut stored.read_key, "read key");
+        let admin_key = pick(config.admin_key.as_ref(), &mut stored.admin_key, "admin key");
+        let hash_secret = pick(
+            config.hash_secret.as_ref(),
+            &mut stored.hash_secret,
+            "hash secret",
+        );
+        let write_keys = if config.write_keys.is_empty() {
+            if stored.write_keys.is_empty() {
+                let value = random_key();
+                generated.push(Generated {
+                    name: "write key",
+                    value: value.clone(),
+                });
+                stored.write_keys.push(value);
+            }
+            stored.write_keys.clone()
+        } else {
+            config.write_keys.clone()
+        };
+        if write_keys.iter().any(|k| k.trim().is_empty()) {
+            return Err(CollectorError::Config("a write key is empty".into()));
+        }
+        if !generated.is_empty() {
+            save(&config.data_dir, &stored)?;
+        }
+        let keys = Keys {
+            write_keys: write_keys
+                .into_iter()
+                .map(|k| {
+                    let id = write_key_id(&k);
+                    (k, id)
+                })
+                .collect(),
+            read_key,
+            admin_key,
+            hash_secret,
+        };
+        Ok((keys, generated))
+    }
+
+    pub fn write_key_id(&self, key: &str) -> Option<WriteKeyId> {
+        self.write_keys.get(key).copied()
+    }
+
+    pub fn is_read_key(&self, key: &str) -> bool {
+        constant_time_eq(key.as_bytes(), self.read_key.as_bytes())
+    }
+
+    pub fn is_admin_key(&self, key: &str) -> bool {
+        constant_time_eq(key.as_bytes(), self.admin_key.as_bytes())
+    }
+
+    pub fn hash_secret(&self) -> &str {
+        &self.hash_secret
+    }
+}
+
+fn write_key_id(key: &str) -> WriteKeyId {
+    let d = digest::digest(&digest::SHA256, key.as_bytes());
+    d.as_ref()[..8].try_into().expect("8 bytes")
+}
+
+fn random_key() -> String {
+    let mut bytes = [0u8; 24];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("system random source");
+    hex(&bytes)
+}
+
+fn save(dir: &Path, keys: &StoredKeys) -> Result<(), CollectorError> {
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{KEYS_FILE}.tmp"));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(&serde_json::to_vec_pretty(keys).expect("keys serialise"))?;
+    file.sync_all()?;
+    fs::rename(&tmp, dir.join(KEYS_FILE))?;
+    Ok(())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_kept_and_reported_once() {
+        let dir = std::env::temp_dir().join(format!("cairn-keys-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let config = Config::with_data_dir(&dir);
+        let (first, generated) = Keys::resolve(&config).unwrap();
+        assert_eq!(generated.len(), 4);
+        let (second, again) = Keys::resolve(&config).unwrap();
+        assert!(again.is_empty());
+        assert_eq!(first.hash_secret(), second.hash_secret());
+        assert!(second.is_read_key(&first.read_key));
+        assert!(!second.is_read_key("nope"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn given_keys_win_over_kept_ones() {
+        let dir = std::env::temp_dir().join(format!("cairn-keys-given-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let mut config = Config::with_data_dir(&dir);
+        config.write_keys = vec!["wk1".into(), "wk2".into()];
+        config.read_key = Some("rk".into());
+        config.admin_key = Some("ak".into());
+        config.hash_secret = Some("hs".into());
+        let (keys, generated) = Keys::resolve(&config).unwrap();
+        assert!(generated.is_empty());
+        assert!(keys.write_key_id("wk2").is_some());
+        assert!(keys.write_key_id("wk3").is_none());
+        assert!(keys.is_admin_key("ak"));
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

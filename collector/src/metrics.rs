@@ -1,0 +1,99 @@
+//! Prometheus metrics, served as text at /metrics.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub accepted: IntCounter,
+    pub duplicates: IntCounter,
+    pub rejected: IntCounterVec,
+    pub requests: HistogramVec,
+    pub flush_seconds: Histogram,
+    pub group_events: Histogram,
+    pub inflight_bytes: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let accepted = IntCounter::new("cairn_events_accepted_total", "Events stored").unwrap();
+        let duplicates = IntCounter::new(
+            "cairn_events_duplicate_total",
+            "Events acknowledged as duplicates of a stored messageId",
+        )
+        .unwrap();
+        let rejected = IntCounterVec::new(
+            Opts::new("cairn_events_rejected_total", "Events or requests refused, by reason"),
+            &["reason"],
+        )
+        .unwrap();
+        let requests = HistogramVec::new(
+            HistogramOpts::new("cairn_request_duration_seconds", "Request latency by route")
+                .buckets(latency_buckets()),
+            &["route", "status"],
+        )
+        .unwrap();
+        let flush_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "cairn_flush_duration_seconds",
+                "Time to append and fsync one commit group",
+            )
+            .buckets(latency_buckets()),
+        )
+        .unwrap();
+        let group_events = Histogram::with_opts(
+            HistogramOpts::new("cairn_commit_group_events", "Events per commit group")
+                .buckets(prometheus::exponential_buckets(1.0, 4.0, 9).unwrap()),
+        )
+        .unwrap();
+        let inflight_bytes = IntGauge::new(
+            "cairn_inflight_bytes",
+            "Request bytes currently held by ingest",
+        )
+        .unwrap();
+        for c in [
+            Box::new(accepted.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duplicates.clone()),
+            Box::new(rejected.clone()),
+            Box::new(requests.clone()),
+            Box::new(flush_seconds.clone()),
+            Box::new(group_events.clone()),
+            Box::new(inflight_bytes.clone()),
+        ] {
+            registry.register(c).expect("unique metric names");
+        }
+        Self {
+            registry,
+            accepted,
+            duplicates,
+            rejected,
+            requests,
+            flush_seconds,
+            group_events,
+            inflight_bytes,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding");
+        String::from_utf8(out).expect("utf-8 metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn latency_buckets() -> Vec<f64> {
+    vec![
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+    ]
+}

@@ -1,0 +1,141 @@
+//! Pseudonymisation: identifiers are re-keyed with the server's secret before anything is
+//! written, so the store never holds a raw user id, e-mail or phone, and a value hashed on
+//! the device cannot be reversed by someone who only has the SDK's key.
+
+use ring::hmac;
+use serde_json::{Map, Value};
+
+/// HMAC-SHA256 under the server secret, as lower-case hex.
+pub struct Pseudonymiser {
+    key: hmac::Key,
+    enabled: bool,
+}
+
+/// An identity (user id, anonymous id, alias) as the store indexes it: always hashed,
+/// whether or not event bodies are pseudonymised.
+pub type Identity = [u8; 32];
+
+impl Pseudonymiser {
+    pub fn new(secret: &str, enabled: bool) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
+            enabled,
+        }
+    }
+
+    pub fn identity(&self, id: &str) -> Identity {
+        hmac::sign(&self.key, id.as_bytes())
+            .as_ref()
+            .try_into()
+            .expect("32-byte tag")
+    }
+
+    fn hash_hex(&self, value: &str) -> String {
+        hex(&self.identity(value))
+    }
+
+    /// The userId as the store keeps it.
+    pub fn stored_user_id(&self, user_id: &str) -> String {
+        if self.enabled {
+            self.hash_hex(user_id)
+        } else {
+            user_id.to_owned()
+        }
+    }
+
+    /// Replaces userId, previousId and the e-mail / phone traits of one event in place.
+    pub fn apply(&self, event: &mut Map<String, Value>) {
+        if !self.enabled {
+            return;
+        }
+        for field in ["userId", "previousId"] {
+            if let Some(Value::String(id)) = event.get_mut(field) {
+                *id = self.hash_hex(id);
+            }
+        }
+        if let Some(Value::Object(traits)) = event.get_mut("traits") {
+            self.hash_contact_traits(traits);
+        }
+        if let Some(Value::Object(context)) = event.get_mut("context") {
+            if let Some(Value::Object(traits)) = context.get_mut("traits") {
+                self.hash_contact_traits(traits);
+            }
+        }
+    }
+
+    fn hash_contact_traits(&self, traits: &mut Map<String, Value>) {
+        if let Some(Value::String(email)) = traits.get_mut("email") {
+            *email = self.hash_hex(&normalise_email(email));
+        }
+        if let Some(Value::String(phone)) = traits.get_mut("phone") {
+            *phone = self.hash_hex(&normalise_phone(phone));
+        }
+    }
+}
+
+/// Trimmed and lower-cased, so one address always hashes the same.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// E.164 shape: a leading `+` (from `+` or `00`) and digits only.
+pub fn normalise_phone(phone: &str) -> String {
+    let trimmed = phone.trim();
+    let international = trimmed.starts_with('+') || trimmed.starts_with("00");
+    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+    match (international, trimmed.starts_with("00")) {
+        (true, true) => format!("+{}", &digits[2..]),
+        (true, false) => format!("+{digits}"),
+        _ => digits,
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hashes_ids_and_contact_traits() {
+        let p = Pseudonymiser::new("secret", true);
+        let mut event = json!({
+            "userId": "alice@example.com",
+            "traits": {"email": "  Alice@Example.COM ", "phone": "+44 (20) 7946-0958", "plan": "pro"},
+            "context": {"traits": {"email": "alice@example.com"}}
+        });
+        p.apply(event.as_object_mut().unwrap());
+        let text = event.to_string();
+        assert!(!text.contains("alice"), "{text}");
+        assert!(!text.contains("7946"), "{text}");
+        assert_eq!(event["traits"]["plan"], "pro");
+        assert_eq!(event["traits"]["email"], event["context"]["traits"]["email"]);
+        assert_eq!(event["traits"]["phone"], json!(p.hash_hex("+442079460958")));
+        assert_eq!(event["userId"].as_str().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn disabled_keeps_values() {
+        let p = Pseudonymiser::new("secret", false);
+        let mut event = json!({"userId": "u1"});
+        p.apply(event.as_object_mut().unwrap());
+        assert_eq!(event["userId"], "u1");
+        assert_eq!(p.stored_user_id("u1"), "u1");
+    }
+
+    #[test]
+    fn phone_normalisation() {
+        assert_eq!(normalise_phone("0044 20 7946 0958"), "+442079460958");
+        assert_eq!(normalise_phone(" +1 (555) 010-9999 "), "+15550109999");
+        assert_eq!(normalise_phone("555 0100"), "5550100");
+    }
+}

@@ -1,0 +1,68 @@
+//! The store behind the collector: an append-only, deduplicating log of feed records with
+//! an identity index for deletion. It is a trait so another engine (or a Kafka forwarder)
+//! can replace sled without touching ingest.
+
+mod record;
+mod sled_store;
+
+pub use record::{event_record, feed_line, tombstone_record};
+pub use sled_store::SledStore;
+
+use crate::{privacy::Identity, CollectorError};
+
+/// One validated, enriched event, ready to be appended.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Write key id followed by the messageId: the deduplication key.
+    pub dedup_key: Vec<u8>,
+    pub message_id: String,
+    /// Identities this event is indexed under (hashed userId, anonymousId).
+    pub identities: Vec<Identity>,
+    /// (user, other) pairs tying an anonymousId or alias to a user, from identify / alias.
+    pub links: Vec<(Identity, Identity)>,
+    /// The stored event JSON.
+    pub json: Vec<u8>,
+    pub received_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Stored { cursor: u64 },
+    Duplicate,
+}
+
+/// What deleting a user did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deletion {
+    pub deleted_events: u64,
+    pub tombstone_cursor: u64,
+}
+
+/// A deletion request: the user's identity and how the tombstone names it.
+#[derive(Debug, Clone)]
+pub struct DeleteUser {
+    pub identity: Identity,
+    /// The userId as stored in events (hashed when pseudonymising).
+    pub stored_user_id: String,
+    pub deleted_at: String,
+}
+
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends events, skipping those whose dedup key is known, and returns only once all
+    /// of them are durable. All or nothing: after a crash either every record of the
+    /// call is there or none is.
+    fn append(&self, events: &[NewEvent]) -> Result<Vec<Outcome>, CollectorError>;
+
+    /// Up to `limit` feed lines (without newline) with cursor greater than `after`.
+    fn read(&self, after: u64, limit: usize) -> Result<Vec<Vec<u8>>, CollectorError>;
+
+    /// Removes every event of the user and of identities linked to it, appends a
+    /// tombstone record, and returns once durable.
+    fn delete_user(&self, request: &DeleteUser) -> Result<Deletion, CollectorError>;
+
+    /// Cursor of the newest durable record (0 when empty).
+    fn last_cursor(&self) -> u64;
+
+    /// Forgets dedup keys received before `before_ms`; returns how many.
+    fn expire_dedup(&self, before_ms: u64) -> Result<usize, CollectorError>;
+}
