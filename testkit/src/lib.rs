@@ -1,0 +1,214 @@
+//! The real collector as tests meet it: a child process on a loopback port, with fixed
+//! keys, a data dir of the test's own, and helpers to post batches and read the feed.
+//! Shared by the collector's own tests and the end-to-end tests across crates.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use serde_json::Value;
+
+pub const WRITE_KEY: &str = "test-write-key";
+pub const READ_KEY: &str = "test-read-key";
+pub const ADMIN_KEY: &str = "test-admin-key";
+pub const HASH_SECRET: &str = "test-hash-secret";
+
+/// How long a collector may take to print its address before a test gives up.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `cairn-collector` child process.
+pub struct CollectorProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    pub url: String,
+    pub data_dir: PathBuf,
+    bin: PathBuf,
+    extra_args: Vec<String>,
+}
+
+/// The collector binary next to the running test executable (`target/<profile>/`).
+/// Collector tests pass `env!("CARGO_BIN_EXE_cairn-collector")` instead.
+pub fn collector_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("cairn-collector");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p cairn-collector` first",
+        bin.display()
+    );
+    bin
+}
+
+impl CollectorProcess {
+    /// Starts a collector on a free loopback port.
+    pub fn start(bin: impl Into<PathBuf>, data_dir: impl Into<PathBuf>, extra_args: &[&str]) -> Self {
+        Self::start_at(bin.into(), data_dir.into(), "127.0.0.1:0", extra_args)
+    }
+
+    fn start_at(bin: PathBuf, data_dir: PathBuf, listen: &str, extra_args: &[&str]) -> Self {
+        let mut child = Command::new(&bin)
+            .args(["--listen", listen])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--write-key", WRITE_KEY, "--read-key", READ_KEY])
+            .args(["--admin-key", ADMIN_KEY, "--hash-secret", HASH_SECRET])
+            .args(extra_args)
+            .env("CAIRN_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(url) = line.strip_prefix("cairn-collector listening on ") {
+                        let _ = tx.send(url.to_owned());
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let url = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("collector did not report its address in {START_TIMEOUT:?}");
+            }
+        };
+        let addr = url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("address in the start line");
+        Self {
+            child,
+            addr,
+            url,
+            data_dir,
+            bin,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: the process gets no chance to flush anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        self.child.wait().expect("wait for collector")
+    }
+
+    /// Starts a new process on the same data dir and the same port.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        let listen = self.addr.to_string();
+        let next = Self::start_at(self.bin.clone(), self.data_dir.clone(), &listen, &args);
+        *self = next;
+    }
+
+    pub fn client(&self) -> reqwest::blocking::Client {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client")
+    }
+
+    /// Posts JSON to `path` with the test write key; returns status and JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client()
+            .post(format!("{}{path}", self.url))
+            .basic_auth(WRITE_KEY, Some(""))
+            .json(body)
+            .send()
+            .expect("post to collector");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    /// Every feed record after `after`, following cursors until the feed is exhausted.
+    pub fn feed(&self, after: u64) -> Vec<Value> {
+        let client = self.client();
+        let mut records = Vec::new();
+        let mut cursor = after;
+        loop {
+            let text = client
+                .get(format!("{}/v1/feed?after={cursor}&limit=10000", self.url))
+                .bearer_auth(READ_KEY)
+                .send()
+                .and_then(|r| r.error_for_status())
+                .and_then(|r| r.text())
+                .expect("read feed");
+            let page: Vec<Value> = text
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("feed line is JSON"))
+                .collect();
+            let Some(last) = page.last() else { break };
+            cursor = last["cursor"].as_u64().expect("cursor");
+            records.extend(page);
+        }
+        records
+    }
+
+    /// Waits (long-polling the feed) until at least `count` event records are in it.
+    pub fn wait_for_events(&self, count: usize, timeout: Duration) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let events: Vec<Value> = self
+                .feed(0)
+                .into_iter()
+                .filter(|r| r["kind"] == "event")
+                .collect();
+            let now = std::time::Instant::now();
+            if events.len() >= count || now >= deadline {
+                return events;
+            }
+            let last = self.feed(0).last().and_then(|r| r["cursor"].as_u64()).unwrap_or(0);
+            let wait = (deadline - now).as_secs().clamp(1, 5);
+            let _ = self
+                .client()
+                .get(format!("{}/v1/feed?after={last}&wait={wait}", self.url))
+                .bearer_auth(READ_KEY)
+                .send();
+        }
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh directory under the system temp dir, removed first if left over.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cairn-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
