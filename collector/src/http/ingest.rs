@@ -67,16 +67,17 @@ async fn accept(
             .ok_or(CollectorError::Unauthorized)
     })?;
     drop(bytes);
-    for rejected in &parsed.rejected {
-        s.metrics.rejected.with_label_values(&[rejected.reason]).inc();
-    }
     if endpoint != Endpoint::Batch {
+        // Counted once, as the request's error, by `ingest`.
         if let Some(refused) = parsed.rejected.first() {
             return Err(CollectorError::BadRequest {
                 reason: refused.reason,
                 message: refused.message.clone(),
             });
         }
+    }
+    for rejected in &parsed.rejected {
+        s.metrics.rejected.with_label_values(&[rejected.reason]).inc();
     }
     let events: Vec<_> = parsed.events.into_iter().map(|(_, e)| e).collect();
     let outcomes = if events.is_empty() {

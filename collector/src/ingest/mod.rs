@@ -130,7 +130,8 @@ impl Ingest {
         } else {
             let raw: &RawValue = serde_json::from_str(text).map_err(json_error)?;
             let head: Map<String, Value> = serde_json::from_str(raw.get()).map_err(|e| {
-                CollectorError::bad_request("not_an_object", format!("event must be an object: {e}"))
+                let reason = if too_deep(&e) { "too_deep" } else { "not_an_object" };
+                CollectorError::bad_request(reason, format!("event must be an object: {e}"))
             })?;
             let key = head.get("writeKey").map(key_text).transpose()?;
             (vec![raw], key, None, None)
@@ -172,6 +173,9 @@ impl Ingest {
         let max = self.limits.max_event_bytes;
         let mut event: Map<String, Value> = match serde_json::from_str(raw.get()) {
             Ok(event) => event,
+            Err(e) if too_deep(&e) => {
+                return Err((None, Refusal::new("too_deep", format!("event nests too deep: {e}"))))
+            }
             Err(_) => {
                 return Err((None, Refusal::new("not_an_object", "event must be a JSON object")))
             }
@@ -234,10 +238,15 @@ fn key_text(value: &Value) -> Result<String, CollectorError> {
         .ok_or_else(|| CollectorError::bad_request("invalid_field", "writeKey must be a string"))
 }
 
+/// serde_json's nesting limit (128) was hit: the text nests deeper than any event may.
+fn too_deep(e: &serde_json::Error) -> bool {
+    e.to_string().contains("recursion limit")
+}
+
 fn json_error(e: serde_json::Error) -> CollectorError {
     use serde_json::error::Category;
     let message = e.to_string();
-    if message.contains("recursion limit") {
+    if too_deep(&e) {
         return CollectorError::bad_request("too_deep", format!("body nests too deep: {message}"));
     }
     match e.classify() {
