@@ -273,7 +273,8 @@ fn wrong_or_missing_write_key_is_401() {
     let body = json!({"batch": [track("nope-1")]}).to_string();
     let wrong = basic("not-a-key");
     let read = basic(READ_KEY);
-    let cases: [(&str, Vec<(&str, &str)>, String); 4] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
+    let cases: [Case; 4] = [
         ("wrong basic", vec![("authorization", &wrong)], body.clone()),
         (
             "read key is not a write key",
