@@ -33,7 +33,8 @@ pub struct Config {
     pub max_event_bytes: usize,
     /// Queue bound by count (default 10,000); the oldest are dropped first.
     pub max_queue_events: usize,
-    /// Queue bound by bytes (default 5 MB).
+    /// Queue bound by stored bytes (default 8 MiB; stored events exclude the static
+    /// context, so a typical event takes 300-700 bytes).
     pub max_queue_bytes: usize,
     /// Queued events older than this are dropped (default 7 days).
     pub max_event_age: Duration,
@@ -83,7 +84,7 @@ impl Default for Config {
             max_batch_bytes: 500 * 1024,
             max_event_bytes: 32 * 1024,
             max_queue_events: 10_000,
-            max_queue_bytes: 5 * 1024 * 1024,
+            max_queue_bytes: 8 * 1024 * 1024,
             max_event_age: Duration::from_secs(7 * 24 * 3600),
             session_timeout: Duration::from_secs(30 * 60),
             backoff_base: Duration::from_secs(1),

@@ -26,8 +26,10 @@ pub(crate) const KV_CONSENT: &str = "consent";
 pub(crate) const KV_SESSION: &str = "session";
 pub(crate) const KV_DROPPED: &str = "dropped";
 
-/// Stored event value: 8-byte big-endian enqueue time (epoch ms), then the message JSON.
-pub(crate) const STAMP: usize = 8;
+/// Stored event value: a format byte, the 8-byte big-endian enqueue time
+/// (epoch ms), then the message JSON without its static context (see message.rs).
+pub(crate) const FORMAT: u8 = 1;
+pub(crate) const STAMP: usize = 9;
 
 /// What happened to a tracked event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +44,7 @@ pub enum Tracked {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Entry {
     pub key: EventKey,
-    /// Message JSON length in bytes.
+    /// Stored message length in bytes (without the static context; see message.rs).
     pub size: u32,
     /// Enqueue time, epoch ms.
     pub at: i64,
@@ -54,7 +56,8 @@ pub struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) store: Arc<dyn Store>,
     hasher: Hasher,
-    static_context: String,
+    /// The static context object without its braces, spliced in at upload.
+    pub(crate) static_fields: String,
     consent: Consent,
     anonymous_id: String,
     user_id: Option<String>,
@@ -89,8 +92,8 @@ impl Engine {
             ));
         }
         let hasher = Hasher::new(cfg.hash_identities.then_some(cfg.hash_key.as_bytes()));
-        let mut static_context = serde_json::to_string(&cfg.context)?;
-        static_context.pop(); // drop '}' so per-event fields can follow
+        let ctx = serde_json::to_string(&cfg.context)?;
+        let static_fields = ctx[1..ctx.len() - 1].to_string();
         let now = clock.now_millis();
         let seed = cfg
             .rng_seed
@@ -129,7 +132,7 @@ impl Engine {
             clock,
             store,
             hasher,
-            static_context,
+            static_fields,
             consent,
             anonymous_id,
             user_id,
@@ -157,11 +160,11 @@ impl Engine {
         let mut stale = Vec::new();
         for (key, value) in self.store.load_events()? {
             self.next_seq = self.next_seq.max(key.seq + 1);
-            if value.len() < STAMP || !self.consent.allows(key.purpose) {
+            if value.len() < STAMP || value[0] != FORMAT || !self.consent.allows(key.purpose) {
                 stale.push(key);
                 continue;
             }
-            let at = i64::from_be_bytes(value[..STAMP].try_into().expect("8 bytes"));
+            let at = i64::from_be_bytes(value[1..STAMP].try_into().expect("8 bytes"));
             let size = (value.len() - STAMP) as u32;
             self.queue.push_back(Entry { key, size, at });
             self.queue_bytes += size as usize;
@@ -421,6 +424,7 @@ impl Engine {
         self.touch_session(now);
         let message_id = new_v7(&self.uuid_ctx, now);
         let mut value = Vec::with_capacity(512);
+        value.push(FORMAT);
         value.extend_from_slice(&now.to_be_bytes());
         Message {
             kind,
@@ -432,16 +436,18 @@ impl Engine {
             body,
             previous_id,
             group_id,
-            static_context: &self.static_context,
             session_id: &self.session.id,
             consent: self.consent,
             purpose,
         }
         .write(&mut value)?;
+        // The event limit applies to the message as sent, static context included;
+        // the queue's byte bound to what is stored.
         let size = value.len() - STAMP;
-        if size > self.cfg.max_event_bytes {
+        let wire = size + self.static_extra();
+        if wire > self.cfg.max_event_bytes {
             return Err(Error::EventTooLarge {
-                size,
+                size: wire,
                 max: self.cfg.max_event_bytes,
             });
         }
@@ -522,6 +528,11 @@ impl Engine {
         } else {
             self.session.last_activity = self.session.last_activity.max(now);
         }
+    }
+
+    /// Bytes the static context adds to each stored message on the wire.
+    pub(crate) fn static_extra(&self) -> usize {
+        self.static_fields.len() + 1
     }
 
     pub(crate) fn mark_dirty(&mut self, now: i64) {

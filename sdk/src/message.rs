@@ -1,6 +1,9 @@
 //! Segment-format messages, written straight to bytes once at track() time (the
-//! hot path), with `context` always last so the batch builder can add
-//! `context.dropped` to the first message of a batch without re-parsing it.
+//! hot path). What is stored holds only the per-event part of `context`
+//! (sessionId, consent, purpose), always last; `expand` adds the static context
+//! (library, device, os, app...) and, on the first message of a batch,
+//! `context.dropped`, when the batch is built. This keeps the queue small: the
+//! static context is often a third of an event.
 
 use crate::consent::{Consent, Purpose};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -72,8 +75,6 @@ pub struct Message<'a> {
     pub body: Option<&'a Map<String, Value>>,
     pub previous_id: Option<&'a str>,
     pub group_id: Option<&'a str>,
-    /// Serialised static context object without its closing brace.
-    pub static_context: &'a str,
     pub session_id: &'a str,
     pub consent: Consent,
     pub purpose: Purpose,
@@ -124,9 +125,8 @@ impl Message<'_> {
             }
         }
         // Context goes last (see the module comment).
-        out.extend_from_slice(b",\"context\":");
-        out.extend_from_slice(self.static_context.as_bytes());
-        out.extend_from_slice(b",\"sessionId\":");
+        out.extend_from_slice(CONTEXT_KEY);
+        out.extend_from_slice(b"\"sessionId\":");
         str_json(out, self.session_id)?;
         out.extend_from_slice(b",\"consent\":");
         serde_json::to_writer(&mut *out, &self.consent)?;
@@ -146,28 +146,45 @@ fn str_json(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
     serde_json::to_writer(out, s)
 }
 
-/// Returns `msg` with `"dropped": {...}` added to its `context`.
-pub fn with_dropped(msg: &[u8], dropped: &Dropped) -> Result<Vec<u8>, serde_json::Error> {
-    let counters = serde_json::to_vec(dropped)?;
-    if msg.ends_with(b"}}") {
-        // Our own messages end with the context object.
-        let mut out = Vec::with_capacity(msg.len() + counters.len() + 12);
-        out.extend_from_slice(&msg[..msg.len() - 2]);
-        out.extend_from_slice(b",\"dropped\":");
-        out.extend_from_slice(&counters);
-        out.extend_from_slice(b"}}");
-        return Ok(out);
+const CONTEXT_KEY: &[u8] = b",\"context\":{";
+
+/// Appends the wire form of a stored message to `out`: `static_fields` (the
+/// static context object without its braces) go first inside `context`, and
+/// `dropped` (serialised counters), when given, last. Returns false, writing
+/// nothing, if `stored` is not a message written by `Message::write`.
+pub fn expand(
+    out: &mut Vec<u8>,
+    stored: &[u8],
+    static_fields: &str,
+    dropped: Option<&[u8]>,
+) -> bool {
+    // The top-level context is the last `,"context":{` (any earlier one is inside
+    // properties; inside a JSON string the quotes would be escaped).
+    let Some(at) = stored
+        .windows(CONTEXT_KEY.len())
+        .rposition(|w| w == CONTEXT_KEY)
+    else {
+        return false;
+    };
+    if !stored.ends_with(b"}}") {
+        return false;
     }
-    let mut v: Value = serde_json::from_slice(msg)?;
-    if let Some(obj) = v.as_object_mut() {
-        let ctx = obj
-            .entry("context")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Some(c) = ctx.as_object_mut() {
-            c.insert("dropped".into(), serde_json::to_value(dropped)?);
+    let split = at + CONTEXT_KEY.len();
+    out.extend_from_slice(&stored[..split]);
+    if !static_fields.is_empty() {
+        out.extend_from_slice(static_fields.as_bytes());
+        out.push(b',');
+    }
+    match dropped {
+        Some(d) => {
+            out.extend_from_slice(&stored[split..stored.len() - 2]);
+            out.extend_from_slice(b",\"dropped\":");
+            out.extend_from_slice(d);
+            out.extend_from_slice(b"}}");
         }
+        None => out.extend_from_slice(&stored[split..]),
     }
-    serde_json::to_vec(&v)
+    true
 }
 
 #[cfg(test)]
@@ -188,13 +205,15 @@ mod tests {
             body: Some(&props),
             previous_id: None,
             group_id: None,
-            static_context: r#"{"library":{"name":"cairn-rust","version":"0.1.0"}"#,
             session_id: "s1",
             consent: Consent::only(&[Purpose::Analytics]),
             purpose: Purpose::Analytics,
         };
+        let mut stored = Vec::new();
+        m.write(&mut stored).unwrap();
         let mut out = Vec::new();
-        m.write(&mut out).unwrap();
+        let lib = r#""library":{"name":"cairn-rust","version":"0.1.0"}"#;
+        assert!(expand(&mut out, &stored, lib, None));
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["type"], "track");
         assert_eq!(v["event"], "add_to_cart");
@@ -205,16 +224,48 @@ mod tests {
         assert_eq!(v["context"]["consent"]["analytics"], true);
         assert_eq!(v["context"]["consent"]["marketing"], false);
         assert_eq!(v["context"]["purpose"], "analytics");
+        assert!(v["context"].get("dropped").is_none());
 
-        let d = Dropped {
+        let d = serde_json::to_vec(&Dropped {
             overflow: 2,
             ..Dropped::default()
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        assert!(expand(&mut out, &stored, lib, Some(&d)));
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["context"]["dropped"]["overflow"], 2);
+        assert_eq!(v["context"]["sessionId"], "s1");
+        assert_eq!(v["context"]["library"]["version"], "0.1.0");
+        assert!(!expand(&mut Vec::new(), br#"{"type":"track"}"#, lib, None));
+    }
+
+    #[test]
+    fn expand_finds_the_top_level_context_after_a_nested_one() {
+        let mut props = Map::new();
+        props.insert("context".into(), serde_json::json!({"x": 1}));
+        props.insert("s".into(), r#","context":{"#.into());
+        let m = Message {
+            kind: Kind::Page,
+            message_id: "m",
+            anonymous_id: "a",
+            user_id: None,
+            timestamp: DateTime::from_timestamp_millis(0).unwrap(),
+            name: Some("Home"),
+            body: Some(&props),
+            previous_id: None,
+            group_id: None,
+            session_id: "s",
+            consent: Consent::all(),
+            purpose: Purpose::Marketing,
         };
-        let spliced: Value = serde_json::from_slice(&with_dropped(&out, &d).unwrap()).unwrap();
-        assert_eq!(spliced["context"]["dropped"]["overflow"], 2);
-        assert_eq!(spliced["context"]["sessionId"], "s1");
-        let foreign: Value =
-            serde_json::from_slice(&with_dropped(br#"{"type":"track"} "#, &d).unwrap()).unwrap();
-        assert_eq!(foreign["context"]["dropped"]["overflow"], 2);
+        let mut stored = Vec::new();
+        m.write(&mut stored).unwrap();
+        let mut out = Vec::new();
+        assert!(expand(&mut out, &stored, r#""locale":"fr-FR""#, None));
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["properties"]["context"], serde_json::json!({"x": 1}));
+        assert_eq!(v["context"]["locale"], "fr-FR");
+        assert_eq!(v["context"]["purpose"], "marketing");
     }
 }

@@ -14,7 +14,7 @@
 
 use crate::engine::{millis_to_utc, Engine, Entry, STAMP};
 use crate::error::Error;
-use crate::message::{rfc3339, with_dropped, Dropped};
+use crate::message::{expand, rfc3339, Dropped};
 use base64::Engine as _;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -73,6 +73,7 @@ impl Outcome {
 pub(crate) struct InFlight {
     pub id: u64,
     pub entries: Vec<Entry>,
+    /// Stored bytes of `entries` (counted in the queue's byte bound).
     pub bytes: usize,
     /// Drop counters the batch reports.
     pub reported: Dropped,
@@ -115,7 +116,8 @@ impl Engine {
         let ready = self.flush_requested
             || self.split.is_some() // the rest of a split batch was already due
             || self.queue.len() >= self.cfg.flush_at
-            || self.queue_bytes + self.queue.len() + ENVELOPE_RESERVE >= self.cfg.max_batch_bytes
+            || self.queue_bytes + self.queue.len() * (1 + self.static_extra()) + ENVELOPE_RESERVE
+                >= self.cfg.max_batch_bytes
             || now >= due;
         if !ready {
             return Ok(wait(ms(due - now)));
@@ -188,14 +190,15 @@ impl Engine {
         });
         let budget = self.cfg.max_batch_bytes.saturating_sub(ENVELOPE_RESERVE);
         let reported = self.dropped;
+        let reported_json = serde_json::to_vec(&reported)?;
         let mut body = Vec::with_capacity(self.queue_bytes.min(budget) + ENVELOPE_RESERVE);
         body.extend_from_slice(b"{\"batch\":[");
         let mut entries = Vec::new();
-        let mut bytes = 0usize;
+        let mut wire = 0usize;
         let mut missing = Vec::new();
         while let Some(e) = self.queue.front().copied() {
             if entries.len() >= max_events
-                || (!entries.is_empty() && bytes + e.size as usize + 1 > budget)
+                || (!entries.is_empty() && wire + self.wire_size(&e) > budget)
             {
                 break;
             }
@@ -205,16 +208,19 @@ impl Engine {
                 missing.push(e.key);
                 continue;
             };
-            let msg = value.get(STAMP..).unwrap_or_default();
+            let mark = body.len();
             if !entries.is_empty() {
                 body.push(b',');
             }
-            if entries.is_empty() {
-                body.extend_from_slice(&with_dropped(msg, &reported)?);
-            } else {
-                body.extend_from_slice(msg);
+            let first = entries.is_empty().then_some(&reported_json[..]);
+            let msg = value.get(STAMP..).unwrap_or_default();
+            if !expand(&mut body, msg, &self.static_fields, first) {
+                // Unreadable (foreign or damaged): never sendable, so delete it.
+                body.truncate(mark);
+                missing.push(e.key);
+                continue;
             }
-            bytes += e.size as usize + 1;
+            wire += self.wire_size(&e);
             entries.push(e);
         }
         if !missing.is_empty() {
@@ -235,6 +241,7 @@ impl Engine {
         let id = self.next_upload_id;
         self.next_upload_id += 1;
         let count = entries.len();
+        let bytes = entries.iter().map(|e| e.size as usize).sum();
         self.in_flight = Some(InFlight {
             id,
             entries,
@@ -248,6 +255,11 @@ impl Engine {
             body: gzip(&body)?,
             events: count,
         }))
+    }
+
+    /// Bytes an entry takes in a batch body (message, static context, comma).
+    fn wire_size(&self, e: &Entry) -> usize {
+        e.size as usize + self.static_extra() + 1
     }
 
     fn headers(&self) -> Vec<(String, String)> {
