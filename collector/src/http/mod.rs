@@ -161,7 +161,13 @@ pub fn app(state: AppState) -> Router {
     if let Some(dir) = &state.inner.config.demo_dir {
         router = router.nest_service("/demo", tower_http::services::ServeDir::new(dir));
     }
-    router.layer(cors).with_state(state)
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::record_latency,
+        ))
+        .layer(cors)
+        .with_state(state)
 }
 
 /// Runs the collector on `listener` until `shutdown` resolves; then stops accepting,

@@ -1,9 +1,12 @@
 //! Probes and metrics for operators and orchestrators.
 
+use std::time::Instant;
+
 use axum::{
-    extract::State,
+    extract::{MatchedPath, Request, State},
     http::{header, StatusCode},
-    response::IntoResponse,
+    middleware::Next,
+    response::{IntoResponse, Response},
 };
 
 use super::AppState;
@@ -27,4 +30,21 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.inner.metrics.render(),
     )
+}
+
+/// Observes every routed request's latency by route template and status.
+pub async fn record_latency(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .inner
+        .metrics
+        .requests
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
