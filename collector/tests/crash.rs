@@ -328,6 +328,7 @@ fn acknowledged_events_survive_sigkill() {
     };
     let mut acked: HashSet<String> = HashSet::new();
     let (mut failed_requests, mut duplicates_on_retry, mut batches) = (0, 0, 0);
+    let mut slowest_restart = Duration::ZERO;
     let started = Instant::now();
 
     for round in 0..rounds {
@@ -335,6 +336,7 @@ fn acknowledged_events_survive_sigkill() {
         let client_rngs: Vec<Rng> = (0..CLIENTS).map(|_| Rng(rng.next())).collect();
         let start = Barrier::new(CLIENTS + 1);
         let stop = AtomicBool::new(false);
+        let mut restart_took = Duration::ZERO;
         let reports: Vec<ClientReport> = std::thread::scope(|s| {
             let handles: Vec<_> = client_rngs
                 .into_iter()
@@ -351,7 +353,9 @@ fn acknowledged_events_survive_sigkill() {
             // while the clients are posting.
             std::thread::sleep(kill_after);
             collector.kill9();
+            let restarting = Instant::now();
             collector.restart();
+            restart_took = restarting.elapsed();
             generation.bump();
             stop.store(true, Ordering::Release);
             handles
@@ -371,12 +375,13 @@ fn acknowledged_events_survive_sigkill() {
                 );
             }
         }
+        slowest_restart = slowest_restart.max(restart_took);
         failed_requests += round_failed;
         duplicates_on_retry += round_dups;
         let stored = check_feed(&collector, &acked, &format!("after round {round}"));
         println!(
             "round {round:>2}: killed after {:>3} ms, {round_acked:>5} events acked, {round_failed} requests cut, \
-             {round_dups} already-durable events re-sent; feed holds {stored}",
+             {round_dups} already-durable events re-sent; restart took {restart_took:.0?}; feed holds {stored}",
             kill_after.as_millis()
         );
     }
@@ -386,9 +391,11 @@ fn acknowledged_events_survive_sigkill() {
     let stored = check_feed(&collector, &acked, "at the end");
     println!(
         "crash test passed in {:.1?}: {rounds} SIGKILLs, {batches} batches, {} events acked, {stored} in the feed \
-         (each once), {failed_requests} requests cut by a kill, {duplicates_on_retry} events re-sent after being made durable",
+         (each once), {failed_requests} requests cut by a kill, {duplicates_on_retry} events re-sent after being made durable; \
+         slowest restart {slowest_restart:.0?}; data dir {} KiB",
         started.elapsed(),
-        acked.len()
+        acked.len(),
+        dir_bytes(&data_dir) / 1024
     );
     assert!(
         acked.len() >= rounds,
@@ -398,6 +405,22 @@ fn acknowledged_events_survive_sigkill() {
         failed_requests > 0,
         "no kill ever hit a request: the test proves nothing"
     );
-    collector.terminate();
+    assert!(
+        collector.terminate().success(),
+        "SIGTERM after the rounds exits 0"
+    );
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&entry.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
