@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A source of wall-clock time in milliseconds since the Unix epoch.
-pub trait Clock: Send + Sync {
+pub trait Clock: crate::store::MaybeSendSync {
     fn now_millis(&self) -> i64;
 
     /// The same instant as a chrono date (for RFC 3339 timestamps).

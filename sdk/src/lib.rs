@@ -46,7 +46,7 @@ pub use events::{Event, EventKind};
 pub use identity::{normalize_email, normalize_phone};
 pub use message::Dropped;
 pub use session::Session;
-pub use store::{EventKey, MemoryStore, Store};
+pub use store::{EventKey, MaybeSendSync, MemoryStore, Store};
 pub use upload::{Next, Outcome, Upload};
 
 #[cfg(feature = "native")]

@@ -21,8 +21,19 @@ pub struct EventKey {
     pub seq: u64,
 }
 
+/// `Send + Sync` on native targets (drivers share the engine across threads);
+/// nothing on wasm32, where browser storage handles are single-threaded.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSendSync: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSendSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSendSync for T {}
+
 /// Persistent queue plus a small key-value area (anonymousId, consent, session...).
-pub trait Store: Send + Sync {
+pub trait Store: MaybeSendSync {
     /// Adds or replaces a queued event.
     fn put_event(&self, key: EventKey, value: &[u8]) -> Result<(), Error>;
     /// Reads one queued event.

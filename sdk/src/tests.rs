@@ -871,3 +871,33 @@ fn wire_format_is_segment_batch_with_cairn_context() {
     sorted.sort();
     assert_eq!(all, sorted);
 }
+
+#[test]
+fn a_clock_jumping_backwards_does_not_stall_uploads() {
+    let mut h = harness();
+    h.track_n(1);
+    h.engine.sync().unwrap();
+    h.clock.advance(Duration::from_secs(2));
+    h.clock.set(T0 - 24 * 3600 * 1000); // a day back
+    assert_eq!(
+        h.engine.next_upload().unwrap(),
+        Next::Wait(Duration::from_secs(10))
+    );
+    h.engine.flush().unwrap();
+    let u = h.upload_now();
+    h.engine
+        .upload_finished(
+            u.id,
+            Outcome::Status {
+                code: 503,
+                retry_after: Some(Duration::from_secs(60)),
+            },
+        )
+        .unwrap();
+    h.engine.sync().unwrap();
+    h.clock.set(T0 - 48 * 3600 * 1000); // another day back
+    assert_eq!(
+        h.engine.next_upload().unwrap(),
+        Next::Wait(Duration::from_secs(3600))
+    );
+}

@@ -109,6 +109,14 @@ impl Engine {
             return Ok(idle());
         }
         if let Some(at) = self.retry_at.filter(|at| *at > now) {
+            // If the wall clock jumped backwards, never wait longer than the rules allow.
+            let longest = self
+                .cfg
+                .backoff_cap
+                .max(self.cfg.max_retry_after)
+                .as_millis() as i64;
+            let at = at.min(now + longest);
+            self.retry_at = Some(at);
             return Ok(wait(ms(at - now)));
         }
         let oldest = self.queue.front().expect("non-empty").at;
@@ -120,7 +128,7 @@ impl Engine {
                 >= self.cfg.max_batch_bytes
             || now >= due;
         if !ready {
-            return Ok(wait(ms(due - now)));
+            return Ok(wait(ms(due - now).min(self.cfg.flush_interval)));
         }
         match self.build(now)? {
             Some(u) => Ok(Next::Upload(u)),
