@@ -219,7 +219,7 @@ async fn run(shared: Arc<Shared>, http: reqwest::Client) {
         let pause = match next {
             Ok(Next::Upload(u)) => {
                 let id = u.id;
-                let outcome = send(&http, u).await;
+                let outcome = send_keeping_durable(&shared, &http, u).await;
                 let mut e = shared.engine.lock().unwrap_or_else(|e| e.into_inner());
                 let before = e.failures();
                 let res = e.upload_finished(id, outcome.clone());
@@ -258,6 +258,26 @@ async fn run(shared: Arc<Shared>, http: reqwest::Client) {
                 _ = shared.wake.notified() => {}
                 _ = shared.stop.notified() => break,
             },
+        }
+    }
+}
+
+/// Performs one upload while still syncing the store every `sync_interval`, so
+/// events tracked during a slow request are durable in time too.
+async fn send_keeping_durable(shared: &Shared, http: &reqwest::Client, u: Upload) -> Outcome {
+    let request = send(http, u);
+    tokio::pin!(request);
+    loop {
+        let due = shared
+            .engine
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sync_if_due()
+            .ok()
+            .flatten();
+        tokio::select! {
+            outcome = &mut request => return outcome,
+            _ = tokio::time::sleep(due.unwrap_or(Duration::from_millis(200))) => {}
         }
     }
 }

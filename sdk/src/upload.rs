@@ -90,12 +90,7 @@ impl Engine {
     /// What the driver should do now.
     pub fn next_upload(&mut self) -> Result<Next, Error> {
         let now = self.clock.now_millis();
-        let sync_ms = self.cfg.sync_interval.as_millis() as i64;
-        // Rule: writes are durable within `sync_interval`.
-        if self.dirty_since.is_some_and(|d| now - d >= sync_ms) {
-            self.sync()?;
-        }
-        let sync_wait = self.dirty_since.map(|d| ms(d + sync_ms - now));
+        let sync_wait = self.sync_if_due()?;
         let wait = |d: Duration| Next::Wait(sync_wait.map_or(d, |s| s.min(d)));
         let idle = || sync_wait.map_or(Next::Idle, Next::Wait);
 
@@ -134,6 +129,18 @@ impl Engine {
             Some(u) => Ok(Next::Upload(u)),
             None => Ok(idle()),
         }
+    }
+
+    /// Rule: writes are durable within `sync_interval`. Syncs if that is due and
+    /// returns how long until the next sync is due (None: nothing unsynced).
+    /// `next_upload` calls it; a driver also calls it while an upload is in flight.
+    pub fn sync_if_due(&mut self) -> Result<Option<Duration>, Error> {
+        let now = self.clock.now_millis();
+        let sync_ms = self.cfg.sync_interval.as_millis() as i64;
+        if self.dirty_since.is_some_and(|d| now - d >= sync_ms) {
+            self.sync()?;
+        }
+        Ok(self.dirty_since.map(|d| ms(d + sync_ms - now)))
     }
 
     /// Reports how upload `id` ended. Unknown ids are ignored.
