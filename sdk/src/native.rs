@@ -153,7 +153,11 @@ impl Client {
         };
         loop {
             let p = rx.borrow_and_update().clone();
-            if self.lock().oldest_pending_seq().is_none_or(|o| o > target) {
+            if self
+                .lock()
+                .oldest_pending_seq()
+                .map_or(true, |o| o > target)
+            {
                 return Ok(());
             }
             if p.failures > start {
