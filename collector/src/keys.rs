@@ -67,7 +67,11 @@ impl Keys {
             .clone()
         };
         let read_key = pick(config.read_key.as_ref(), &mut stored.read_key, "read key");
-        let admin_key = pick(config.admin_key.as_ref(), &mut stored.admin_key, "admin key");
+        let admin_key = pick(
+            config.admin_key.as_ref(),
+            &mut stored.admin_key,
+            "admin key",
+        );
         let hash_secret = pick(
             config.hash_secret.as_ref(),
             &mut stored.hash_secret,

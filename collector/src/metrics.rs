@@ -26,7 +26,10 @@ impl Metrics {
         )
         .unwrap();
         let rejected = IntCounterVec::new(
-            Opts::new("cairn_events_rejected_total", "Events or requests refused, by reason"),
+            Opts::new(
+                "cairn_events_rejected_total",
+                "Events or requests refused, by reason",
+            ),
             &["reason"],
         )
         .unwrap();

@@ -118,7 +118,10 @@ mod tests {
         assert!(!text.contains("alice"), "{text}");
         assert!(!text.contains("7946"), "{text}");
         assert_eq!(event["traits"]["plan"], "pro");
-        assert_eq!(event["traits"]["email"], event["context"]["traits"]["email"]);
+        assert_eq!(
+            event["traits"]["email"],
+            event["context"]["traits"]["email"]
+        );
         assert_eq!(event["traits"]["phone"], json!(p.hash_hex("+442079460958")));
         assert_eq!(event["userId"].as_str().unwrap().len(), 64);
     }

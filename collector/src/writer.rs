@@ -152,7 +152,9 @@ fn commit_group(
     }
     let started = Instant::now();
     let result = store.append(&all).map_err(Arc::new);
-    metrics.flush_seconds.observe(started.elapsed().as_secs_f64());
+    metrics
+        .flush_seconds
+        .observe(started.elapsed().as_secs_f64());
     metrics.group_events.observe(all.len() as f64);
     match result {
         Ok(outcomes) => {

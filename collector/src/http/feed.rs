@@ -35,7 +35,8 @@ pub async fn feed(
     if !s.keys.is_read_key(&key) && !s.keys.is_admin_key(&key) {
         return Err(CollectorError::Unauthorized);
     }
-    let Query(q) = query.map_err(|e| CollectorError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) =
+        query.map_err(|e| CollectorError::bad_request("invalid_query", e.body_text()))?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let wait = Duration::from_secs(q.wait.min(s.config.limits.max_feed_wait_secs));
 

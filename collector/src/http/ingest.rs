@@ -43,7 +43,9 @@ async fn accept(
     let s = &state.inner;
     let header_key = presented_key(&headers);
     if let Some(key) = &header_key {
-        s.keys.write_key_id(key).ok_or(CollectorError::Unauthorized)?;
+        s.keys
+            .write_key_id(key)
+            .ok_or(CollectorError::Unauthorized)?;
     }
     let limit = s.config.limits.max_batch_bytes;
     let reserved = match content_length(&headers) {
@@ -77,7 +79,10 @@ async fn accept(
         }
     }
     for rejected in &parsed.rejected {
-        s.metrics.rejected.with_label_values(&[rejected.reason]).inc();
+        s.metrics
+            .rejected
+            .with_label_values(&[rejected.reason])
+            .inc();
     }
     let events: Vec<_> = parsed.events.into_iter().map(|(_, e)| e).collect();
     let outcomes = if events.is_empty() {

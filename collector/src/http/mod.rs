@@ -26,7 +26,7 @@ use crate::{
     keys::Keys,
     metrics::Metrics,
     privacy::Pseudonymiser,
-    store::{EventStore, SledStore},
+    store::{EventStore, LogStore},
     time::{SystemClock, TimeSource},
     writer::{Writer, WriterSettings, WriterThread},
     CollectorError, Config,
@@ -74,7 +74,7 @@ impl AppState {
                 config.data_dir.display()
             );
         }
-        let store: Arc<dyn EventStore> = Arc::new(SledStore::open(&config.data_dir.join("store"))?);
+        let store: Arc<dyn EventStore> = Arc::new(LogStore::open(&config.data_dir)?);
         let metrics = Arc::new(Metrics::new());
         let (committed_tx, committed) = watch::channel(store.last_cursor());
         let (writer, writer_thread) = Writer::start(
@@ -127,9 +127,7 @@ impl Running {
 
 /// The router: every endpoint, with CORS so pages on other origins can post.
 pub fn app(state: AppState) -> Router {
-    let batch = |endpoint| {
-        post(move |s, h, b| ingest::ingest(s, endpoint, h, b))
-    };
+    let batch = |endpoint| post(move |s, h, b| ingest::ingest(s, endpoint, h, b));
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])

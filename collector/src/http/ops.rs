@@ -33,7 +33,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 /// Observes every routed request's latency by route template and status.
-pub async fn record_latency(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn record_latency(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()

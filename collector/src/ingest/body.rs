@@ -26,13 +26,14 @@ pub async fn read_limited(
         }
     }
     // A compressed body is never larger than its content for JSON; cap it at the limit.
-    let raw = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|e| match std::error::Error::source(&e) {
-            Some(inner) if inner.is::<http_body_util::LengthLimitError>() => {
-                CollectorError::TooLarge { limit }
+    let raw =
+        axum::body::to_bytes(body, limit).await.map_err(|e| {
+            match std::error::Error::source(&e) {
+                Some(inner) if inner.is::<http_body_util::LengthLimitError>() => {
+                    CollectorError::TooLarge { limit }
+                }
+                _ => CollectorError::bad_request("unreadable_body", format!("reading body: {e}")),
             }
-            _ => CollectorError::bad_request("unreadable_body", format!("reading body: {e}")),
         })?;
     if !gzip {
         return Ok(raw.to_vec());

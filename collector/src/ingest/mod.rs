@@ -12,9 +12,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{value::RawValue, Map, Value};
 
-use crate::{
-    keys::WriteKeyId, privacy::Pseudonymiser, store::NewEvent, CollectorError, Limits,
-};
+use crate::{keys::WriteKeyId, privacy::Pseudonymiser, store::NewEvent, CollectorError, Limits};
 
 /// Which Segment endpoint a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +128,11 @@ impl Ingest {
         } else {
             let raw: &RawValue = serde_json::from_str(text).map_err(json_error)?;
             let head: Map<String, Value> = serde_json::from_str(raw.get()).map_err(|e| {
-                let reason = if too_deep(&e) { "too_deep" } else { "not_an_object" };
+                let reason = if too_deep(&e) {
+                    "too_deep"
+                } else {
+                    "not_an_object"
+                };
                 CollectorError::bad_request(reason, format!("event must be an object: {e}"))
             })?;
             let key = head.get("writeKey").map(key_text).transpose()?;
@@ -174,10 +176,16 @@ impl Ingest {
         let mut event: Map<String, Value> = match serde_json::from_str(raw.get()) {
             Ok(event) => event,
             Err(e) if too_deep(&e) => {
-                return Err((None, Refusal::new("too_deep", format!("event nests too deep: {e}"))))
+                return Err((
+                    None,
+                    Refusal::new("too_deep", format!("event nests too deep: {e}")),
+                ))
             }
             Err(_) => {
-                return Err((None, Refusal::new("not_an_object", "event must be a JSON object")))
+                return Err((
+                    None,
+                    Refusal::new("not_an_object", "event must be a JSON object"),
+                ))
             }
         };
         let message_id = event
@@ -197,7 +205,10 @@ impl Ingest {
         stamp_times(&mut event, facts.received, facts.sent_at);
 
         let p = &self.pseudonymiser;
-        let user = event.get("userId").and_then(Value::as_str).map(|u| p.identity(u));
+        let user = event
+            .get("userId")
+            .and_then(Value::as_str)
+            .map(|u| p.identity(u));
         let mut identities = Vec::with_capacity(2);
         identities.extend(user);
         if let Some(anonymous) = event.get("anonymousId").and_then(Value::as_str) {
@@ -277,7 +288,11 @@ fn merge_context(event: &mut Map<String, Value>, shared: Option<&Map<String, Val
 /// receivedAt is the server's clock. The client's `timestamp` is kept as
 /// originalTimestamp, and `timestamp` is corrected for the client's clock skew:
 /// `receivedAt - (sentAt - originalTimestamp)`.
-fn stamp_times(event: &mut Map<String, Value>, received: DateTime<Utc>, batch_sent_at: Option<&str>) {
+fn stamp_times(
+    event: &mut Map<String, Value>,
+    received: DateTime<Utc>,
+    batch_sent_at: Option<&str>,
+) {
     let format = |t: DateTime<Utc>| Value::String(t.to_rfc3339_opts(SecondsFormat::Millis, true));
     let original = event
         .get("timestamp")
@@ -295,7 +310,10 @@ fn stamp_times(event: &mut Map<String, Value>, received: DateTime<Utc>, batch_se
         (None, _) => received,
     };
     if let Some(original) = original {
-        event.insert("originalTimestamp".into(), format(original.with_timezone(&Utc)));
+        event.insert(
+            "originalTimestamp".into(),
+            format(original.with_timezone(&Utc)),
+        );
     }
     if let Some(sent) = sent_at {
         event.insert("sentAt".into(), format(sent.with_timezone(&Utc)));
@@ -323,7 +341,12 @@ mod tests {
             {"type": "track", "event": "e", "anonymousId": "a", "timestamp": "2026-01-01T10:00:00Z"}
         ]});
         let parsed = ingest()
-            .parse(body.to_string().as_bytes(), Endpoint::Batch, received(), |_| Ok([0; 8]))
+            .parse(
+                body.to_string().as_bytes(),
+                Endpoint::Batch,
+                received(),
+                |_| Ok([0; 8]),
+            )
             .unwrap();
         let stored: Value = serde_json::from_slice(&parsed.events[0].1.json).unwrap();
         assert_eq!(stored["timestamp"], "2026-01-01T11:59:55.000Z");
@@ -339,7 +362,12 @@ mod tests {
             7
         ]});
         let parsed = ingest()
-            .parse(body.to_string().as_bytes(), Endpoint::Batch, received(), |_| Ok([0; 8]))
+            .parse(
+                body.to_string().as_bytes(),
+                Endpoint::Batch,
+                received(),
+                |_| Ok([0; 8]),
+            )
             .unwrap();
         assert_eq!(parsed.events.len(), 1);
         assert_eq!(parsed.rejected.len(), 2);
@@ -351,15 +379,27 @@ mod tests {
 
     #[test]
     fn identify_links_anonymous_id_to_user() {
-        let body = json!({"userId": "alice", "anonymousId": "anon-1", "traits": {"email": "a@x.io"}});
+        let body =
+            json!({"userId": "alice", "anonymousId": "anon-1", "traits": {"email": "a@x.io"}});
         let i = ingest();
         let parsed = i
-            .parse(body.to_string().as_bytes(), Endpoint::Identify, received(), |_| Ok([0; 8]))
+            .parse(
+                body.to_string().as_bytes(),
+                Endpoint::Identify,
+                received(),
+                |_| Ok([0; 8]),
+            )
             .unwrap();
         let event = &parsed.events[0].1;
         let p = i.pseudonymiser();
-        assert_eq!(event.links, vec![(p.identity("alice"), p.identity("anon-1"))]);
+        assert_eq!(
+            event.links,
+            vec![(p.identity("alice"), p.identity("anon-1"))]
+        );
         let text = String::from_utf8(event.json.clone()).unwrap();
-        assert!(!text.contains("alice") && !text.contains("a@x.io"), "{text}");
+        assert!(
+            !text.contains("alice") && !text.contains("a@x.io"),
+            "{text}"
+        );
     }
 }

@@ -66,10 +66,18 @@ pub fn check(
     match kind {
         "track" => match event.get("event") {
             Some(Value::String(name)) if !name.trim().is_empty() && name.len() <= MAX_ID_CHARS => {}
-            _ => return Err(Refusal::new("missing_event", "track needs a non-empty event name")),
+            _ => {
+                return Err(Refusal::new(
+                    "missing_event",
+                    "track needs a non-empty event name",
+                ))
+            }
         },
         "alias" if !event.contains_key("previousId") || !event.contains_key("userId") => {
-            return Err(Refusal::new("missing_previous_id", "alias needs previousId and userId"));
+            return Err(Refusal::new(
+                "missing_previous_id",
+                "alias needs previousId and userId",
+            ));
         }
         "group" if !event.contains_key("groupId") => {
             return Err(Refusal::new("missing_group_id", "group needs a groupId"));
@@ -114,11 +122,7 @@ fn check_type(event: &mut Map<String, Value>, endpoint: Endpoint) -> Result<(), 
         Some(Value::String(t)) if TYPES.contains(&t.as_str()) => Ok(()),
         Some(other) => Err(Refusal::new(
             "invalid_type",
-            format!(
-                "type {} is not one of {}",
-                other,
-                TYPES.join(", ")
-            ),
+            format!("type {} is not one of {}", other, TYPES.join(", ")),
         )),
     }
 }
@@ -166,7 +170,10 @@ fn check_consent(event: &Map<String, Value>) -> Result<(), Refusal> {
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_PURPOSE);
     let Some(mut grants) = consent.as_object() else {
-        return Err(Refusal::new("invalid_field", "context.consent must be an object"));
+        return Err(Refusal::new(
+            "invalid_field",
+            "context.consent must be an object",
+        ));
     };
     if let Some(Value::Object(categories)) = grants.get("categoryPreferences") {
         grants = categories;
@@ -216,7 +223,9 @@ mod tests {
 
     fn run(v: Value) -> Result<Map<String, Value>, &'static str> {
         let mut m = v.as_object().unwrap().clone();
-        check(&mut m, Endpoint::Batch, 8).map(|_| m).map_err(|r| r.reason)
+        check(&mut m, Endpoint::Batch, 8)
+            .map(|_| m)
+            .map_err(|r| r.reason)
     }
 
     #[test]
@@ -227,15 +236,39 @@ mod tests {
             (json!({"event": "x", "anonymousId": "a"}), "missing_type"),
             (json!({"type": "boom", "anonymousId": "a"}), "invalid_type"),
             (json!({"type": "track", "event": "x"}), "missing_id"),
-            (json!({"type": "track", "event": "", "userId": "u"}), "missing_event"),
-            (json!({"type": "track", "event": "x", "userId": true}), "invalid_id"),
-            (json!({"type": "track", "event": "x", "userId": "u", "properties": [1]}), "invalid_field"),
-            (json!({"type": "track", "event": "x", "userId": "u", "timestamp": "yesterday"}), "invalid_timestamp"),
-            (json!({"type": "alias", "userId": "u"}), "missing_previous_id"),
+            (
+                json!({"type": "track", "event": "", "userId": "u"}),
+                "missing_event",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": true}),
+                "invalid_id",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": "u", "properties": [1]}),
+                "invalid_field",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": "u", "timestamp": "yesterday"}),
+                "invalid_timestamp",
+            ),
+            (
+                json!({"type": "alias", "userId": "u"}),
+                "missing_previous_id",
+            ),
             (json!({"type": "group", "userId": "u"}), "missing_group_id"),
-            (json!({"type": "track", "event": "x", "userId": "u", "messageId": 5}), "invalid_message_id"),
-            (json!({"type": "track", "event": "x", "userId": "u", "properties": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}), "too_deep"),
-            (json!({"type": "track", "event": "x", "userId": "u", "context": {"consent": {"analytics": false}}}), "consent"),
+            (
+                json!({"type": "track", "event": "x", "userId": "u", "messageId": 5}),
+                "invalid_message_id",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": "u", "properties": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}),
+                "too_deep",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": "u", "context": {"consent": {"analytics": false}}}),
+                "consent",
+            ),
         ];
         for (event, reason) in cases {
             assert_eq!(run(event.clone()), Err(reason), "{event}");

@@ -1,12 +1,16 @@
 //! The store behind the collector: an append-only, deduplicating log of feed records with
 //! an identity index for deletion. It is a trait so another engine (or a Kafka forwarder)
-//! can replace sled without touching ingest.
+//! can replace the default one without touching ingest.
 
+mod dedup;
+mod frame;
+mod index;
+mod log;
+mod log_store;
 mod record;
-mod sled_store;
 
+pub use log_store::LogStore;
 pub use record::{event_record, feed_line, tombstone_record};
-pub use sled_store::SledStore;
 
 use crate::{privacy::Identity, CollectorError};
 
@@ -66,3 +70,6 @@ pub trait EventStore: Send + Sync + 'static {
     /// Forgets dedup keys received before `before_ms`; returns how many.
     fn expire_dedup(&self, before_ms: u64) -> Result<usize, CollectorError>;
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,220 @@
+//! The identity index, for deletion: which events belong to which identity, and which
+//! anonymousIds and aliases identify / alias tied to a user. It lives in sled and is
+//! filled from the event log by a background thread, off the acknowledgement path.
+//! Everything in it can be rebuilt from the log, so it needs no fsync of its own: after
+//! a crash the indexer resumes from its last recorded position.
+//!
+//! - `i` identity(32) seq(8 BE) -> ()
+//! - `l` user(32) other(32)     -> ()
+//! - `m` "indexed"              -> seq(8 BE) of the last frame indexed
+
+use std::{
+    collections::HashSet,
+    ops::ControlFlow,
+    path::Path,
+    sync::{Arc, Condvar, Mutex},
+    thread,
+    time::Duration,
+};
+
+use super::{
+    frame::{self, Kind},
+    log::Log,
+};
+use crate::{privacy::Identity, CollectorError};
+
+const INDEXED: &[u8] = b"mindexed";
+/// Frames indexed per sled batch.
+const CHUNK_FRAMES: usize = 10_000;
+
+#[derive(Default)]
+struct Progress {
+    indexed: u64,
+    target: u64,
+    stop: bool,
+}
+
+pub struct IdentityIndex {
+    db: sled::Db,
+    progress: Mutex<Progress>,
+    changed: Condvar,
+}
+
+/// The index entries of a user, found for deletion.
+pub struct UserEntries {
+    pub identities: Vec<Identity>,
+    pub seqs: Vec<u64>,
+    keys: Vec<sled::IVec>,
+}
+
+fn seq_of(key: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(
+        key.get(key.len().checked_sub(8)?..)?.try_into().ok()?,
+    ))
+}
+
+impl IdentityIndex {
+    pub fn open(path: &Path) -> Result<Self, CollectorError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(Some(1000))
+            .open()?;
+        let indexed = match db.get(INDEXED)? {
+            Some(v) => seq_of(&v).unwrap_or(0),
+            None => 0,
+        };
+        Ok(Self {
+            db,
+            progress: Mutex::new(Progress {
+                indexed,
+                target: indexed,
+                stop: false,
+            }),
+            changed: Condvar::new(),
+        })
+    }
+
+    /// Starts the thread that follows the log.
+    pub fn follow(self: &Arc<Self>, log: Arc<Log>) -> thread::JoinHandle<()> {
+        let index = self.clone();
+        thread::Builder::new()
+            .name("cairn-indexer".into())
+            .spawn(move || index.run(&log))
+            .expect("spawn indexer thread")
+    }
+
+    /// The log has grown to `last_seq`.
+    pub fn notify(&self, last_seq: u64) {
+        let mut p = self.progress.lock().unwrap();
+        p.target = p.target.max(last_seq);
+        self.changed.notify_all();
+    }
+
+    /// Blocks until everything up to `seq` is indexed.
+    pub fn wait_indexed(&self, seq: u64) {
+        self.notify(seq);
+        let mut p = self.progress.lock().unwrap();
+        while p.indexed < seq && !p.stop {
+            p = self.changed.wait(p).unwrap();
+        }
+    }
+
+    pub fn stop(&self) {
+        self.progress.lock().unwrap().stop = true;
+        self.changed.notify_all();
+    }
+
+    fn run(&self, log: &Log) {
+        loop {
+            let from = {
+                let mut p = self.progress.lock().unwrap();
+                while !p.stop && p.indexed >= p.target {
+                    p = self.changed.wait(p).unwrap();
+                }
+                if p.stop {
+                    break;
+                }
+                p.indexed
+            };
+            match self.index_after(log, from) {
+                Ok(upto) => {
+                    let mut p = self.progress.lock().unwrap();
+                    p.indexed = upto;
+                    self.changed.notify_all();
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "identity indexing failed; retrying");
+                    let p = self.progress.lock().unwrap();
+                    let _ = self.changed.wait_timeout(p, Duration::from_secs(1));
+                }
+            }
+        }
+        if let Err(e) = self.db.flush() {
+            tracing::warn!(error = %e, "identity index flush at stop failed");
+        }
+    }
+
+    /// Indexes up to `CHUNK_FRAMES` frames after `from`; returns the last seq indexed.
+    fn index_after(&self, log: &Log, from: u64) -> Result<u64, CollectorError> {
+        let mut batch = sled::Batch::default();
+        let mut last = from;
+        let mut count = 0;
+        log.read_after(from, |f| {
+            if f.kind == Kind::Event {
+                if let Some(body) = frame::decode_event_body(f.body) {
+                    for id in &body.identities {
+                        batch.insert(key(b'i', id, &f.seq.to_be_bytes()), &[]);
+                    }
+                    for (user, other) in &body.links {
+                        batch.insert(key(b'l', user, other), &[]);
+                    }
+                }
+            }
+            last = f.seq;
+            count += 1;
+            if count >= CHUNK_FRAMES {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        batch.insert(INDEXED, &last.to_be_bytes());
+        self.db.apply_batch(batch)?;
+        Ok(last)
+    }
+
+    /// The user, every identity reachable from it through links, and their events.
+    pub fn entries_of(&self, user: Identity) -> Result<UserEntries, CollectorError> {
+        let mut identities = vec![user];
+        let mut seen: HashSet<Identity> = identities.iter().copied().collect();
+        let mut keys = Vec::new();
+        let mut next = 0;
+        while next < identities.len() {
+            let id = identities[next];
+            next += 1;
+            for link in self.db.scan_prefix(key(b'l', &id, &[])).keys() {
+                let link = link?;
+                if let Some(other) = link.get(33..65).and_then(|o| <Identity>::try_from(o).ok()) {
+                    if seen.insert(other) {
+                        identities.push(other);
+                    }
+                }
+                keys.push(link);
+            }
+        }
+        let mut seqs = Vec::new();
+        for id in &identities {
+            for entry in self.db.scan_prefix(key(b'i', id, &[])).keys() {
+                let entry = entry?;
+                seqs.extend(seq_of(&entry));
+                keys.push(entry);
+            }
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        Ok(UserEntries {
+            identities,
+            seqs,
+            keys,
+        })
+    }
+
+    /// Removes a deleted user's entries.
+    pub fn forget(&self, entries: UserEntries) -> Result<(), CollectorError> {
+        let mut batch = sled::Batch::default();
+        for k in entries.keys {
+            batch.remove(k);
+        }
+        self.db.apply_batch(batch)?;
+        Ok(())
+    }
+}
+
+fn key(prefix: u8, a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + a.len() + b.len());
+    k.push(prefix);
+    k.extend_from_slice(a);
+    k.extend_from_slice(b);
+    k
+}

@@ -1,0 +1,384 @@
+//! The event log: the collector's source of truth. Segment files of frames (see `frame`),
+//! appended by one writer and made durable with fdatasync before anything is
+//! acknowledged; read concurrently by the feed up to the durable end only.
+//!
+//! Recovery rules, applied when the log is opened:
+//! - a frame that is cut short at the end of the last segment was never acknowledged,
+//!   and the file is truncated before it;
+//! - a frame whose checksum fails but which is followed by a valid frame was being zeroed
+//!   by a deletion when the process died, and is skipped as deleted.
+
+use std::{
+    collections::BTreeMap,
+    fs::{self, File, OpenOptions},
+    io,
+    ops::ControlFlow,
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, RwLock,
+    },
+};
+
+use super::frame::{self, Decoded, Frame};
+
+/// A new segment is started once the active one is this large.
+const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// One read position is remembered every this many frames.
+const MARK_EVERY: u32 = 256;
+/// Reads fetch this much of a segment at a time.
+const CHUNK: usize = 1024 * 1024;
+
+pub struct Segment {
+    pub first_seq: u64,
+    file: File,
+    /// Bytes that are durable and whole; readers never look past it.
+    durable_len: AtomicU64,
+}
+
+struct Tail {
+    segment: Arc<Segment>,
+    end: u64,
+    since_mark: u32,
+}
+
+pub struct Log {
+    dir: PathBuf,
+    segments: RwLock<BTreeMap<u64, Arc<Segment>>>,
+    /// seq -> (segment first seq, offset): where reads for later seqs can start.
+    marks: RwLock<BTreeMap<u64, (u64, u64)>>,
+    last_seq: AtomicU64,
+    tail: Mutex<Tail>,
+    poisoned: AtomicBool,
+}
+
+/// Where a frame lives, for rewriting it in place.
+pub struct Located {
+    pub segment: Arc<Segment>,
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("{first_seq:020}.log"))
+}
+
+fn open_segment(dir: &Path, first_seq: u64) -> io::Result<Segment> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(segment_path(dir, first_seq))?;
+    let len = file.metadata()?.len();
+    Ok(Segment {
+        first_seq,
+        file,
+        durable_len: AtomicU64::new(len),
+    })
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Calls `visit` for each decoded item of `segment` in `[from, end)`, reading in chunks.
+/// `visit` gets the item, its offset and the bytes after it in the current chunk. An
+/// `Incomplete` item is visited once and ends the scan.
+fn scan(
+    segment: &Segment,
+    from: u64,
+    end: u64,
+    mut visit: impl FnMut(Decoded, u64, &[u8]) -> ControlFlow<()>,
+) -> io::Result<()> {
+    let mut offset = from;
+    let mut want = CHUNK;
+    let mut buf = Vec::new();
+    while offset < end {
+        let n = ((end - offset) as usize).min(want);
+        buf.resize(n, 0);
+        segment.file.read_exact_at(&mut buf, offset)?;
+        let at_end = offset + n as u64 == end;
+        let mut at = 0;
+        while at < buf.len() {
+            let rest = &buf[at..];
+            let decoded = frame::decode(rest);
+            let len = match &decoded {
+                Decoded::Frame { len, .. } | Decoded::Corrupt { len } => *len,
+                Decoded::Incomplete if !at_end => break,
+                Decoded::Incomplete => 0,
+            };
+            if visit(decoded, offset + at as u64, &rest[len..]).is_break() || len == 0 {
+                return Ok(());
+            }
+            at += len;
+        }
+        if at == 0 {
+            // The first frame is larger than the chunk: read it whole, if it is a frame.
+            match frame::declared_len(&buf) {
+                Some(need) if need > buf.len() => want = need,
+                _ => {
+                    let _ = visit(Decoded::Incomplete, offset, &buf);
+                    return Ok(());
+                }
+            }
+        }
+        offset += at as u64;
+    }
+    Ok(())
+}
+
+/// Whether a whole, valid frame starts at `offset` (and ends by `end`).
+fn valid_frame_at(segment: &Segment, offset: u64, end: u64) -> bool {
+    let mut header = [0u8; frame::HEADER];
+    if offset + frame::HEADER as u64 > end
+        || segment.file.read_exact_at(&mut header, offset).is_err()
+    {
+        return false;
+    }
+    let Some(need) = frame::declared_len(&header) else {
+        return false;
+    };
+    if offset + need as u64 > end {
+        return false;
+    }
+    let mut bytes = vec![0; need];
+    segment.file.read_exact_at(&mut bytes, offset).is_ok()
+        && matches!(frame::decode(&bytes), Decoded::Frame { .. })
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering as described above. `visit` sees
+    /// every valid frame in order, so the caller can rebuild its in-memory state.
+    pub fn open(dir: &Path, mut visit: impl FnMut(&Frame)) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let mut firsts: Vec<u64> = fs::read_dir(dir)?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".log")?.parse().ok()
+            })
+            .collect();
+        firsts.sort_unstable();
+        let mut segments = BTreeMap::new();
+        let mut marks = BTreeMap::new();
+        let mut last_seq = 0;
+        let mut since_mark = MARK_EVERY;
+        for first in &firsts {
+            let segment = open_segment(dir, *first)?;
+            let len = segment.durable_len.load(Ordering::Relaxed);
+            let len_before_scan = len;
+            let mut good_end = 0;
+            scan(&segment, 0, len, |decoded, offset, _| match decoded {
+                Decoded::Frame { frame, len } => {
+                    if since_mark >= MARK_EVERY || offset == 0 {
+                        marks.insert(frame.seq, (*first, offset));
+                        since_mark = 0;
+                    }
+                    since_mark += 1;
+                    last_seq = frame.seq;
+                    visit(&frame);
+                    good_end = offset + len as u64;
+                    ControlFlow::Continue(())
+                }
+                Decoded::Corrupt { len }
+                    if valid_frame_at(&segment, offset + len as u64, len_before_scan) =>
+                {
+                    good_end = offset + len as u64;
+                    ControlFlow::Continue(())
+                }
+                _ => ControlFlow::Break(()),
+            })?;
+            if good_end < len {
+                tracing::warn!(
+                    segment = first,
+                    kept = good_end,
+                    dropped = len - good_end,
+                    "truncating a torn tail of the event log"
+                );
+                segment.file.set_len(good_end)?;
+                segment.file.sync_all()?;
+                segment.durable_len.store(good_end, Ordering::Relaxed);
+            }
+            segments.insert(*first, Arc::new(segment));
+        }
+        let active = match segments.values().next_back() {
+            Some(s) => s.clone(),
+            None => {
+                let s = Arc::new(open_segment(dir, last_seq + 1)?);
+                sync_dir(dir)?;
+                segments.insert(s.first_seq, s.clone());
+                s
+            }
+        };
+        let end = active.durable_len.load(Ordering::Relaxed);
+        Ok(Self {
+            dir: dir.to_owned(),
+            segments: RwLock::new(segments),
+            marks: RwLock::new(marks),
+            last_seq: AtomicU64::new(last_seq),
+            tail: Mutex::new(Tail {
+                segment: active,
+                end,
+                since_mark,
+            }),
+            poisoned: AtomicBool::new(false),
+        })
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq.load(Ordering::Acquire)
+    }
+
+    /// Appends encoded frames (`seqs[i]` starts at `offsets[i]` of `bytes`) and returns
+    /// once they are durable. Seqs must continue from `last_seq`.
+    pub fn append(&self, bytes: &[u8], frames: &[(u64, usize)]) -> io::Result<()> {
+        let Some(&(first_seq, _)) = frames.first() else {
+            return Ok(());
+        };
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(io::Error::other(
+                "event log needs a restart after a failed sync",
+            ));
+        }
+        let mut tail = self.tail.lock().unwrap();
+        if tail.end >= SEGMENT_BYTES {
+            let segment = Arc::new(open_segment(&self.dir, first_seq)?);
+            sync_dir(&self.dir)?;
+            self.segments
+                .write()
+                .unwrap()
+                .insert(first_seq, segment.clone());
+            *tail = Tail {
+                segment,
+                end: 0,
+                since_mark: MARK_EVERY,
+            };
+        }
+        let written = tail
+            .segment
+            .file
+            .write_all_at(bytes, tail.end)
+            .and_then(|()| tail.segment.file.sync_data());
+        if let Err(e) = written {
+            // After a failed fsync the kernel may have dropped the dirty pages: nothing
+            // more is acknowledged until a restart recovers from what is on disk.
+            self.poisoned.store(true, Ordering::Release);
+            return Err(e);
+        }
+        {
+            let mut marks = self.marks.write().unwrap();
+            for &(seq, offset) in frames {
+                if tail.since_mark >= MARK_EVERY {
+                    marks.insert(seq, (tail.segment.first_seq, tail.end + offset as u64));
+                    tail.since_mark = 0;
+                }
+                tail.since_mark += 1;
+            }
+        }
+        tail.end += bytes.len() as u64;
+        tail.segment.durable_len.store(tail.end, Ordering::Release);
+        self.last_seq
+            .store(frames.last().expect("non-empty").0, Ordering::Release);
+        Ok(())
+    }
+
+    /// Walks durable frames from the last mark at or before `seq` onward, across
+    /// segments, until `visit` breaks or the durable end is reached.
+    fn walk(
+        &self,
+        seq: u64,
+        mut visit: impl FnMut(&Arc<Segment>, Decoded, u64) -> ControlFlow<()>,
+    ) -> io::Result<()> {
+        let (start_segment, mut offset) = self
+            .marks
+            .read()
+            .unwrap()
+            .range(..=seq)
+            .next_back()
+            .map_or((0, 0), |(_, pos)| *pos);
+        let segments: Vec<Arc<Segment>> = self
+            .segments
+            .read()
+            .unwrap()
+            .range(start_segment..)
+            .map(|(_, s)| s.clone())
+            .collect();
+        for segment in &segments {
+            let end = segment.durable_len.load(Ordering::Acquire);
+            let mut stopped = false;
+            scan(segment, offset, end, |decoded, at, _| {
+                let flow = visit(segment, decoded, at);
+                stopped = flow.is_break();
+                flow
+            })?;
+            if stopped {
+                break;
+            }
+            offset = 0;
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` on each durable frame with seq greater than `after`, in order,
+    /// until it breaks. Frames torn by a concurrent deletion are skipped.
+    pub fn read_after(
+        &self,
+        after: u64,
+        mut visit: impl FnMut(&Frame) -> ControlFlow<()>,
+    ) -> io::Result<()> {
+        let last = self.last_seq();
+        if after >= last {
+            return Ok(());
+        }
+        self.walk(after + 1, |_, decoded, _| match decoded {
+            Decoded::Frame { frame, .. } if frame.seq > last => ControlFlow::Break(()),
+            Decoded::Frame { frame, .. } if frame.seq > after => visit(&frame),
+            Decoded::Incomplete => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        })
+    }
+
+    /// The frame with `seq`, with where it lives.
+    pub fn locate(&self, seq: u64) -> io::Result<Option<Located>> {
+        let mut found = None;
+        self.walk(seq, |segment, decoded, at| match decoded {
+            Decoded::Frame { frame, len } if frame.seq == seq => {
+                found = Some((segment.clone(), at, len));
+                ControlFlow::Break(())
+            }
+            Decoded::Frame { frame, .. } if frame.seq > seq => ControlFlow::Break(()),
+            Decoded::Incomplete => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        })?;
+        let Some((segment, offset, len)) = found else {
+            return Ok(None);
+        };
+        let mut bytes = vec![0; len];
+        segment.file.read_exact_at(&mut bytes, offset)?;
+        Ok(Some(Located {
+            segment,
+            offset,
+            bytes,
+        }))
+    }
+
+    /// Overwrites a located frame in place (same length) and makes it durable.
+    pub fn rewrite(&self, located: &Located, bytes: &[u8]) -> io::Result<()> {
+        assert_eq!(
+            located.bytes.len(),
+            bytes.len(),
+            "in-place rewrite keeps the length"
+        );
+        located.segment.file.write_all_at(bytes, located.offset)
+    }
+
+    /// fdatasync of every segment, after in-place rewrites.
+    pub fn sync_all_segments(&self) -> io::Result<()> {
+        for segment in self.segments.read().unwrap().values() {
+            segment.file.sync_data()?;
+        }
+        Ok(())
+    }
+}
