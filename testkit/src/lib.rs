@@ -54,6 +54,17 @@ impl CollectorProcess {
         Self::start_at(bin.into(), data_dir.into(), "127.0.0.1:0", extra_args)
     }
 
+    /// Starts a collector listening on `listen` (e.g. a port a test reserved earlier and
+    /// already pointed a client at).
+    pub fn start_on(
+        bin: impl Into<PathBuf>,
+        data_dir: impl Into<PathBuf>,
+        listen: SocketAddr,
+        extra_args: &[&str],
+    ) -> Self {
+        Self::start_at(bin.into(), data_dir.into(), &listen.to_string(), extra_args)
+    }
+
     fn start_at(bin: PathBuf, data_dir: PathBuf, listen: &str, extra_args: &[&str]) -> Self {
         let mut child = Command::new(&bin)
             .args(["--listen", listen])

@@ -1,0 +1,93 @@
+//! Opt-in by default: before consent, tracking sends nothing and stores nothing.
+
+use std::time::Duration;
+
+use cairn::{Consent, Event, Purpose, SledStore, Tracked};
+use cairn_e2e::*;
+use serde_json::json;
+
+#[test]
+fn consent_denied_sends_and_stores_nothing() {
+    let dir = temp_dir("consent");
+    let sdk_dir = dir.join("sdk");
+    let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
+    let rt = runtime();
+    let client = client(&rt, config(&collector.url), &sdk_dir);
+    // A marker no other bytes contain, to look for in the store's files.
+    let denied = format!("denied-marker-{}", std::process::id());
+    let granted = format!("granted-marker-{}", std::process::id());
+
+    // No set_consent yet: every call is refused for lack of consent.
+    for n in 0..25 {
+        let t = client
+            .track("e2e_denied", json!({"marker": denied, "n": n}))
+            .unwrap();
+        assert_eq!(t, Tracked::NoConsent(Purpose::Analytics));
+    }
+    let t = client.page("Home", json!({"marker": denied})).unwrap();
+    assert_eq!(t, Tracked::NoConsent(Purpose::Analytics));
+    let t = client
+        .track_event(
+            Event::hide_item("sku-1")
+                .with("marker", denied.as_str())
+                .purpose(Purpose::Personalization),
+        )
+        .unwrap();
+    assert_eq!(t, Tracked::NoConsent(Purpose::Personalization));
+    let t = client
+        .identify("user-denied", json!({"marker": denied}))
+        .unwrap();
+    assert!(matches!(t, Tracked::NoConsent(_)), "{t:?}");
+    rt.block_on(client.flush())
+        .expect("flush with nothing queued");
+    assert_eq!(client.with_engine(|e| e.queued()), 0);
+    client.with_engine(|e| e.sync()).unwrap();
+    assert_eq!(
+        files_containing(&sdk_dir, denied.as_bytes()),
+        Vec::<std::path::PathBuf>::new(),
+        "the store holds bytes of events tracked without consent"
+    );
+
+    // The control: the same client with consent stores (the scan sees it) and sends.
+    client
+        .set_consent(Consent::only(&[Purpose::Analytics]))
+        .unwrap();
+    let t = client
+        .track("e2e_granted", json!({"marker": granted}))
+        .unwrap();
+    assert_eq!(t, Tracked::Queued);
+    client.with_engine(|e| e.sync()).unwrap();
+    assert!(
+        !files_containing(&sdk_dir, granted.as_bytes()).is_empty(),
+        "the scan must see an event stored with consent"
+    );
+    rt.block_on(client.flush()).expect("flush");
+    let events = collector.wait_for_events(1, Duration::from_secs(10));
+    let feed = serde_json::to_string(&collector.feed(0)).unwrap();
+    assert_eq!(events.len(), 1, "{feed}");
+    assert_eq!(events[0]["value"]["event"], "e2e_granted");
+    assert_eq!(events[0]["value"]["properties"]["marker"], granted.as_str());
+    assert!(
+        !feed.contains(&denied),
+        "a denied event reached the collector"
+    );
+
+    // And a second run on the same store finds nothing queued from before consent.
+    rt.block_on(client.shutdown(Duration::from_secs(5)))
+        .unwrap();
+    drop(client);
+    let store = SledStore::open(&sdk_dir).unwrap();
+    let reopened = cairn::Engine::new(
+        config(&collector.url),
+        std::sync::Arc::new(store),
+        std::sync::Arc::new(cairn::SystemClock),
+    )
+    .unwrap();
+    assert_eq!(reopened.queued(), 0);
+    assert_eq!(reopened.consent(), Consent::only(&[Purpose::Analytics]));
+    drop(reopened);
+    assert_eq!(
+        files_containing(&sdk_dir, denied.as_bytes()),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
