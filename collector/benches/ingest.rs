@@ -22,7 +22,10 @@ use cairn_testkit::{temp_dir, CollectorProcess, WRITE_KEY};
 const BATCH: usize = 100;
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// A batch of `BATCH` realistic track events with messageIds unique to `seq`.

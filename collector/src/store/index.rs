@@ -1,12 +1,14 @@
-//! The identity index, for deletion: which events belong to which identity, and which
-//! anonymousIds and aliases identify / alias tied to a user. It lives in sled and is
+//! The identity index, for deletion: which log segments hold events of which identity,
+//! and which anonymousIds and aliases identify / alias tied to a user. Segment
+//! granularity keeps it to one entry per identity per 64 MB segment, so indexing costs
+//! almost nothing; deletion then scans just the segments listed. It lives in sled and is
 //! filled from the event log by a background thread, off the acknowledgement path.
 //! Everything in it can be rebuilt from the log, so it needs no fsync of its own: after
 //! a crash the indexer resumes from its last recorded position.
 //!
-//! - `i` identity(32) seq(8 BE) -> ()
-//! - `l` user(32) other(32)     -> ()
-//! - `m` "indexed"              -> seq(8 BE) of the last frame indexed
+//! - `i` identity(32) segment(8 BE) -> ()
+//! - `l` user(32) other(32)         -> ()
+//! - `m` "indexed"                  -> seq(8 BE) of the last frame indexed
 
 use std::{
     collections::HashSet,
@@ -14,7 +16,7 @@ use std::{
     path::Path,
     sync::{Arc, Condvar, Mutex},
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use super::{
@@ -24,6 +26,8 @@ use super::{
 use crate::{privacy::Identity, CollectorError};
 
 const INDEXED: &[u8] = b"mindexed";
+/// How often the index is flushed while it is being written.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Frames indexed per sled batch.
 const CHUNK_FRAMES: usize = 10_000;
 
@@ -38,12 +42,15 @@ pub struct IdentityIndex {
     db: sled::Db,
     progress: Mutex<Progress>,
     changed: Condvar,
+    /// Identities already indexed for the segment being indexed, to skip re-inserting.
+    recent: Mutex<(u64, HashSet<Identity>)>,
 }
 
 /// The index entries of a user, found for deletion.
 pub struct UserEntries {
     pub identities: Vec<Identity>,
-    pub seqs: Vec<u64>,
+    /// First seqs of the segments holding their events.
+    pub segments: Vec<u64>,
     keys: Vec<sled::IVec>,
 }
 
@@ -58,7 +65,9 @@ impl IdentityIndex {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(64 * 1024 * 1024)
-            .flush_every_ms(Some(1000))
+            // No flusher thread of sled's own: it would outlive a close by up to its
+            // period and hold the directory lock. The indexer flushes instead.
+            .flush_every_ms(None)
             .open()?;
         let indexed = match db.get(INDEXED)? {
             Some(v) => seq_of(&v).unwrap_or(0),
@@ -72,6 +81,7 @@ impl IdentityIndex {
                 stop: false,
             }),
             changed: Condvar::new(),
+            recent: Mutex::new((0, HashSet::new())),
         })
     }
 
@@ -106,6 +116,7 @@ impl IdentityIndex {
     }
 
     fn run(&self, log: &Log) {
+        let mut flushed = Instant::now();
         loop {
             let from = {
                 let mut p = self.progress.lock().unwrap();
@@ -122,6 +133,13 @@ impl IdentityIndex {
                     let mut p = self.progress.lock().unwrap();
                     p.indexed = upto;
                     self.changed.notify_all();
+                    drop(p);
+                    if flushed.elapsed() >= FLUSH_EVERY {
+                        flushed = Instant::now();
+                        if let Err(e) = self.db.flush() {
+                            tracing::warn!(error = %e, "identity index flush failed");
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "identity indexing failed; retrying");
@@ -140,11 +158,17 @@ impl IdentityIndex {
         let mut batch = sled::Batch::default();
         let mut last = from;
         let mut count = 0;
-        log.read_after(from, |f| {
+        let mut recent = self.recent.lock().unwrap();
+        log.read_after(from, |f, segment| {
+            if recent.0 != segment {
+                *recent = (segment, HashSet::new());
+            }
             if f.kind == Kind::Event {
                 if let Some(body) = frame::decode_event_body(f.body) {
                     for id in &body.identities {
-                        batch.insert(key(b'i', id, &f.seq.to_be_bytes()), &[]);
+                        if recent.1.insert(*id) {
+                            batch.insert(key(b'i', id, &segment.to_be_bytes()), &[]);
+                        }
                     }
                     for (user, other) in &body.links {
                         batch.insert(key(b'l', user, other), &[]);
@@ -183,25 +207,30 @@ impl IdentityIndex {
                 keys.push(link);
             }
         }
-        let mut seqs = Vec::new();
+        let mut segments = Vec::new();
         for id in &identities {
             for entry in self.db.scan_prefix(key(b'i', id, &[])).keys() {
                 let entry = entry?;
-                seqs.extend(seq_of(&entry));
+                segments.extend(seq_of(&entry));
                 keys.push(entry);
             }
         }
-        seqs.sort_unstable();
-        seqs.dedup();
+        segments.sort_unstable();
+        segments.dedup();
         Ok(UserEntries {
             identities,
-            seqs,
+            segments,
             keys,
         })
     }
 
-    /// Removes a deleted user's entries.
+    /// Removes a deleted user's entries. Their identities are indexed afresh if they
+    /// come back.
     pub fn forget(&self, entries: UserEntries) -> Result<(), CollectorError> {
+        let mut recent = self.recent.lock().unwrap();
+        for id in &entries.identities {
+            recent.1.remove(id);
+        }
         let mut batch = sled::Batch::default();
         for k in entries.keys {
             batch.remove(k);

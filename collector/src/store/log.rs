@@ -53,9 +53,9 @@ pub struct Log {
     poisoned: AtomicBool,
 }
 
-/// Where a frame lives, for rewriting it in place.
+/// Where a frame lives (segment first seq, offset), with its bytes.
 pub struct Located {
-    pub segment: Arc<Segment>,
+    pub segment: u64,
     pub offset: u64,
     pub bytes: Vec<u8>,
 }
@@ -321,20 +321,21 @@ impl Log {
         Ok(())
     }
 
-    /// Calls `visit` on each durable frame with seq greater than `after`, in order,
-    /// until it breaks. Frames torn by a concurrent deletion are skipped.
+    /// Calls `visit` on each durable frame with seq greater than `after`, in order, with
+    /// the first seq of its segment, until it breaks. Frames torn by a concurrent
+    /// deletion are skipped.
     pub fn read_after(
         &self,
         after: u64,
-        mut visit: impl FnMut(&Frame) -> ControlFlow<()>,
+        mut visit: impl FnMut(&Frame, u64) -> ControlFlow<()>,
     ) -> io::Result<()> {
         let last = self.last_seq();
         if after >= last {
             return Ok(());
         }
-        self.walk(after + 1, |_, decoded, _| match decoded {
+        self.walk(after + 1, |segment, decoded, _| match decoded {
             Decoded::Frame { frame, .. } if frame.seq > last => ControlFlow::Break(()),
-            Decoded::Frame { frame, .. } if frame.seq > after => visit(&frame),
+            Decoded::Frame { frame, .. } if frame.seq > after => visit(&frame, segment.first_seq),
             Decoded::Incomplete => ControlFlow::Break(()),
             _ => ControlFlow::Continue(()),
         })
@@ -358,20 +359,40 @@ impl Log {
         let mut bytes = vec![0; len];
         segment.file.read_exact_at(&mut bytes, offset)?;
         Ok(Some(Located {
-            segment,
+            segment: segment.first_seq,
             offset,
             bytes,
         }))
     }
 
-    /// Overwrites a located frame in place (same length) and makes it durable.
-    pub fn rewrite(&self, located: &Located, bytes: &[u8]) -> io::Result<()> {
-        assert_eq!(
-            located.bytes.len(),
-            bytes.len(),
-            "in-place rewrite keeps the length"
-        );
-        located.segment.file.write_all_at(bytes, located.offset)
+    /// Calls `visit` with every durable, intact frame of one segment and its offset.
+    pub fn scan_segment(
+        &self,
+        first_seq: u64,
+        mut visit: impl FnMut(&Frame, u64),
+    ) -> io::Result<()> {
+        let Some(segment) = self.segments.read().unwrap().get(&first_seq).cloned() else {
+            return Ok(());
+        };
+        let end = segment.durable_len.load(Ordering::Acquire);
+        scan(&segment, 0, end, |decoded, at, _| match decoded {
+            Decoded::Frame { frame, .. } => {
+                visit(&frame, at);
+                ControlFlow::Continue(())
+            }
+            Decoded::Corrupt { .. } => ControlFlow::Continue(()),
+            Decoded::Incomplete => ControlFlow::Break(()),
+        })
+    }
+
+    /// Overwrites a frame in place with one of the same length; durable after
+    /// `sync_all_segments`.
+    pub fn rewrite(&self, segment: u64, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let segments = self.segments.read().unwrap();
+        let segment = segments
+            .get(&segment)
+            .ok_or_else(|| io::Error::other(format!("no segment {segment}")))?;
+        segment.file.write_all_at(bytes, offset)
     }
 
     /// fdatasync of every segment, after in-place rewrites.

@@ -22,7 +22,10 @@ use super::{
     log::Log,
     tombstone_record, DeleteUser, Deletion, EventStore, NewEvent, Outcome,
 };
-use crate::{privacy::hex, CollectorError};
+use crate::{
+    privacy::{hex, Identity},
+    CollectorError,
+};
 
 pub struct LogStore {
     log: Arc<Log>,
@@ -76,7 +79,8 @@ impl LogStore {
                 continue;
             };
             if f.kind == Kind::Event {
-                self.log.rewrite(&located, &frame::zeroed(&f))?;
+                self.log
+                    .rewrite(located.segment, located.offset, &frame::zeroed(&f))?;
                 zeroed.push(seq);
             }
         }
@@ -136,7 +140,7 @@ impl EventStore for LogStore {
 
     fn read(&self, after: u64, limit: usize) -> Result<Vec<Vec<u8>>, CollectorError> {
         let mut lines = Vec::new();
-        self.log.read_after(after, |f| {
+        self.log.read_after(after, |f, _| {
             if let Some(record) = frame::feed_record(f) {
                 lines.push(feed_line(f.seq, record));
             }
@@ -154,35 +158,47 @@ impl EventStore for LogStore {
         let last = self.log.last_seq();
         self.index.wait_indexed(last);
         let entries = self.index.entries_of(request.identity)?;
-        let mut doomed = Vec::with_capacity(entries.seqs.len());
-        for &seq in &entries.seqs {
-            if let Some(located) = self.log.locate(seq)? {
-                if let frame::Decoded::Frame { frame: f, .. } = frame::decode(&located.bytes) {
-                    if f.kind == Kind::Event {
-                        doomed.push(seq);
-                    }
+        let wanted: HashSet<Identity> = entries.identities.iter().copied().collect();
+        // (seq, segment, offset, zeroed frame) of every event of the user's identities.
+        let mut doomed = Vec::new();
+        for &segment in &entries.segments {
+            self.log.scan_segment(segment, |f, offset| {
+                if f.kind != Kind::Event {
+                    return;
                 }
-            }
+                let Some(body) = frame::decode_event_body(f.body) else {
+                    return;
+                };
+                if body.identities.iter().any(|id| wanted.contains(id)) {
+                    doomed.push((f.seq, segment, offset, frame::zeroed(f)));
+                }
+            })?;
         }
+        let seqs: Vec<u64> = doomed.iter().map(|d| d.0).collect();
         // The tombstone goes first: once it is durable, a crash in the middle of the
         // zeroing below is finished at the next start.
         let value = json!({
             "userId": request.stored_user_id,
             "identities": entries.identities.iter().map(|i| hex(i)).collect::<Vec<_>>(),
-            "deletedEvents": doomed.len(),
+            "deletedEvents": seqs.len(),
             "deletedAt": request.deleted_at,
         });
         let record = tombstone_record(&request.stored_user_id, value.to_string().as_bytes());
-        let body = frame::encode_tombstone_body(&doomed, &record);
+        let body = frame::encode_tombstone_body(&seqs, &record);
         let tombstone_seq = last + 1;
         let mut bytes = Vec::new();
         frame::encode(&mut bytes, tombstone_seq, Kind::Tombstone, 0, &[], &[&body]);
         self.log.append(&bytes, &[(tombstone_seq, 0)])?;
-        let zeroed = self.zero_events(&doomed)?;
+        for (_, segment, offset, zeroed) in &doomed {
+            self.log.rewrite(*segment, *offset, zeroed)?;
+        }
+        if !doomed.is_empty() {
+            self.log.sync_all_segments()?;
+        }
         self.index.forget(entries)?;
         self.index.notify(tombstone_seq);
         Ok(Deletion {
-            deleted_events: zeroed.len() as u64,
+            deleted_events: seqs.len() as u64,
             tombstone_cursor: tombstone_seq,
         })
     }

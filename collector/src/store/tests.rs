@@ -1,7 +1,11 @@
 //! The default engine on real files: append, read, dedup across reopen, torn tails,
 //! deletion, and a deletion interrupted by a crash.
 
-use std::{fs, io::Write, path::PathBuf};
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
 
 use super::{DeleteUser, EventStore, LogStore, NewEvent, Outcome};
 
@@ -42,7 +46,7 @@ fn keys(store: &LogStore) -> Vec<String> {
         .collect()
 }
 
-fn log_bytes(d: &PathBuf) -> Vec<u8> {
+fn log_bytes(d: &Path) -> Vec<u8> {
     let mut all = Vec::new();
     for entry in fs::read_dir(d.join("log")).unwrap() {
         all.extend(fs::read(entry.unwrap().path()).unwrap());
@@ -179,7 +183,7 @@ fn a_deletion_cut_short_is_finished_at_open() {
             .append(&[event("gone", 1, 2, false), event("kept", 3, 4, false)])
             .unwrap();
     }
-    let seg = |d: &PathBuf| {
+    let seg = |d: &Path| {
         fs::read_dir(d.join("log"))
             .unwrap()
             .next()
