@@ -4,12 +4,14 @@
 //! identity path. The `cairn-sdk-child` binary (src/bin) is the SDK in a process of
 //! its own, so a test can SIGKILL it.
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn::{Client, Config, SledStore};
+use cairn::{Client, ClientOptions, Config, Engine, SledStore, SystemClock};
 use ring::hmac;
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
@@ -77,9 +79,20 @@ pub fn config(endpoint: &str) -> Config {
 
 /// A native `Client` on a `SledStore` in `dir`, its upload loop on `rt`.
 pub fn client(rt: &tokio::runtime::Runtime, config: Config, dir: &Path) -> Client {
+    client_with(rt, config, dir, ClientOptions::default())
+}
+
+/// `client` with driver options (e.g. a short request timeout).
+pub fn client_with(
+    rt: &tokio::runtime::Runtime,
+    config: Config,
+    dir: &Path,
+    options: ClientOptions,
+) -> Client {
     let store = SledStore::open(dir).expect("open SledStore");
+    let engine = Engine::new(config, Arc::new(store), Arc::new(SystemClock)).expect("engine");
     let _guard = rt.enter();
-    Client::new(config, Arc::new(store)).expect("start Client")
+    Client::start(engine, options).expect("start Client")
 }
 
 /// Calls `flush()` until one succeeds (each call ends at the next upload attempt:
@@ -197,4 +210,79 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// A loopback TCP proxy in front of the collector that can lose responses: the
+/// network fault where the collector has stored a batch but its answer never reaches
+/// the SDK (the connection is cut once the collector has answered).
+pub struct LossyProxy {
+    pub url: String,
+    lose: Arc<AtomicUsize>,
+    lost: Arc<AtomicUsize>,
+}
+
+impl LossyProxy {
+    pub fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let url = format!("http://{}", listener.local_addr().expect("proxy addr"));
+        let lose = Arc::new(AtomicUsize::new(0));
+        let lost = Arc::new(AtomicUsize::new(0));
+        let (l, d) = (lose.clone(), lost.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let (l, d) = (l.clone(), d.clone());
+                std::thread::spawn(move || proxy_connection(client, upstream, &l, &d));
+            }
+        });
+        LossyProxy { url, lose, lost }
+    }
+
+    /// The next `n` responses are not relayed: their connections are cut instead.
+    pub fn lose_responses(&self, n: usize) {
+        self.lose.store(n, Ordering::SeqCst);
+    }
+
+    /// Responses lost so far.
+    pub fn lost(&self) -> usize {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+fn proxy_connection(
+    client: TcpStream,
+    upstream: SocketAddr,
+    lose: &AtomicUsize,
+    lost: &AtomicUsize,
+) {
+    let Ok(server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let (mut c_read, mut s_write) = match (client.try_clone(), server.try_clone()) {
+        (Ok(c), Ok(s)) => (c, s),
+        _ => return,
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c_read, &mut s_write);
+        let _ = s_write.shutdown(Shutdown::Write);
+    });
+    let (mut client, mut server) = (client, server);
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match server.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let take =
+                    lose.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(1));
+                if take.is_ok() {
+                    lost.fetch_add(1, Ordering::SeqCst);
+                    break;
+                }
+                if client.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = client.shutdown(Shutdown::Both);
+    let _ = server.shutdown(Shutdown::Both);
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn::{Consent, Tracked};
+use cairn::{ClientOptions, Consent, Tracked};
 use cairn_e2e::*;
 use serde_json::json;
 
@@ -134,6 +134,108 @@ fn collector_restarted_mid_stream() {
     eprintln!("restart: the last collector process acknowledged {duplicates} duplicates");
     assert_exactly_once(&events, &run, total);
     assert_eq!(events.len() as u64, total);
+}
+
+/// The collector freezes (SIGSTOP) with an upload on its socket: the SDK's request
+/// times out and is retried while the first copy still waits in the collector. When
+/// the collector resumes (SIGCONT) it may commit both copies' events: the feed still
+/// holds each event once (the collector dedups by messageId).
+#[test]
+fn collector_frozen_mid_upload_sdk_retries_exactly_once() {
+    let run = run_tag("frozen");
+    let dir = temp_dir("frozen");
+    let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
+    let rt = runtime();
+    let options = ClientOptions {
+        request_timeout: Duration::from_secs(1),
+        ..ClientOptions::default()
+    };
+    let client = client_with(&rt, config(&collector.url), &dir.join("sdk"), options);
+    client.set_consent(Consent::all()).unwrap();
+
+    signal(&collector, "STOP");
+    const COUNT: u64 = 20;
+    for n in 0..COUNT {
+        client
+            .track("e2e_frozen", json!({"run": run, "n": n}))
+            .unwrap();
+    }
+    // Two attempts time out against the frozen process (each flush ends at one).
+    assert!(
+        rt.block_on(client.flush()).is_err(),
+        "upload to a frozen collector"
+    );
+    assert!(
+        rt.block_on(client.flush()).is_err(),
+        "retry to a frozen collector"
+    );
+    signal(&collector, "CONT");
+
+    let failed = flush_until_delivered(&rt, &client, Duration::from_secs(20));
+    let events = collector.wait_for_events(COUNT as usize, Duration::from_secs(10));
+    let events: Vec<_> = events.into_iter().map(|r| r["value"].clone()).collect();
+    let duplicates = duplicates_metric(&collector);
+    eprintln!(
+        "frozen: {} events in the feed, {duplicates} duplicates acknowledged, \
+         {failed} more failed attempts",
+        events.len()
+    );
+    assert_exactly_once(&events, &run, COUNT);
+    assert_eq!(events.len() as u64, COUNT);
+}
+
+/// The collector stores a batch but its answer is lost on the way back (the
+/// connection is cut): the SDK retries the batch, and the feed holds each event once
+/// (the retry is all duplicates, acknowledged and not stored again).
+#[test]
+fn response_lost_sdk_retries_exactly_once() {
+    let run = run_tag("lost-response");
+    let dir = temp_dir("lost-response");
+    let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
+    let proxy = LossyProxy::start(collector.addr);
+    let rt = runtime();
+    let client = client(&rt, config(&proxy.url), &dir.join("sdk"));
+    client.set_consent(Consent::all()).unwrap();
+
+    proxy.lose_responses(1);
+    const COUNT: u64 = 20;
+    for n in 0..COUNT {
+        client
+            .track("e2e_lost", json!({"run": run, "n": n}))
+            .unwrap();
+    }
+    assert!(rt.block_on(client.flush()).is_err(), "the answer was lost");
+    assert_eq!(proxy.lost(), 1);
+    // The collector did store the batch the SDK thinks failed.
+    let stored = feed_events(&collector);
+    assert_eq!(
+        stored.len() as u64,
+        COUNT,
+        "stored before the answer was lost"
+    );
+
+    let failed = flush_until_delivered(&rt, &client, Duration::from_secs(20));
+    let events = feed_events(&collector);
+    let duplicates = duplicates_metric(&collector);
+    eprintln!(
+        "lost response: {} events in the feed, {duplicates} duplicates acknowledged, \
+         {failed} more failed attempts",
+        events.len()
+    );
+    assert_eq!(
+        duplicates, COUNT as f64,
+        "the retry carried the same messageIds"
+    );
+    assert_exactly_once(&events, &run, COUNT);
+    assert_eq!(events.len() as u64, COUNT);
+}
+
+fn signal(collector: &CollectorProcess, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &collector.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{sig}");
 }
 
 /// `cairn_events_duplicate_total` of the running collector process (0 if absent).
