@@ -8,7 +8,7 @@ use serde_json::json;
 
 #[test]
 fn consent_denied_sends_and_stores_nothing() {
-    let dir = temp_dir("consent");
+    let dir = test_dir("consent");
     let sdk_dir = dir.join("sdk");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();

@@ -7,7 +7,7 @@ use cairn_e2e::*;
 
 #[test]
 fn native_example_delivers_its_events() {
-    let dir = temp_dir("example");
+    let dir = test_dir("example");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let output = Command::new(workspace_bin("cairn-example-native"))
         .env("CAIRN_ENDPOINT", &collector.url)
