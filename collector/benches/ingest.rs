@@ -48,7 +48,8 @@ fn batch_body(seq: u64) -> String {
 }
 
 struct Sample {
-    latencies: Vec<Duration>,
+    /// Ack latency and start (seconds into the phase) of each acknowledged batch.
+    latencies: Vec<(Duration, f64)>,
     events: u64,
     failures: u64,
     elapsed: Duration,
@@ -56,11 +57,19 @@ struct Sample {
 
 impl Sample {
     fn report(&mut self, label: &str) -> f64 {
-        self.latencies.sort();
+        self.latencies.sort_by_key(|l| l.0);
         let pct = |p: f64| {
             let i = ((self.latencies.len() as f64 * p).ceil() as usize).saturating_sub(1);
-            self.latencies.get(i).copied().unwrap_or_default()
+            self.latencies.get(i).map(|l| l.0).unwrap_or_default()
         };
+        let slow: Vec<&(Duration, f64)> = self
+            .latencies
+            .iter()
+            .filter(|l| l.0 > Duration::from_millis(50))
+            .collect();
+        let mut slow_seconds: Vec<u64> = slow.iter().map(|l| l.1 as u64).collect();
+        slow_seconds.sort_unstable();
+        slow_seconds.dedup();
         let rate = self.events as f64 / self.elapsed.as_secs_f64();
         println!(
             "{label}: {rate:.0} events/s ({} batches, {} failed) | ack latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -69,6 +78,11 @@ impl Sample {
             pct(0.50).as_secs_f64() * 1e3,
             pct(0.99).as_secs_f64() * 1e3,
             pct(1.0).as_secs_f64() * 1e3,
+        );
+        println!(
+            "  {} batches over 50 ms, started in seconds {:?} of the phase",
+            slow.len(),
+            slow_seconds
         );
         rate
     }
@@ -103,7 +117,7 @@ async fn saturate(url: Arc<str>, clients: u64, secs: u64, seq: Arc<AtomicU64>) -
                 let body = batch_body(seq.fetch_add(1, Ordering::Relaxed));
                 let sent = Instant::now();
                 if post(&client, &url, body).await {
-                    out.push(sent.elapsed());
+                    out.push((sent.elapsed(), (sent - start).as_secs_f64()));
                 } else {
                     failures += 1;
                 }
@@ -139,9 +153,10 @@ async fn paced(url: Arc<str>, events_per_sec: f64, secs: u64, seq: Arc<AtomicU64
         tokio::time::sleep_until(scheduled).await;
         let body = batch_body(seq.fetch_add(1, Ordering::Relaxed));
         let (client, url) = (client.clone(), url.clone());
+        let at = (scheduled - start).as_secs_f64();
         requests.spawn(async move {
             let ok = post(&client, &url, body).await;
-            (ok, scheduled.elapsed())
+            (ok, (scheduled.elapsed(), at))
         });
     }
     let mut sample = Sample {
