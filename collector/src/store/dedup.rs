@@ -14,28 +14,47 @@ pub fn fingerprint(dedup_key: &[u8]) -> Fingerprint {
     u128::from_le_bytes(d.as_ref()[..16].try_into().expect("16 bytes"))
 }
 
-#[derive(Default)]
+/// Sharded so that growing the window rehashes one small map at a time: a single map of
+/// millions of keys would stall the writer, and every acknowledgement with it, while it
+/// doubled.
+const SHARDS: usize = 256;
+
 pub struct DedupWindow {
-    seen: HashMap<Fingerprint, u64>,
+    shards: Vec<HashMap<Fingerprint, u64>>,
+}
+
+impl Default for DedupWindow {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| HashMap::new()).collect(),
+        }
+    }
 }
 
 impl DedupWindow {
+    fn shard(&self, fp: Fingerprint) -> usize {
+        (fp >> 120) as usize % SHARDS
+    }
+
     pub fn contains(&self, fp: Fingerprint) -> bool {
-        self.seen.contains_key(&fp)
+        self.shards[self.shard(fp)].contains_key(&fp)
     }
 
     pub fn insert(&mut self, fp: Fingerprint, received_ms: u64) {
-        self.seen.insert(fp, received_ms);
+        let shard = self.shard(fp);
+        self.shards[shard].insert(fp, received_ms);
     }
 
     /// Forgets keys received before `before_ms`; returns how many.
     pub fn expire(&mut self, before_ms: u64) -> usize {
-        let before = self.seen.len();
-        self.seen.retain(|_, received| *received >= before_ms);
-        before - self.seen.len()
+        let before = self.len();
+        for shard in &mut self.shards {
+            shard.retain(|_, received| *received >= before_ms);
+        }
+        before - self.len()
     }
 
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.shards.iter().map(HashMap::len).sum()
     }
 }
