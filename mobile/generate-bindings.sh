@@ -32,6 +32,6 @@ bindgen="$CARGO_TARGET_DIR/$profile/uniffi-bindgen"
 for lang in kotlin swift python; do
     rm -rf "${out:?}/$lang"
     mkdir -p "$out/$lang"
-    "$bindgen" generate --library "$lib" --language "$lang" --out-dir "$out/$lang" >&2
+    "$bindgen" generate --no-format --metadata-no-deps --language "$lang" --out-dir "$out/$lang" "$lib" >&2
 done
 echo "generate-bindings: wrote $out/{kotlin,swift,python} from $lib" >&2

@@ -4,7 +4,8 @@
 //
 //   hashed  <endpoint> <dataDir> <hashKey>   identify + events, flushAwait
 //   consent <endpoint> <dataDir>             revoking analytics purges the queue
-//   crash1  <endpoint> <dataDir> <n>         tracks n events, prints TRACKED, then idles
+//   crash1  <endpoint> <dataDir> <sent> <left>  delivers `sent` events, tracks `left` more,
+//                                            prints TRACKED, then idles
 //                                            until the test kills it with SIGKILL
 //   crash2  <endpoint> <dataDir>             a new process on the same dataDir delivers the rest
 
@@ -52,6 +53,12 @@ fun hashed(endpoint: String, dataDir: String, hashKey: String) {
         } catch (e: CairnException.NotAnObject) {
             println("ERROR ${e.message}")
         }
+        try {
+            t.trackEvent(SeedEvent.AddToCart(productId = "sku-1", quantity = -1))
+            check(false, "a negative quantity must throw")
+        } catch (e: CairnException.InvalidArgument) {
+            println("ERROR_ARG ${e.message}")
+        }
         println("ANONYMOUS_ID ${t.anonymousId()}")
         runBlocking { t.flushAwait(20_000) }
         check(t.queued() == 0L, "queue empty after flushAwait")
@@ -79,15 +86,20 @@ fun consent(endpoint: String, dataDir: String) {
     }
 }
 
-fun crash1(endpoint: String, dataDir: String, n: Int) {
-    // flushAt 10: some batches go out while tracking, the rest waits for the 10 s
-    // interval and is still on the device when the process is killed.
+fun crash1(endpoint: String, dataDir: String, sent: Int, left: Int) {
+    // The first `sent` events are delivered (flushAwait); the last `left` stay below
+    // flushAt and inside the 10 s flush interval, so they are only on the device
+    // when the test kills this process.
     val t = Tracker(config(endpoint, dataDir).copy(flushAt = 10))
     t.setConsent(ConsentState(analytics = true))
-    for (i in 0 until n) {
+    for (i in 0 until sent) {
         t.track("crash_event", """{"seq":$i}""")
     }
-    println("TRACKED $n")
+    runBlocking { t.flushAwait(20_000) }
+    for (i in sent until sent + left) {
+        t.track("crash_event", """{"seq":$i}""")
+    }
+    println("TRACKED ${sent + left}")
     System.out.flush()
     Thread.sleep(600_000) // killed by the test long before this ends
 }
@@ -106,7 +118,7 @@ fun main(args: Array<String>) {
     when (args.getOrNull(0)) {
         "hashed" -> hashed(args[1], args[2], args[3])
         "consent" -> consent(args[1], args[2])
-        "crash1" -> crash1(args[1], args[2], args[3].toInt())
+        "crash1" -> crash1(args[1], args[2], args[3].toInt(), args[4].toInt())
         "crash2" -> crash2(args[1], args[2])
         else -> {
             System.err.println("usage: CairnTest hashed|consent|crash1|crash2 <endpoint> <dataDir> ...")
