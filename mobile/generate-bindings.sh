@@ -25,7 +25,10 @@ out="${1:-$here/bindings}"
 cd "$root"
 # One build: the cli feature adds the uniffi-bindgen binary next to the library.
 cargo build "${cargo_profile[@]}" -p cairn-mobile --features cli --lib --bins >&2
-lib="$CARGO_TARGET_DIR/$profile/libcairn_mobile.so"
+case "$(uname -s)" in
+    Darwin) lib="$CARGO_TARGET_DIR/$profile/libcairn_mobile.dylib" ;;
+    *) lib="$CARGO_TARGET_DIR/$profile/libcairn_mobile.so" ;;
+esac
 [[ -f "$lib" ]] || { echo "generate-bindings: $lib was not built" >&2; exit 1; }
 bindgen="$CARGO_TARGET_DIR/$profile/uniffi-bindgen"
 

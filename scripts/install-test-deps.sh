@@ -29,3 +29,27 @@ if [[ ! -d "${clients}/node_modules/@segment/analytics-node" ]]; then
     step "npm ci in ${clients}"
     (cd "$clients" && npm ci --no-audit --no-fund --update-notifier=false --loglevel=error)
 fi
+
+# --- Kotlin on a JVM for the mobile bindings (mobile/tests/foreign.rs, examples/kotlin) --
+# JNA from Debian's libjna-java (and a JDK if the machine has none); apt-get update
+# only when something is missing.
+apt_missing=()
+[[ -f /usr/share/java/jna.jar ]] || apt_missing+=(libjna-java)
+command -v java >/dev/null 2>&1 || apt_missing+=(default-jdk-headless)
+if (( ${#apt_missing[@]} )); then
+    step "apt-get install ${apt_missing[*]}"
+    sudo_cmd=()
+    [[ "$(id -u)" == 0 ]] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${apt_missing[@]}"
+fi
+# kotlinc (with kotlinx-coroutines-core-jvm.jar in its lib/) from the npm package
+# kotlin-compiler, pinned, into $HOME/.cache/cairn/kotlin.
+kotlin_dir="${cache}/kotlin"
+kotlin_pkg="${kotlin_dir}/node_modules/kotlin-compiler"
+if [[ ! -x "${kotlin_pkg}/bin/kotlinc" || ! -f "${kotlin_pkg}/lib/kotlinx-coroutines-core-jvm.jar" ]]; then
+    step "npm install kotlin-compiler into ${kotlin_dir}"
+    mkdir -p "$kotlin_dir"
+    npm install --prefix "$kotlin_dir" --no-audit --no-fund --update-notifier=false \
+        --loglevel=error kotlin-compiler@2.4.20
+fi

@@ -1,0 +1,97 @@
+// A small JVM program using Cairn's mobile SDK (the generated Kotlin bindings over
+// libcairn_mobile.so) against a local collector. Run it with examples/kotlin/run.sh.
+//
+//   demo  <endpoint> <writeKey> <dataDir>       consent, identify, a few seed events, flush
+//   bench <endpoint> <writeKey> <dataDir> [n]   times n track() calls, prints the median
+
+import dev.cairn.*
+import kotlinx.coroutines.runBlocking
+import kotlin.system.exitProcess
+
+fun tracker(endpoint: String, writeKey: String, dataDir: String, flushAt: Int = 20) = Tracker(
+    TrackerConfig(
+        writeKey = writeKey,
+        endpoint = endpoint,
+        dataDir = dataDir,
+        hashKey = "example-app-hash-key",
+        flushAt = flushAt,
+        context = DeviceContext(
+            appName = "Cairn Kotlin example",
+            appVersion = cairnVersion(),
+            deviceType = "desktop",
+            osName = System.getProperty("os.name"),
+            osVersion = System.getProperty("os.version"),
+            locale = "en-GB",
+            timezone = java.util.TimeZone.getDefault().id,
+        ),
+    )
+)
+
+fun demo(endpoint: String, writeKey: String, dataDir: String) {
+    tracker(endpoint, writeKey, dataDir).use { t ->
+        // Opt-in: nothing is kept until the user says yes.
+        t.setConsent(ConsentState(analytics = true, personalization = true))
+        t.onForeground()
+        t.identify("user-42", """{"email":"ada@example.com","plan":"pro"}""")
+        t.screen("Home")
+        t.trackEvent(SeedEvent.Search(query = "red shoes"))
+        t.trackEvent(SeedEvent.SearchResultClick(query = "red shoes", productId = "sku-1", position = 2))
+        t.trackEvent(SeedEvent.AddToCart(productId = "sku-1", quantity = 1), """{"price":89.0}""")
+        t.trackEvent(SeedEvent.HideItem(productId = "sku-9"), purpose = Purpose.PERSONALIZATION)
+        t.track("custom_thing", """{"nested":{"a":[1,2,3]}}""")
+        try {
+            t.track("", null)
+        } catch (e: CairnException) {
+            println("refused as expected: ${e.message}")
+        }
+        runBlocking { t.flushAwait(10_000) }
+        println("sent; anonymousId=${t.anonymousId()} queued=${t.queued()}")
+    }
+}
+
+fun bench(endpoint: String, writeKey: String, dataDir: String, n: Int) {
+    // flushAt high so uploads do not run during the measurement; the queue is the
+    // real SledStore under dataDir.
+    tracker(endpoint, writeKey, dataDir, flushAt = 1_000_000).use { t ->
+        t.setConsent(ConsentState(analytics = true))
+        val props = """{"product_id":"sku-123","price":9.5,"quantity":1}"""
+        repeat(2_000) { t.track("warmup", props) } // JIT + JNA warm-up
+        val custom = LongArray(n)
+        for (i in 0 until n) {
+            val s = System.nanoTime()
+            t.track("bench_event", props)
+            custom[i] = System.nanoTime() - s
+        }
+        val seed = LongArray(n)
+        for (i in 0 until n) {
+            val s = System.nanoTime()
+            t.trackEvent(SeedEvent.AddToCart(productId = "sku-123", quantity = 1))
+            seed[i] = System.nanoTime() - s
+        }
+        report("track(name, json)", custom)
+        report("trackEvent(AddToCart)", seed)
+        runBlocking { t.flushAwait(60_000) }
+    }
+}
+
+fun report(what: String, ns: LongArray) {
+    ns.sort()
+    fun p(q: Double) = ns[((ns.size - 1) * q).toInt()]
+    println("$what from Kotlin: n=${ns.size} median=${p(0.5)} ns p90=${p(0.9)} ns p99=${p(0.99)} ns")
+}
+
+fun main(args: Array<String>) {
+    val mode = args.getOrNull(0) ?: "demo"
+    val endpoint = args.getOrNull(1) ?: "http://127.0.0.1:8080"
+    val writeKey = args.getOrNull(2) ?: System.getenv("CAIRN_WRITE_KEY") ?: "dev-write-key"
+    val dataDir = args.getOrNull(3) ?: "${System.getProperty("java.io.tmpdir")}/cairn-kotlin-example"
+    when (mode) {
+        "demo" -> demo(endpoint, writeKey, dataDir)
+        "bench" -> bench(endpoint, writeKey, dataDir, args.getOrNull(4)?.toInt() ?: 10_000)
+        else -> {
+            System.err.println("usage: Main demo|bench [endpoint] [writeKey] [dataDir] [n]")
+            exitProcess(2)
+        }
+    }
+    exitProcess(0)
+}
