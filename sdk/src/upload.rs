@@ -16,9 +16,6 @@ use crate::engine::{millis_to_utc, Engine, Entry, STAMP};
 use crate::error::Error;
 use crate::message::{expand, rfc3339, Dropped};
 use base64::Engine as _;
-use flate2::write::GzEncoder;
-use flate2::Compression;
-use std::io::Write;
 use std::time::Duration;
 
 /// Room kept in `max_batch_bytes` for the envelope and `context.dropped`.
@@ -35,13 +32,14 @@ pub enum Next {
     Idle,
 }
 
-/// One HTTP request: `POST url` with `headers` and the gzipped `body`.
+/// One HTTP request: `POST url` with `headers` and the `body` (gzipped with the
+/// `gzip` feature, the default; plain JSON without it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
     pub id: u64,
     pub url: String,
     pub headers: Vec<(String, String)>,
-    /// Gzip-compressed JSON batch.
+    /// The JSON batch, gzip-compressed with the `gzip` feature.
     pub body: Vec<u8>,
     /// How many events the batch carries.
     pub events: usize,
@@ -267,7 +265,7 @@ impl Engine {
             id,
             url: self.cfg.batch_url(),
             headers: self.headers(),
-            body: gzip(&body)?,
+            body: gzip(body)?,
             events: count,
         }))
     }
@@ -282,6 +280,7 @@ impl Engine {
             base64::engine::general_purpose::STANDARD.encode(format!("{}:", self.cfg.write_key));
         vec![
             ("Content-Type".into(), "application/json".into()),
+            #[cfg(feature = "gzip")]
             ("Content-Encoding".into(), "gzip".into()),
             ("Authorization".into(), format!("Basic {token}")),
         ]
@@ -335,9 +334,18 @@ fn ms(v: i64) -> Duration {
     Duration::from_millis(v.max(0) as u64)
 }
 
-fn gzip(data: &[u8]) -> Result<Vec<u8>, Error> {
+#[cfg(feature = "gzip")]
+fn gzip(data: Vec<u8>) -> Result<Vec<u8>, Error> {
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
     let mut enc = GzEncoder::new(Vec::with_capacity(data.len() / 4 + 64), Compression::fast());
-    enc.write_all(data)
+    enc.write_all(&data)
         .map_err(|e| Error::Upload(e.to_string()))?;
     enc.finish().map_err(|e| Error::Upload(e.to_string()))
+}
+
+/// Without the `gzip` feature the body goes out as plain JSON.
+#[cfg(not(feature = "gzip"))]
+fn gzip(data: Vec<u8>) -> Result<Vec<u8>, Error> {
+    Ok(data)
 }
