@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds the web tracker: cargo (wasm32, profile wasm-release), wasm-bindgen --target web
+# (the CLI at the exact version of the wasm-bindgen crate in Cargo.lock), wasm-opt -Oz;
+# writes wasm/pkg and copies it to examples/web/pkg; prints raw and gzipped sizes.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+cd "$root"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn-target}"
+
+want="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)"
+have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+if [[ "$have" != "$want" ]]; then
+    echo "wasm/build.sh: wasm-bindgen CLI $want is needed (found '${have:-none}'):" >&2
+    echo "  cargo install wasm-bindgen-cli --version $want   (or bash scripts/install-test-deps.sh)" >&2
+    exit 1
+fi
+for tool in wasm-opt clang; do
+    command -v "$tool" >/dev/null || { echo "wasm/build.sh: $tool is missing (apt-get install binaryen clang llvm)" >&2; exit 1; }
+done
+
+# ring's C code for wasm32 needs clang and llvm-ar.
+export CC_wasm32_unknown_unknown="${CC_wasm32_unknown_unknown:-clang}"
+export AR_wasm32_unknown_unknown="${AR_wasm32_unknown_unknown:-llvm-ar}"
+cargo build -p cairn-wasm --lib --target wasm32-unknown-unknown --profile wasm-release
+
+pkg="$here/pkg"
+rm -rf "$pkg"
+mkdir -p "$pkg"
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/cairn_wasm.wasm"
+# wasm-opt runs on cargo's output, before wasm-bindgen: Debian's binaryen (108) turns
+# the externref table that wasm-bindgen adds into one Chromium refuses, and with
+# --all-features (GC) it writes a pre-standard type section. So: the features rustc
+# uses, named one by one. It keeps wasm-bindgen's custom section; strips names.
+wasm-opt -Oz --enable-bulk-memory --enable-multivalue --enable-mutable-globals \
+    --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types \
+    --strip-debug -o "$pkg/opt.wasm" "$wasm"
+wasm-bindgen --target web --remove-producers-section --out-dir "$pkg" --out-name cairn_wasm "$pkg/opt.wasm"
+rm "$pkg/opt.wasm"
+cp "$here/js/cairn.js" "$here/js/cairn.d.ts" "$pkg/"
+cat > "$pkg/package.json" <<JSON
+{
+  "name": "cairn-web",
+  "version": "$(awk -F'"' '/^version = / {print $2; exit}' Cargo.toml)",
+  "type": "module",
+  "module": "cairn.js",
+  "types": "cairn.d.ts",
+  "files": ["cairn.js", "cairn.d.ts", "cairn_wasm.js", "cairn_wasm.d.ts", "cairn_wasm_bg.wasm"],
+  "sideEffects": false
+}
+JSON
+
+if [[ -d "$root/examples/web" ]]; then
+    rm -rf "$root/examples/web/pkg"
+    mkdir -p "$root/examples/web/pkg"
+    cp "$pkg"/cairn.js "$pkg"/cairn_wasm.js "$pkg"/cairn_wasm_bg.wasm "$root/examples/web/pkg/"
+fi
+
+size() { stat -c %s "$1"; }
+gz() { gzip -9 -c "$1" | wc -c; }
+total=0
+printf '%-22s %9s %9s\n' file raw gzip-9
+for f in cairn_wasm_bg.wasm cairn_wasm.js cairn.js; do
+    g=$(gz "$pkg/$f")
+    total=$((total + g))
+    printf '%-22s %9d %9d\n' "$f" "$(size "$pkg/$f")" "$g"
+done
+printf '%-22s %9s %9d  (budget 61440)\n' "total shipped" "" "$total"
+if (( total >= 61440 )); then
+    echo "wasm/build.sh: over the 60 KB gzipped budget" >&2
+    exit 1
+fi

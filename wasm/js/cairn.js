@@ -1,0 +1,265 @@
+// Cairn web tracker: the public API. The Rust core (cairn_wasm.js + _bg.wasm) owns
+// consent, identity, sessions, batching, the queue and retries; this module gives it
+// the browser: IndexedDB (or localStorage) behind its synchronous store, one queue
+// namespace per tab guarded by a Web Lock, fetch/sendBeacon, timers and listeners.
+import load, * as w from './cairn_wasm.js';
+
+const DB = 'cairn', OS = 's', LS = 'cairn:', LOCK = 'cairn-tab-';
+// This page's queue namespace; a closed tab's namespace is adopted by the next page.
+const tab = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+let ready, on = false, backend, q, ops = [], waiters = [], timer, chan, release;
+let auto = false, clicks = false, lastUrl, registered = false;
+
+const J = (v) => (v === undefined || v === null ? '' : JSON.stringify(v));
+const guard = (f) => {
+  if (!on) throw new Error('cairn is not initialised: await init({ writeKey }) first');
+  return f();
+};
+const safe = (f) => { try { return f(); } catch (e) { console.warn('cairn:', e); } };
+const req = (r) => new Promise((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
+const MEM = { get: async () => [], write() {} };
+
+// --- Storage: get(prefix) -> [[key, bytes]], write([[key, bytes | null]]) ----------
+function idb(db) {
+  return {
+    async get(p) {
+      const s = db.transaction(OS).objectStore(OS), r = IDBKeyRange.bound(p, p + '\uffff');
+      const [k, v] = await Promise.all([req(s.getAllKeys(r)), req(s.getAll(r))]);
+      return k.map((x, i) => [x, v[i]]);
+    },
+    write(o) {
+      const tx = db.transaction(OS, 'readwrite'), s = tx.objectStore(OS);
+      for (const [k, v] of o) v ? s.put(v, k) : s.delete(k);
+      return new Promise((ok) => { tx.oncomplete = tx.onerror = tx.onabort = ok; });
+    },
+  };
+}
+function ls() {
+  const enc = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode.apply(null, b.subarray(i, i + 8192)); return s; };
+  return {
+    async get(p) {
+      return Object.keys(localStorage).filter((k) => k.startsWith(LS + p))
+        .map((k) => [k.slice(LS.length), Uint8Array.from(localStorage.getItem(k), (c) => c.charCodeAt(0))]);
+    },
+    write(o) { for (const [k, v] of o) v ? localStorage.setItem(LS + k, enc(v)) : localStorage.removeItem(LS + k); },
+  };
+}
+// Opens the store; without `create`, only if this site stored something before
+// (so a visitor who never consented leaves no database behind).
+async function open(create) {
+  try {
+    if (self.indexedDB) {
+      if (!create && indexedDB.databases && !(await indexedDB.databases()).some((d) => d.name === DB)) return null;
+      const r = indexedDB.open(DB, 1);
+      r.onupgradeneeded = () => r.result.createObjectStore(OS);
+      return idb(await req(r));
+    }
+  } catch (e) { /* private mode and the like: localStorage */ }
+  try {
+    if (!create && !Object.keys(localStorage).some((k) => k.startsWith(LS))) return null;
+    return ls();
+  } catch (e) { return create ? MEM : null; }
+}
+const stamp = (b) => { let t = 0; for (let i = 1; i < 9; i++) t = t * 256 + b[i]; return t; };
+const mine = (k) => (k.startsWith('e:') ? 'e:' + tab + k.slice(1) : k);
+
+// Moves the queues of closed tabs (no lock held) into this tab's, in one write,
+// under a lock so that two new tabs never adopt the same events.
+async function adopt() {
+  if (!backend) return;
+  const run = async () => {
+    const held = navigator.locks && new Set((await navigator.locks.query()).held.map((l) => l.name));
+    const o = [];
+    const evs = [];
+    for (const [k] of await backend.get('t:')) {
+      const t = k.slice(2);
+      if (t === tab || (held && held.has(LOCK + t))) continue;
+      o.push([k, null]);
+      for (const [ek, v] of await backend.get('e:' + t + ':')) {
+        o.push([ek, null]);
+        evs.push([+ek.split(':')[3], v]);
+      }
+    }
+    evs.sort((a, b) => stamp(a[1]) - stamp(b[1]));
+    for (const [p, v] of evs) o.push([mine(w.adopt(p, v)), v]);
+    if (o.length) await backend.write(o);
+    return evs.length;
+  };
+  const n = await (navigator.locks ? navigator.locks.request('cairn-adopt', run) : run());
+  if (n && on) safe(w.pump);
+}
+
+// --- What the core calls -------------------------------------------------------
+const host = {
+  send(id, url, headers, body) {
+    body = body.slice();
+    const h = {}, hs = headers.split('\n');
+    for (let i = 0; i + 1 < hs.length; i += 2) h[hs[i]] = hs[i + 1];
+    (async () => {
+      let b = body, st = 0, ra = -1;
+      if (self.CompressionStream && b.length > 1024) {
+        try {
+          b = new Uint8Array(await new Response(new Blob([b]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer());
+          h['Content-Encoding'] = 'gzip';
+        } catch (e) { b = body; }
+      }
+      try {
+        const r = await fetch(url, { method: 'POST', headers: h, body: b, keepalive: true, credentials: 'omit' });
+        st = r.status;
+        const v = r.headers.get('Retry-After');
+        if (v) ra = isNaN(v) ? (Date.parse(v) - Date.now()) / 1000 : +v;
+      } catch (e) { console.debug('cairn: upload', e); }
+      safe(() => w.done(id, st, ra >= 0 ? Math.min(ra, 3600) : -1));
+    })();
+  },
+  beacon(url, body) {
+    try { return navigator.sendBeacon(url, body); } catch (e) { return false; }
+  },
+  wake(ms) {
+    clearTimeout(timer);
+    if (ms >= 0) timer = setTimeout(() => safe(w.pump), ms);
+  },
+  put(k, v) { ops.push([mine(k), v]); },
+  commit() {
+    const o = ops;
+    ops = [];
+    if (!registered) { o.push(['t:' + tab, new Uint8Array(1)]); registered = true; }
+    if (backend) return void backend.write(o);
+    if (!q) {
+      q = [];
+      open(true).then((b) => { backend = b || MEM; for (const x of q) backend.write(x); q = null; });
+    }
+    q.push(o);
+  },
+  settled(oldest, err) {
+    waiters = waiters.filter((x) => {
+      if (oldest < 0 || oldest > x.s) x.ok();
+      else if (err) x.no(new Error(err));
+      else return true;
+    });
+  },
+};
+
+// --- Automatic page views and data-attribute clicks ----------------------------
+function pageView() {
+  const u = location.href.split('#')[0];
+  if (!auto || u === lastUrl) return;
+  const referrer = lastUrl || document.referrer;
+  lastUrl = u;
+  safe(() => page(location.pathname, { referrer }));
+}
+const attr = (v) => (v === 'true' ? true : v === 'false' ? false : v !== '' && !isNaN(v) ? +v : v);
+function onClick(e) {
+  const el = clicks && e.target && e.target.closest && e.target.closest('[data-cairn-event]');
+  if (!el) return;
+  const p = {};
+  for (const a of el.attributes) {
+    if (a.name.startsWith('data-cairn-') && a.name !== 'data-cairn-event') p[a.name.slice(11).replace(/-/g, '_')] = attr(a.value);
+  }
+  safe(() => track(el.getAttribute('data-cairn-event'), p));
+}
+function listen() {
+  for (const m of ['pushState', 'replaceState']) {
+    const f = history[m];
+    history[m] = function (...a) { const r = f.apply(this, a); pageView(); return r; };
+  }
+  addEventListener('popstate', pageView);
+  document.addEventListener('click', onClick, true);
+  const bye = () => safe(w.hide);
+  document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && bye());
+  addEventListener('pagehide', (e) => { bye(); if (!e.persisted && release) release(); });
+  if (self.BroadcastChannel) {
+    chan = new BroadcastChannel('cairn');
+    chan.onmessage = (e) => safe(() => w.setConsent(e.data));
+  }
+  setTimeout(() => adopt().catch(() => {}), 1500);
+  setInterval(() => adopt().catch(() => {}), 30000);
+}
+
+// --- The API ---------------------------------------------------------------------
+export function init(o) {
+  return (ready ||= (async () => {
+    if (!o || !o.writeKey) throw new Error('init: writeKey is required');
+    await load(o.wasmUrl ? { module_or_path: o.wasmUrl } : undefined);
+    if (navigator.locks) {
+      await new Promise((ok) => navigator.locks.request(LOCK + tab, () => { ok(); return new Promise((r) => (release = r)); }));
+    }
+    backend = await open(false);
+    if (backend) {
+      for (const [k, v] of await backend.get('k:')) w.load(k, v);
+      await adopt();
+    }
+    const s = self.screen || {};
+    const opts = {
+      endpoint: location.origin,
+      // localStorage holds about 5 MB: keep the queue well under it there.
+      maxQueueBytes: self.indexedDB ? undefined : 2e6,
+      ...o,
+      context: {
+        userAgent: navigator.userAgent,
+        locale: navigator.language,
+        timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+        screen: { width: s.width, height: s.height, density: self.devicePixelRatio },
+        ...o.context,
+      },
+    };
+    w.start(J(opts), host);
+    on = true;
+    auto = o.autoPageViews !== false;
+    clicks = o.trackClicks !== false;
+    listen();
+    pageView();
+  })().catch((e) => { ready = null; throw e; }));
+}
+
+export const track = (name, properties, options) => guard(() => w.track(name, J(properties), (options && options.purpose) || ''));
+
+export function page(name, properties) {
+  return guard(() => w.page(name || location.pathname, J({
+    path: location.pathname, url: location.href.split('#')[0], search: location.search,
+    title: document.title, referrer: document.referrer, ...properties,
+  })));
+}
+export const identify = (userId, traits) => guard(() => w.identify(userId, J(traits)));
+export const alias = (newUserId) => guard(() => w.alias(newUserId));
+export const group = (groupId, traits) => guard(() => w.group(groupId, J(traits)));
+export const reset = () => guard(() => w.reset());
+export function setConsent(consent) {
+  guard(() => w.setConsent(J(consent)));
+  if (chan) chan.postMessage(J(consent));
+}
+export const getConsent = () => guard(() => JSON.parse(w.consent()));
+export function flush() {
+  const s = guard(() => w.flush());
+  return s < 0 ? Promise.resolve() : new Promise((ok, no) => waiters.push({ s, ok, no }));
+}
+export const setAutoPageViews = (enabled) => { auto = !!enabled; if (auto) pageView(); };
+export const setClickTracking = (enabled) => { clicks = !!enabled; };
+export const anonymousId = () => guard(() => w.anonymousId());
+export const queued = () => guard(() => w.queued_count());
+
+// Seed events (the same names and properties on every platform).
+const seed = (n, a, p, o) => guard(() => w.seed(n, J(a), J(p), (o && o.purpose) || ''));
+export const productViewed = (productId, p, o) => seed('product_viewed', [productId], p, o);
+export const click = (target, p, o) => seed('click', [target], p, o);
+export const search = (query, p, o) => seed('search', [query], p, o);
+export const searchResultClick = (query, productId, position, p, o) => seed('search_result_click', [query, productId, position], p, o);
+export const filterApplied = (filter, value, p, o) => seed('filter_applied', [filter, value], p, o);
+export const addToCart = (productId, quantity, p, o) => seed('add_to_cart', [productId, quantity], p, o);
+export const removeFromCart = (productId, quantity, p, o) => seed('remove_from_cart', [productId, quantity], p, o);
+export const purchase = (orderId, total, currency, p, o) => seed('purchase', [orderId, total, currency], p, o);
+export const rating = (productId, value, p, o) => seed('rating', [productId, value], p, o);
+export const review = (productId, value, p, o) => seed('review', [productId, value], p, o);
+export const wishlistAdd = (productId, p, o) => seed('wishlist_add', [productId], p, o);
+export const wishlistRemove = (productId, p, o) => seed('wishlist_remove', [productId], p, o);
+export const collectionAdd = (productId, p, o) => seed('collection_add', [productId], p, o);
+export const tradeOffer = (productId, offerId, p, o) => seed('trade_offer', [productId, offerId], p, o);
+export const signup = (method, p, o) => seed('signup', [method], p, o);
+export const videoPlay = (videoId, p, o) => seed('video_play', [videoId], p, o);
+export const videoComplete = (videoId, p, o) => seed('video_complete', [videoId], p, o);
+export const formStart = (formId, p, o) => seed('form_start', [formId], p, o);
+export const formSubmit = (formId, p, o) => seed('form_submit', [formId], p, o);
+export const scrollDepth = (percent, p, o) => seed('scroll_depth', [percent], p, o);
+export const timeOnPage = (durationMs, p, o) => seed('time_on_page', [durationMs], p, o);
+export const quickExit = (dwellMs, p, o) => seed('quick_exit', [dwellMs], p, o);
+export const hideItem = (productId, p, o) => seed('hide_item', [productId], p, o);

@@ -1,0 +1,406 @@
+//! # cairn-wasm: the Cairn web tracker
+//!
+//! The SDK core (`cairn::Engine`) compiled to wasm32 with wasm-bindgen, plus the
+//! browser driver: a write-behind store (`store::WebStore`), uploads through the
+//! JavaScript host (fetch with keepalive, sendBeacon when the page is hidden) and
+//! timers. The public, camelCase API is `js/cairn.js` (typed by `js/cairn.d.ts`):
+//! it owns the browser plumbing (IndexedDB, Web Locks, listeners) and calls the
+//! functions exported here, which take JSON text for properties and options.
+//!
+//! Everything compiles on the host target too (wasm-bindgen imports are stubs
+//! there), so the workspace's clippy and the store's unit tests run natively.
+
+mod options;
+pub mod store;
+
+use cairn::{Clock, Consent, Engine, Event, Next, Outcome, Purpose, Tracked};
+use serde_json::Value;
+use std::cell::RefCell;
+use std::sync::Arc;
+use store::WebStore;
+use wasm_bindgen::prelude::*;
+
+/// Every error the web tracker reports; JavaScript receives a real `Error` with
+/// this message (the one mapping is `From<WebError> for JsValue` below).
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error(transparent)]
+    Core(#[from] cairn::Error),
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cairn is not initialised: await init({{ writeKey }}) first")]
+    NotInitialised,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<WebError> for JsValue {
+    fn from(e: WebError) -> JsValue {
+        JsError::new(&e.to_string()).into()
+    }
+}
+
+type R<T> = Result<T, WebError>;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The JavaScript side (built in js/cairn.js): network, timers and storage.
+    pub type Host;
+    /// POSTs `body` to `url`; `headers` is `name\nvalue\n...`. Answers via `done`.
+    #[wasm_bindgen(method)]
+    fn send(this: &Host, id: f64, url: &str, headers: &str, body: &[u8]);
+    /// navigator.sendBeacon(url, text/plain body); true when the browser took it.
+    #[wasm_bindgen(method)]
+    fn beacon(this: &Host, url: &str, body: &str) -> bool;
+    /// Calls `pump` after `ms` (replacing any earlier timer); `ms < 0` cancels.
+    #[wasm_bindgen(method)]
+    fn wake(this: &Host, ms: f64);
+    /// Queues a storage write (`value` undefined: delete) for the next `commit`.
+    #[wasm_bindgen(method)]
+    fn put(this: &Host, key: &str, value: Option<Vec<u8>>);
+    /// Applies the queued writes in one transaction.
+    #[wasm_bindgen(method)]
+    fn commit(this: &Host);
+    /// Upload progress for flush() promises: the oldest seq still pending (-1:
+    /// none) and the error of a failed attempt.
+    #[wasm_bindgen(method)]
+    fn settled(this: &Host, oldest_pending: f64, error: Option<String>);
+
+    #[wasm_bindgen(js_namespace = Date)]
+    fn now() -> f64;
+}
+
+/// `Date.now()`.
+struct JsClock;
+impl Clock for JsClock {
+    fn now_millis(&self) -> i64 {
+        now() as i64
+    }
+}
+
+/// Persisted while the collector did not answer (so a page closed while offline
+/// keeps its queue for the next page instead of beaconing it into the void).
+const KV_DOWN: &str = "web_down";
+
+struct Tracker {
+    engine: Engine,
+    store: Arc<WebStore>,
+    host: Host,
+    /// Id of the upload handed to the host and not answered yet.
+    sending: Option<u64>,
+    /// Adopted events wait for the upload in flight before the engine reloads.
+    reload_due: bool,
+}
+
+thread_local! {
+    static STORE: Arc<WebStore> = Arc::new(WebStore::default());
+    static T: RefCell<Option<Tracker>> = const { RefCell::new(None) };
+}
+
+fn with<X>(f: impl FnOnce(&mut Tracker) -> R<X>) -> Result<X, JsValue> {
+    T.with(|t| {
+        let mut g = t.borrow_mut();
+        let t = g.as_mut().ok_or(WebError::NotInitialised)?;
+        let out = f(t);
+        // Whatever happened, keep the upload loop and the store moving.
+        let driven = t.drive();
+        Ok(out.and_then(|x| driven.map(|_| x))?)
+    })
+}
+
+impl Tracker {
+    /// Runs the core's upload loop once: start an upload, arm a timer, write the store.
+    fn drive(&mut self) -> R<()> {
+        if self.reload_due && self.sending.is_none() {
+            self.reload()?;
+        }
+        let mut next = self.engine.next_upload()?;
+        if let Next::Upload(u) = next {
+            let headers: String = u
+                .headers
+                .iter()
+                .flat_map(|(k, v)| [k.as_str(), "\n", v.as_str(), "\n"])
+                .collect();
+            self.sending = Some(u.id);
+            self.host.send(u.id as f64, &u.url, &headers, &u.body);
+            // One upload in flight: this is only a sync timer or Idle.
+            next = self.engine.next_upload()?;
+        }
+        self.host.wake(match next {
+            Next::Wait(d) => d.as_millis() as f64,
+            _ => -1.0,
+        });
+        self.commit();
+        Ok(())
+    }
+
+    fn commit(&self) {
+        if let Some(ops) = self.store.take_commit() {
+            for (k, v) in ops {
+                self.host.put(&k, v);
+            }
+            self.host.commit();
+        }
+    }
+
+    fn settle(&self, error: Option<String>) {
+        let oldest = self.engine.oldest_pending_seq().map_or(-1.0, |s| s as f64);
+        self.host.settled(oldest, error);
+    }
+
+    fn set_down(&mut self, down: bool) -> R<()> {
+        use cairn::Store;
+        self.store.set(KV_DOWN, if down { b"1" } else { b"" })?;
+        Ok(())
+    }
+
+    fn down(&self) -> bool {
+        use cairn::Store;
+        matches!(self.store.get(KV_DOWN), Ok(Some(v)) if v == b"1")
+    }
+
+    /// Reopens the engine over the store, picking up adopted events.
+    fn reload(&mut self) -> R<()> {
+        self.engine.sync()?;
+        let cfg = self.engine.config().clone();
+        self.engine = Engine::new(cfg, self.store.clone(), Arc::new(JsClock))?;
+        self.engine.flush()?; // adopted events are overdue
+        self.reload_due = false;
+        Ok(())
+    }
+
+    fn after_consent(&mut self) {
+        if self.engine.consent() != Consent::none() {
+            self.store.enable_persist();
+        }
+    }
+}
+
+fn json(text: &str) -> R<Value> {
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(serde_json::from_str(text)?)
+}
+
+fn purpose(name: &str) -> R<Purpose> {
+    if name.is_empty() {
+        return Ok(Purpose::Analytics);
+    }
+    Purpose::ALL
+        .into_iter()
+        .find(|p| p.as_str() == name)
+        .ok_or_else(|| WebError::Invalid(format!("unknown purpose {name:?}")))
+}
+
+fn queued(t: Tracked) -> bool {
+    t == Tracked::Queued
+}
+
+// --- Exports (called by js/cairn.js only) ----------------------------------------
+
+/// Hands one stored entry to the store before `start` (host start-up read).
+#[wasm_bindgen]
+pub fn load(key: &str, value: Vec<u8>) {
+    STORE.with(|s| s.load(key, value));
+}
+
+/// Takes an event left by a closed tab (`purpose` is its index) and returns its
+/// new key, which the host writes (with the old key's deletion) in one transaction.
+/// Before `start` it is simply loaded; afterwards the engine reloads to include it
+/// at the next `pump` (the host calls it once after adopting a batch).
+#[wasm_bindgen]
+pub fn adopt(purpose: u8, value: Vec<u8>) -> Result<String, JsValue> {
+    let p = Purpose::from_index(purpose).ok_or(WebError::Invalid("purpose".into()))?;
+    let key = STORE.with(|s| s.adopt(p, value));
+    T.with(|t| {
+        if let Some(t) = t.borrow_mut().as_mut() {
+            t.reload_due = true;
+        }
+    });
+    Ok(key)
+}
+
+/// Creates the engine from the options (JSON, see js/cairn.d.ts) over the loaded store.
+#[wasm_bindgen]
+pub fn start(options: &str, host: Host) -> Result<(), JsValue> {
+    let opts = json(options)?;
+    let (cfg, consent) = options::config(&opts)?;
+    let store = STORE.with(Arc::clone);
+    let engine = Engine::new(cfg, store.clone(), Arc::new(JsClock)).map_err(WebError::from)?;
+    let mut t = Tracker {
+        engine,
+        store,
+        host,
+        sending: None,
+        reload_due: false,
+    };
+    if let Some(c) = consent {
+        t.engine.set_consent(c).map_err(WebError::from)?;
+    }
+    t.after_consent();
+    if t.engine.queued() > 0 {
+        t.engine.flush().map_err(WebError::from)?; // left by an earlier page
+    }
+    T.with(|cell| *cell.borrow_mut() = Some(t));
+    with(|_| Ok(()))
+}
+
+/// A custom event. Returns false when its purpose is not consented (nothing stored).
+#[wasm_bindgen]
+pub fn track(name: &str, properties: &str, purpose_name: &str) -> Result<bool, JsValue> {
+    with(|t| {
+        let e = Event::track(name, json(properties)?)?.purpose(purpose(purpose_name)?);
+        Ok(queued(t.engine.track_event(e)?))
+    })
+}
+
+/// A seed event by its snake_case name with its positional arguments (a JSON
+/// array) and extra properties; the typed helpers in cairn.js call this.
+#[wasm_bindgen]
+pub fn seed(name: &str, args: &str, properties: &str, purpose_name: &str) -> Result<bool, JsValue> {
+    with(|t| {
+        let a = json(args)?;
+        let e = options::seed(name, &a)?;
+        let mut e = e.purpose(purpose(purpose_name)?);
+        if let Value::Object(m) = json(properties)? {
+            e.properties.extend(m);
+        }
+        Ok(queued(t.engine.track_event(e)?))
+    })
+}
+
+#[wasm_bindgen]
+pub fn page(name: &str, properties: &str) -> Result<bool, JsValue> {
+    with(|t| Ok(queued(t.engine.page(name, json(properties)?)?)))
+}
+
+#[wasm_bindgen]
+pub fn identify(user_id: &str, traits: &str) -> Result<bool, JsValue> {
+    with(|t| Ok(queued(t.engine.identify(user_id, json(traits)?)?)))
+}
+
+#[wasm_bindgen]
+pub fn alias(new_user_id: &str) -> Result<bool, JsValue> {
+    with(|t| Ok(queued(t.engine.alias(new_user_id)?)))
+}
+
+#[wasm_bindgen]
+pub fn group(group_id: &str, traits: &str) -> Result<bool, JsValue> {
+    with(|t| Ok(queued(t.engine.group(group_id, json(traits)?)?)))
+}
+
+#[wasm_bindgen]
+pub fn reset() -> Result<(), JsValue> {
+    with(|t| Ok(t.engine.reset()?))
+}
+
+/// `{"analytics":bool,...}` or `true` / `false` for every purpose.
+#[wasm_bindgen(js_name = setConsent)]
+pub fn set_consent(consent: &str) -> Result<(), JsValue> {
+    with(|t| {
+        let c = options::consent(&json(consent)?)?;
+        t.engine.set_consent(c)?;
+        t.after_consent();
+        t.settle(None);
+        Ok(())
+    })
+}
+
+/// The consent state as JSON.
+#[wasm_bindgen]
+pub fn consent() -> Result<String, JsValue> {
+    with(|t| Ok(serde_json::to_string(&t.engine.consent())?))
+}
+
+/// Uploads what is queued now. Returns the seq the flush must deliver, or -1
+/// when nothing is pending.
+#[wasm_bindgen]
+pub fn flush() -> Result<f64, JsValue> {
+    with(|t| {
+        t.engine.flush()?;
+        Ok(match (t.engine.oldest_pending_seq(), t.engine.last_seq()) {
+            (Some(_), Some(last)) => last as f64,
+            _ => -1.0,
+        })
+    })
+}
+
+/// The page is being hidden or unloaded: make everything durable and send what
+/// is queued with sendBeacon (unless the collector was unreachable: then the
+/// queue stays for the next page).
+#[wasm_bindgen]
+pub fn hide() -> Result<(), JsValue> {
+    with(|t| {
+        t.engine.on_background()?;
+        if !t.down() {
+            while let Next::Upload(u) = t.engine.next_upload()? {
+                let body = std::str::from_utf8(&u.body).unwrap_or_default();
+                let outcome = if t.host.beacon(&u.url, body) {
+                    Outcome::status(200)
+                } else {
+                    Outcome::Transport("sendBeacon refused the batch".into())
+                };
+                let ok = outcome == Outcome::status(200);
+                t.engine.upload_finished(u.id, outcome)?;
+                if !ok {
+                    break;
+                }
+            }
+        }
+        t.engine.sync()?;
+        t.settle(None);
+        Ok(())
+    })
+}
+
+/// Timer callback.
+#[wasm_bindgen]
+pub fn pump() -> Result<(), JsValue> {
+    with(|_| Ok(()))
+}
+
+/// The host's answer to `send`: HTTP status (0: no answer) and Retry-After in
+/// seconds (negative: none; the host parses both header forms).
+#[wasm_bindgen]
+pub fn done(id: f64, status: u16, retry_after: f64) -> Result<(), JsValue> {
+    with(|t| {
+        let id = id as u64;
+        if t.sending == Some(id) {
+            t.sending = None;
+        }
+        let outcome = if status == 0 {
+            Outcome::Transport("network error".into())
+        } else {
+            Outcome::Status {
+                code: status,
+                retry_after: (retry_after >= 0.0)
+                    .then(|| std::time::Duration::from_millis((retry_after * 1000.0) as u64)),
+            }
+        };
+        let failed = match &outcome {
+            Outcome::Transport(_) => Some("upload failed: the collector did not answer".into()),
+            Outcome::Status { code, .. } if *code >= 500 || *code == 408 || *code == 429 => {
+                Some(format!("upload failed: HTTP {code}"))
+            }
+            _ => None,
+        };
+        t.set_down(matches!(outcome, Outcome::Transport(_)))?;
+        t.engine.upload_finished(id, outcome)?;
+        t.engine.sync()?;
+        t.settle(failed);
+        Ok(())
+    })
+}
+
+/// The anonymous id (for tests and for joining with server-side data).
+#[wasm_bindgen(js_name = anonymousId)]
+pub fn anonymous_id() -> Result<String, JsValue> {
+    with(|t| Ok(t.engine.anonymous_id().to_string()))
+}
+
+/// Events waiting, including the upload in flight.
+#[wasm_bindgen]
+pub fn queued_count() -> Result<u32, JsValue> {
+    with(|t| Ok(t.engine.queued() as u32))
+}

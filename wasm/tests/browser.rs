@@ -1,0 +1,98 @@
+//! The web tracker in a real browser: runs tests/browser/run.mjs (playwright-core
+//! driving Debian's headless Chromium) against two real collector processes. The
+//! first serves the test page and wasm/pkg at /demo/ and is the endpoint; the second
+//! is the endpoint the "collector down" case kills (-9) and restarts on the same port.
+//!
+//! Needs: `bash wasm/build.sh` (wasm/pkg), `npm ci` in wasm/tests/browser, chromium,
+//! node, and the collector binary (`cargo build -p cairn-collector`). Any of them
+//! missing fails the test with the command that fixes it; nothing is skipped.
+#![cfg(not(target_arch = "wasm32"))]
+
+use cairn_testkit::{collector_bin, temp_dir, CollectorProcess, READ_KEY, WRITE_KEY};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn require(ok: bool, what: &str) {
+    assert!(ok, "browser tests cannot run: {what}");
+}
+
+#[test]
+fn web_tracker_in_headless_chromium() {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let suite = here.join("tests/browser");
+    let pkg = here.join("pkg");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    require(
+        pkg.join("cairn_wasm_bg.wasm").exists() && pkg.join("cairn.js").exists(),
+        "wasm/pkg is missing: run `bash wasm/build.sh`",
+    );
+    require(
+        suite.join("node_modules/playwright-core").exists(),
+        "wasm/tests/browser/node_modules is missing: run `npm ci` there (scripts/install-test-deps.sh does)",
+    );
+    require(
+        Path::new(&chromium).exists(),
+        &format!("{chromium} is missing: apt-get install chromium (or set CHROMIUM)"),
+    );
+    require(
+        Command::new("node").arg("--version").output().is_ok(),
+        "node is not on PATH",
+    );
+
+    let www = temp_dir("web-www");
+    std::fs::copy(suite.join("pages/test.html"), www.join("test.html")).unwrap();
+    copy_dir(&pkg, &www.join("pkg"));
+    let demo = www.to_str().unwrap();
+    let a = CollectorProcess::start(collector_bin(), temp_dir("web-a"), &["--demo-dir", demo]);
+    let mut b = CollectorProcess::start(collector_bin(), temp_dir("web-b"), &[]);
+
+    let started = Instant::now();
+    let mut node = Command::new("node")
+        .arg(suite.join("run.mjs"))
+        .current_dir(&suite)
+        .env("CAIRN_A", &a.url)
+        .env("CAIRN_B", &b.url)
+        .env("CAIRN_READ_KEY", READ_KEY)
+        .env("CAIRN_WRITE_KEY", WRITE_KEY)
+        .env("CHROMIUM", &chromium)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn node");
+    let mut stdin = node.stdin.take().unwrap();
+    let stdout = BufReader::new(node.stdout.take().unwrap());
+    for line in stdout.lines().map_while(Result::ok) {
+        match line.as_str() {
+            "cmd:kill9" => b.kill9(),
+            "cmd:restart" => b.restart(),
+            other => {
+                println!("{other}");
+                continue;
+            }
+        }
+        writeln!(stdin, "ok").unwrap();
+    }
+    let status = node.wait().expect("wait for node");
+    eprintln!("browser suite: {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        status.success(),
+        "browser tests failed (see FAIL lines above)"
+    );
+    drop(a);
+}

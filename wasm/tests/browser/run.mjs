@@ -1,0 +1,333 @@
+// Browser tests of the Cairn web tracker: Debian's headless Chromium, driven with
+// playwright-core (never a downloaded browser), against the real collector binary.
+// Started by wasm/tests/browser.rs, which runs two collectors and passes:
+//   CAIRN_A       collector serving the test page at /demo/ (also the endpoint)
+//   CAIRN_B       a second collector (endpoint only) that the Rust side can kill -9 and
+//                 restart on the same port: this script prints "cmd:kill9" / "cmd:restart"
+//                 and waits for "ok" on stdin
+//   CAIRN_READ_KEY, CAIRN_WRITE_KEY, CHROMIUM (default /usr/bin/chromium)
+// Exits non-zero on the first failed check; prints one line per case with its timing.
+import { chromium } from 'playwright-core';
+import { createInterface } from 'node:readline';
+import { strict as assert } from 'node:assert';
+
+const A = process.env.CAIRN_A, B = process.env.CAIRN_B;
+const READ = process.env.CAIRN_READ_KEY, WRITE = process.env.CAIRN_WRITE_KEY;
+const only = process.env.CAIRN_CASE;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const now = () => performance.now();
+
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function command(c) {
+  console.log(`cmd:${c}`);
+  const { value } = await lines.next();
+  assert.equal(value, 'ok', `collector command ${c}`);
+}
+
+async function feed(url) {
+  const r = await fetch(`${url}/v1/feed?after=0&limit=10000`, { headers: { Authorization: `Bearer ${READ}` } });
+  assert.equal(r.status, 200, 'feed');
+  return (await r.text()).split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    .filter((r) => r.kind === 'event').map((r) => r.value);
+}
+async function duplicates(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = text.match(/^cairn_events_duplicate_total (\d+)/m);
+  return m ? +m[1] : 0;
+}
+// Polls the feed until `n` events of this anonymousId are in it.
+async function waitFor(url, anon, n, timeoutMs, pred = () => true) {
+  const t0 = now();
+  for (;;) {
+    const evs = (await feed(url)).filter((e) => e.anonymousId === anon && pred(e));
+    if (evs.length >= n) return { evs, ms: Math.round(now() - t0) };
+    if (now() - t0 > timeoutMs) throw new Error(`only ${evs.length}/${n} events in the feed after ${timeoutMs} ms: ${JSON.stringify(evs.map((e) => e.event || e.name))}`);
+    await sleep(25);
+  }
+}
+const noDuplicates = (evs) => {
+  const ids = evs.map((e) => e.messageId);
+  assert.equal(new Set(ids).size, ids.length, 'a messageId appears twice in the feed');
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+// A fresh profile (storage, locks) per case; every request to /v1/ is recorded.
+async function context() {
+  const ctx = await browser.newContext();
+  const sent = [];
+  ctx.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/v1/')) sent.push(r); });
+  ctx.on('weberror', (e) => console.error('page error:', e.error().message));
+  return { ctx, sent };
+}
+async function open(ctx, opts, path = '/demo/test.html') {
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() !== 'log' && !m.text().includes('404')) console.error('console:', m.text()); });
+  await page.goto(A + path);
+  await page.waitForFunction(() => window.loaded);
+  if (opts) await page.evaluate((o) => cairn.init(o), { writeKey: WRITE, endpoint: A, ...opts });
+  return page;
+}
+const anonOf = (page) => page.evaluate(() => cairn.anonymousId());
+
+const cases = {
+  async 'consent not given: no request, nothing stored'() {
+    const { ctx, sent } = await context();
+    const page = await open(ctx, {});
+    const r = await page.evaluate(async () => {
+      const queued = [cairn.track('viewed_without_consent', { a: 1 }), cairn.page(), cairn.addToCart('sku-1', 1)];
+      await cairn.flush();
+      cairn.identify('user-1', { email: 'a@b.c' });
+      dispatchEvent(new Event('pagehide'));
+      return queued;
+    });
+    assert.deepEqual(r, [false, false, false], 'track() reports no consent');
+    await page.locator('#buy').click();
+    await sleep(1500);
+    const anon = await anonOf(page);
+    const st = await page.evaluate(() => stored());
+    await page.reload();
+    await page.waitForFunction(() => window.loaded);
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 200)));
+    assert.equal(sent.length, 0, `requests to the collector: ${sent.map((s) => s.url())}`);
+    assert.deepEqual(st.dbs, [], 'no IndexedDB database');
+    assert.equal(st.localStorage, 0, 'nothing in localStorage');
+    assert.equal((await feed(A)).filter((e) => e.anonymousId === anon).length, 0);
+    await ctx.close();
+    return `0 requests, 0 databases, 0 localStorage keys after 1.5 s`;
+  },
+
+  async 'consent given: events and page views in the feed within 1 s of flush'() {
+    const { ctx } = await context();
+    const page = await open(ctx, { consent: { analytics: true } });
+    const anon = await anonOf(page);
+    const t = await page.evaluate(async () => {
+      cairn.track('signup_started', { plan: 'pro', seats: 3 });
+      cairn.productViewed('sku-42', { price: 19.9 });
+      cairn.page('Pricing', { section: 'top' });
+      const t0 = performance.now();
+      await cairn.flush();
+      return { flushMs: performance.now() - t0, at: Date.now() };
+    });
+    const { evs, ms } = await waitFor(A, anon, 4, 1000);
+    const names = evs.map((e) => e.event || e.name).sort();
+    assert.deepEqual(names, ['/demo/test.html', 'Pricing', 'product_viewed', 'signup_started']);
+    const sp = evs.find((e) => e.event === 'signup_started');
+    assert.deepEqual(sp.properties, { plan: 'pro', seats: 3 });
+    assert.equal(sp.context.library.name, 'cairn-web');
+    assert.equal(evs.find((e) => e.event === 'product_viewed').properties.product_id, 'sku-42');
+    const pv = evs.find((e) => e.name === '/demo/test.html');
+    assert.equal(pv.type, 'page');
+    assert.equal(pv.properties.path, '/demo/test.html');
+    assert.ok(sp.context.consent.analytics && sp.context.sessionId && sp.context.userAgent);
+    await ctx.close();
+    return `flush() resolved in ${t.flushMs.toFixed(0)} ms; all 4 in the feed ${ms} ms after it`;
+  },
+
+  async 'consent revoked: stored queue empty at once, nothing more sent'() {
+    const { ctx, sent } = await context();
+    const page = await open(ctx, { consent: true, flushInterval: 60000, autoPageViews: false });
+    const anon = await anonOf(page);
+    const before = await page.evaluate(async () => {
+      for (let i = 0; i < 5; i++) cairn.track('queued_then_revoked', { i });
+      await new Promise((r) => setTimeout(r, 400)); // the 200 ms write-behind
+      return (await stored()).events;
+    });
+    assert.equal(before, 5, 'five events stored before revoking');
+    const r = await page.evaluate(async () => {
+      const t0 = performance.now();
+      cairn.setConsent(false);
+      const after = (await stored()).events;
+      const ms = performance.now() - t0;
+      const queued = cairn.track('after_revoke');
+      await cairn.flush();
+      dispatchEvent(new Event('pagehide'));
+      return { after, ms, queued, left: cairn.queued() };
+    });
+    assert.equal(r.after, 0, 'stored queue empty right after setConsent(false)');
+    assert.equal(r.queued, false);
+    assert.equal(r.left, 0);
+    await sleep(1500);
+    assert.equal(sent.length, 0, 'nothing sent after revocation');
+    assert.equal((await feed(A)).filter((e) => e.anonymousId === anon).length, 0);
+    await ctx.close();
+    return `5 stored -> 0 stored ${r.ms.toFixed(1)} ms after setConsent(false); 0 requests in 1.5 s`;
+  },
+
+  async 'collector down, page reloaded, collector back: each event once'() {
+    const { ctx } = await context();
+    const opts = { endpoint: B, consent: true, autoPageViews: false, backoffBase: 200 };
+    let page = await open(ctx, opts);
+    const anon = await anonOf(page);
+    await command('kill9');
+    const failed = await page.evaluate(async () => {
+      for (let i = 0; i < 3; i++) cairn.track('offline_event', { i });
+      try { await cairn.flush(); return false; } catch (e) { return e instanceof Error && e.message; }
+    });
+    assert.ok(failed, 'flush() rejects with an Error while the collector is down');
+    await page.reload();
+    await page.waitForFunction(() => window.loaded);
+    await page.evaluate((o) => cairn.init(o), { writeKey: WRITE, ...opts });
+    const queued = await page.evaluate(async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      return cairn.queued();
+    });
+    assert.equal(queued, 3, 'the reloaded page adopted the 3 stored events');
+    assert.equal(await anonOf(page), anon, 'same anonymousId after reload');
+    const dup0 = await duplicates(A);
+    const t0 = now();
+    await command('restart');
+    await page.evaluate(() => cairn.flush().catch(() => {}));
+    const { evs } = await waitFor(B, anon, 3, 15000);
+    const ms = Math.round(now() - t0);
+    await sleep(1000);
+    const all = (await feed(B)).filter((e) => e.anonymousId === anon);
+    assert.equal(all.length, 3, 'each event once');
+    noDuplicates(all);
+    assert.deepEqual(all.map((e) => e.properties.i).sort(), [0, 1, 2]);
+    assert.equal(await duplicates(B), 0, 'the collector saw no resent messageId');
+    assert.equal(dup0, await duplicates(A));
+    assert.equal((await page.evaluate(() => stored())).events, 0, 'queue empty after delivery');
+    await ctx.close();
+    return `flush rejected with "${failed}"; 3 events adopted after reload; delivered ${ms} ms after restart, once each (0 duplicates)`;
+  },
+
+  async 'tab closed right after track: the beacon delivers it'() {
+    const { ctx } = await context();
+    const page = await open(ctx, { consent: true, autoPageViews: false });
+    const anon = await anonOf(page);
+    await page.evaluate(() => cairn.track('closing_tab', { last: true }));
+    const t0 = now();
+    await page.close();
+    const { evs, ms } = await waitFor(A, anon, 1, 5000);
+    assert.equal(evs[0].event, 'closing_tab');
+    assert.deepEqual(evs[0].properties, { last: true });
+    await ctx.close();
+    return `delivered ${ms} ms after page.close() (close took ${Math.round(now() - t0 - ms)} ms)`;
+  },
+
+  async 'two tabs tracking at once: no duplicate in the feed'() {
+    const { ctx } = await context();
+    const opts = { consent: true, autoPageViews: false, flushAt: 5, flushInterval: 300 };
+    // The first tab stores the identity (consent given), the second reads it.
+    const p1 = await open(ctx, opts);
+    await p1.evaluate(() => new Promise((r) => setTimeout(r, 300)));
+    const p2 = await open(ctx, opts);
+    const anon = await anonOf(p1);
+    assert.equal(await anonOf(p2), anon, 'both tabs share the stored identity');
+    const dup0 = await duplicates(A);
+    const t0 = now();
+    const burst = (p, tab) => p.evaluate(async (tab) => {
+      for (let i = 0; i < 40; i++) {
+        cairn.track('two_tabs', { tab, i });
+        if (i % 7 === 0) await new Promise((r) => setTimeout(r, 10));
+      }
+      await cairn.flush();
+    }, tab);
+    await Promise.all([burst(p1, 1), burst(p2, 2)]);
+    // A third tab opens while both are busy, and the second closes (beacon + adoption).
+    const p3 = await open(ctx, opts);
+    await p2.close();
+    await p3.evaluate(() => { cairn.track('two_tabs', { tab: 3, i: 0 }); return cairn.flush(); });
+    const { ms } = await waitFor(A, anon, 81, 5000);
+    await sleep(2000);
+    const all = (await feed(A)).filter((e) => e.anonymousId === anon);
+    noDuplicates(all);
+    assert.equal(all.length, 81);
+    const seen = new Set(all.map((e) => `${e.properties.tab}/${e.properties.i}`));
+    assert.equal(seen.size, 81, 'every (tab, i) once');
+    assert.equal(await duplicates(A) - dup0, 0, 'no messageId was sent twice');
+    await ctx.close();
+    return `81 events from 3 tabs in the feed ${Math.round(now() - t0)} ms after the start, 0 duplicates sent`;
+  },
+
+  async 'SPA navigation: one page view per route'() {
+    const { ctx } = await context();
+    const page = await open(ctx, { consent: true });
+    const anon = await anonOf(page);
+    await page.evaluate(async () => {
+      history.pushState({}, '', '/demo/shop/a?x=1');
+      history.replaceState({ y: 1 }, '', '/demo/shop/a?x=1'); // same route
+      history.pushState({}, '', '/demo/shop/a?x=1#details'); // same route, new hash
+      history.pushState({}, '', '/demo/shop/b');
+      await new Promise((r) => { addEventListener('popstate', r, { once: true }); history.back(); });
+      history.replaceState({}, '', '/demo/shop/c');
+      await cairn.flush();
+    });
+    const { evs, ms } = await waitFor(A, anon, 5, 2000, (e) => e.type === 'page');
+    await sleep(500);
+    const pages = (await feed(A)).filter((e) => e.anonymousId === anon && e.type === 'page');
+    const routes = pages.map((e) => e.properties.path);
+    assert.deepEqual(routes, ['/demo/test.html', '/demo/shop/a', '/demo/shop/b', '/demo/shop/a', '/demo/shop/c']);
+    assert.equal(pages[1].properties.search, '?x=1');
+    assert.equal(pages[2].properties.referrer, `${A}/demo/shop/a?x=1`);
+    // Switched off: no more page views.
+    await page.evaluate(async () => {
+      cairn.setAutoPageViews(false);
+      history.pushState({}, '', '/demo/shop/d');
+      await cairn.flush();
+    });
+    await sleep(500);
+    assert.equal((await feed(A)).filter((e) => e.anonymousId === anon && e.type === 'page').length, 5);
+    await ctx.close();
+    return `5 routes -> 5 page views (${ms} ms to the feed); none with autoPageViews off`;
+  },
+
+  async 'data-attribute clicks arrive with their properties'() {
+    const { ctx } = await context();
+    const page = await open(ctx, { consent: true, autoPageViews: false });
+    const anon = await anonOf(page);
+    await page.locator('#buy-label').click();
+    await page.locator('#plain').click();
+    const t0 = now();
+    await page.evaluate(() => cairn.flush());
+    const { evs, ms } = await waitFor(A, anon, 1, 2000);
+    await sleep(300);
+    const all = (await feed(A)).filter((e) => e.anonymousId === anon);
+    assert.equal(all.length, 1, 'only the marked element is tracked');
+    assert.equal(evs[0].event, 'add_to_cart');
+    assert.deepEqual(evs[0].properties, { product_id: 'sku-7', price: 9.5, quantity: 2, gift: true });
+    await ctx.close();
+    return `add_to_cart {product_id, price, quantity, gift} in the feed ${Math.round(now() - t0)} ms after flush`;
+  },
+
+  async 'errors are Error objects with a message'() {
+    const { ctx } = await context();
+    const page = await open(ctx, null);
+    const r = await page.evaluate(async () => {
+      const out = [];
+      const grab = async (f) => { try { await f(); out.push(null); } catch (e) { out.push([e instanceof Error, e.message]); } };
+      await grab(() => cairn.track('early'));
+      await grab(() => cairn.init({}));
+      await cairn.init({ writeKey: 'k', consent: true, autoPageViews: false });
+      await grab(() => cairn.track(''));
+      await grab(() => cairn.track('x', [1, 2]));
+      await grab(() => cairn.track('x', {}, { purpose: 'sales' }));
+      await grab(() => cairn.setConsent(3));
+      return out;
+    });
+    for (const e of r) assert.ok(e && e[0] && e[1].length > 5, JSON.stringify(r));
+    await ctx.close();
+    return r.map((e) => e[1]).join(' | ');
+  },
+};
+
+let failed = 0;
+for (const [name, run] of Object.entries(cases)) {
+  if (only && !name.includes(only)) continue;
+  const t0 = now();
+  try {
+    const detail = await run();
+    console.error(`PASS ${name} (${Math.round(now() - t0)} ms): ${detail}`);
+  } catch (e) {
+    failed++;
+    console.error(`FAIL ${name} (${Math.round(now() - t0)} ms): ${e.stack || e}`);
+  }
+}
+await browser.close();
+process.exit(failed ? 1 : 0);
