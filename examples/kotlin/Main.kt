@@ -55,7 +55,7 @@ fun bench(endpoint: String, writeKey: String, dataDir: String, n: Int) {
     tracker(endpoint, writeKey, dataDir, flushAt = 1_000_000).use { t ->
         t.setConsent(ConsentState(analytics = true))
         val props = """{"product_id":"sku-123","price":9.5,"quantity":1}"""
-        repeat(2_000) { t.track("warmup", props) } // JIT + JNA warm-up
+        repeat(20_000) { t.track("warmup", props) } // JIT + JNA warm-up
         val custom = LongArray(n)
         for (i in 0 until n) {
             val s = System.nanoTime()

@@ -1,0 +1,82 @@
+//! `Tracker::track` called from Rust (no FFI), on the real SledStore, with the upload
+//! thread running: the floor under the figure `examples/kotlin/run.sh bench` prints.
+//! `cargo bench -p cairn-mobile --bench track` (prints median / p90 / p99 in ns).
+
+use cairn_mobile::{ConsentState, SeedEvent, Tracker, TrackerConfig};
+use std::time::Instant;
+
+fn report(what: &str, mut ns: Vec<u64>) {
+    ns.sort_unstable();
+    let p = |q: f64| ns[((ns.len() - 1) as f64 * q) as usize];
+    println!(
+        "{what} from Rust: n={} median={} ns p90={} ns p99={} ns",
+        ns.len(),
+        p(0.5),
+        p(0.9),
+        p(0.99)
+    );
+}
+
+fn main() {
+    let n: usize = std::env::var("CAIRN_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let dir = std::env::temp_dir().join(format!("cairn-mobile-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let t = Tracker::new(TrackerConfig {
+        write_key: "bench".into(),
+        // Nothing listens here; flushAt is out of reach, so no upload is attempted.
+        endpoint: "http://127.0.0.1:9".into(),
+        data_dir: dir.to_string_lossy().into_owned(),
+        hash_key: "bench-hash-key".into(),
+        hash_identities: true,
+        consent_mode: None,
+        flush_at: 1_000_000,
+        flush_interval_ms: 3_600_000,
+        max_batch_events: 100,
+        max_queue_events: 1_000_000,
+        max_queue_bytes: 1 << 30,
+        max_event_age_ms: 604_800_000,
+        session_timeout_ms: 1_800_000,
+        cache_capacity_bytes: 1 << 20,
+        request_timeout_ms: 30_000,
+        context: None,
+    })
+    .expect("tracker");
+    t.set_consent(ConsentState {
+        analytics: true,
+        personalization: false,
+        marketing: false,
+    })
+    .unwrap();
+    let props = r#"{"product_id":"sku-123","price":9.5,"quantity":1}"#;
+    for _ in 0..2_000 {
+        t.track("warmup".into(), Some(props.into()), None).unwrap();
+    }
+    let mut custom = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = Instant::now();
+        t.track("bench_event".into(), Some(props.into()), None)
+            .unwrap();
+        custom.push(s.elapsed().as_nanos() as u64);
+    }
+    let mut seed = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = Instant::now();
+        t.track_event(
+            SeedEvent::AddToCart {
+                product_id: "sku-123".into(),
+                quantity: 1,
+            },
+            None,
+            None,
+        )
+        .unwrap();
+        seed.push(s.elapsed().as_nanos() as u64);
+    }
+    report("track(name, json)", custom);
+    report("trackEvent(AddToCart)", seed);
+    drop(t);
+    let _ = std::fs::remove_dir_all(&dir);
+}
