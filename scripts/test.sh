@@ -15,6 +15,9 @@ bash scripts/install-test-deps.sh
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
+step "web tracker: wasm/build.sh (the browser tests load wasm/pkg)"
+bash wasm/build.sh
+
 step "cargo fmt --check"
 cargo fmt --all --check
 step "cargo clippy"
