@@ -85,3 +85,10 @@ if [[ ! -d "${browser_tests}/node_modules/playwright-core" ]]; then
     step "npm ci in ${browser_tests}"
     (cd "$browser_tests" && npm ci --no-audit --no-fund --update-notifier=false --loglevel=error)
 fi
+# tree-sitter-swift, pinned, in the project venv: the Swift bindings are parsed with it
+# (no Swift compiler exists on this machine kind).
+if ! "${venv}/bin/python" -c 'import tree_sitter, tree_sitter_swift' 2>/dev/null; then
+    step "pip install tree-sitter tree-sitter-swift"
+    "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "tree-sitter==0.26.1" "tree-sitter-swift==0.7.4"
+fi

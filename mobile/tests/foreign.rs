@@ -5,8 +5,9 @@
 //!   per test run with kotlinc (npm package kotlin-compiler) against JNA (Debian's
 //!   libjna-java), run with `java -Djna.library.path=<dir of libcairn_mobile.so>`.
 //! - Python: `tests/python/cairn_test.py` + the generated module (ctypes only).
-//! - Swift: generated; no Swift compiler exists here, so only its C header is
-//!   compiled (`cc -fsyntax-only`) and the committed copy is checked to be current.
+//! - Swift: generated; no Swift compiler exists here, so `Cairn.swift` is parsed with
+//!   tree-sitter-swift (syntax only), its C header is compiled (`clang -fsyntax-only`),
+//!   and the committed copy is checked to be current.
 //!
 //! Bindings are generated fresh from the library this test run built (library mode,
 //! with the workspace's uniffi-bindgen), never taken from the repo. A missing tool
@@ -14,7 +15,9 @@
 //!
 //! Tools: `CAIRN_KOTLINC` (default `$HOME/.cache/cairn/kotlin/node_modules/kotlin-compiler/bin/kotlinc`),
 //! `CAIRN_JNA_JAR` (default `/usr/share/java/jna.jar`), `java` and `python3` on PATH
-//! (or `CAIRN_JAVA`, `CAIRN_PYTHON3`). `scripts/install-test-deps.sh` installs them.
+//! (or `CAIRN_JAVA`, `CAIRN_PYTHON3`), and the project venv's python with tree-sitter-swift
+//! (`CAIRN_PYTHON`, default `$HOME/.cache/cairn/venv/bin/python`).
+//! `scripts/install-test-deps.sh` installs them.
 
 use cairn_testkit::{temp_dir, CollectorProcess, HASH_SECRET};
 use serde_json::Value;
@@ -567,9 +570,10 @@ fn python_sigkill_then_second_process_delivers_leftovers_once() {
     kill9_then_restart(Lang::Python);
 }
 
-/// No Swift compiler exists on this machine kind, so the Swift bindings are only
-/// generated; their C half (the FFI header the Swift module imports) is compiled,
-/// and the committed copy in mobile/bindings/swift must match a fresh generation.
+/// No Swift compiler exists on this machine kind, so the Swift bindings are generated,
+/// parsed (tree-sitter-swift: syntax, not types), their C half (the FFI header the
+/// Swift module imports) is compiled, and the committed copy in mobile/bindings/swift
+/// must match a fresh generation.
 #[test]
 fn swift_bindings_generate_and_committed_copy_is_current() {
     let b = bindings();
@@ -599,6 +603,29 @@ fn swift_bindings_generate_and_committed_copy_is_current() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::remove_file(&includer).unwrap();
+    // Cairn.swift itself: a syntax parse with tree-sitter-swift (from PyPI, in the
+    // project's venv), since there is no Swift compiler to type-check it.
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let venv_python = tool(
+        "CAIRN_PYTHON",
+        &format!("{home}/.cache/cairn/venv/bin/python"),
+    );
+    require_runs(
+        &venv_python,
+        "--version",
+        "the project venv's python (CAIRN_PYTHON)",
+    );
+    let parsed = Command::new(&venv_python)
+        .arg(manifest_dir().join("tests/swift/parse_swift.py"))
+        .arg(fresh.join("Cairn.swift"))
+        .output()
+        .expect("run parse_swift.py");
+    assert!(
+        parsed.status.success(),
+        "Cairn.swift does not parse:\n{}{}",
+        String::from_utf8_lossy(&parsed.stdout),
+        String::from_utf8_lossy(&parsed.stderr)
+    );
     let swift = std::fs::read_to_string(fresh.join("Cairn.swift")).expect("Cairn.swift generated");
     for decl in [
         "open class Tracker",
