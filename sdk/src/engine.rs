@@ -13,6 +13,7 @@ use crate::identity::{Hasher, EMAIL_TRAITS, PHONE_TRAITS};
 use crate::message::{Dropped, Kind, Message};
 use crate::session::Session;
 use crate::store::{EventKey, Store};
+use crate::text;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
@@ -92,8 +93,7 @@ impl Engine {
             ));
         }
         let hasher = Hasher::new(cfg.hash_identities.then_some(cfg.hash_key.as_bytes()));
-        let ctx = serde_json::to_string(&cfg.context)?;
-        let static_fields = ctx[1..ctx.len() - 1].to_string();
+        let static_fields = text::static_fields(&cfg.context)?;
         let now = clock.now_millis();
         let seed = cfg
             .rng_seed
@@ -103,7 +103,7 @@ impl Engine {
         let anonymous_id = match store.get(KV_ANONYMOUS_ID)? {
             Some(v) => String::from_utf8(v).map_err(|e| Error::Corrupt(e.to_string()))?,
             None => {
-                let id = Uuid::new_v4().to_string();
+                let id = uuid_str(Uuid::new_v4());
                 store.set(KV_ANONYMOUS_ID, id.as_bytes())?;
                 id
             }
@@ -114,16 +114,16 @@ impl Engine {
             .transpose()?
             .filter(|u| !u.is_empty());
         let consent = match store.get(KV_CONSENT)? {
-            Some(v) => serde_json::from_slice(&v).map_err(|e| Error::Corrupt(e.to_string()))?,
+            Some(v) => text::read_consent(&v)?,
             None => Consent::initial(cfg.consent_mode),
         };
         let dropped = match store.get(KV_DROPPED)? {
-            Some(v) => serde_json::from_slice(&v).unwrap_or_default(),
+            Some(v) => text::read_dropped(&v).unwrap_or_default(),
             None => Dropped::default(),
         };
         let uuid_ctx = ContextV7::new();
         let session = match store.get(KV_SESSION)? {
-            Some(v) => serde_json::from_slice(&v).map_err(|e| Error::Corrupt(e.to_string()))?,
+            Some(v) => text::read_session(&v)?,
             None => Session::new(new_v7(&uuid_ctx, now), now),
         };
 
@@ -164,7 +164,9 @@ impl Engine {
                 stale.push(key);
                 continue;
             }
-            let at = i64::from_be_bytes(value[1..STAMP].try_into().expect("8 bytes"));
+            let mut stamp = [0u8; 8];
+            stamp.copy_from_slice(&value[1..STAMP]);
+            let at = i64::from_be_bytes(stamp);
             let size = (value.len() - STAMP) as u32;
             self.queue.push_back(Entry { key, size, at });
             self.queue_bytes += size as usize;
@@ -299,7 +301,7 @@ impl Engine {
     /// the identity they were tracked with.
     pub fn reset(&mut self) -> Result<(), Error> {
         let now = self.clock.now_millis();
-        self.anonymous_id = Uuid::new_v4().to_string();
+        self.anonymous_id = uuid_str(Uuid::new_v4());
         self.store
             .set(KV_ANONYMOUS_ID, self.anonymous_id.as_bytes())?;
         self.set_user(None)?;
@@ -316,7 +318,9 @@ impl Engine {
             self.purge_purpose(p)?;
         }
         self.consent = consent;
-        self.store.set(KV_CONSENT, &serde_json::to_vec(&consent)?)?;
+        let mut v = Vec::with_capacity(64);
+        text::write_consent(&mut v, &consent);
+        self.store.set(KV_CONSENT, &v)?;
         self.sync()
     }
 
@@ -340,10 +344,12 @@ impl Engine {
 
     /// Writes session and counters, then makes every write durable.
     pub fn sync(&mut self) -> Result<(), Error> {
-        self.store
-            .set(KV_SESSION, &serde_json::to_vec(&self.session)?)?;
-        self.store
-            .set(KV_DROPPED, &serde_json::to_vec(&self.dropped)?)?;
+        let mut v = Vec::with_capacity(80);
+        text::write_session(&mut v, &self.session);
+        self.store.set(KV_SESSION, &v)?;
+        v.clear();
+        text::write_dropped(&mut v, &self.dropped);
+        self.store.set(KV_DROPPED, &v)?;
         self.store.sync()?;
         self.dirty_since = None;
         Ok(())
@@ -431,7 +437,7 @@ impl Engine {
             message_id: &message_id,
             anonymous_id: &self.anonymous_id,
             user_id: self.user_id.as_deref(),
-            timestamp: timestamp.unwrap_or_else(|| millis_to_utc(now)),
+            timestamp: timestamp.map_or(now, |t| t.timestamp_millis()),
             name,
             body,
             previous_id,
@@ -476,11 +482,12 @@ impl Engine {
             .as_ref()
             .map_or((0, 0), |f| (f.entries.len(), f.bytes));
         let mut evicted = Vec::new();
-        while !self.queue.is_empty()
-            && (self.queue.len() + fl_n > self.cfg.max_queue_events
-                || self.queue_bytes + fl_b > self.cfg.max_queue_bytes)
+        while self.queue.len() + fl_n > self.cfg.max_queue_events
+            || self.queue_bytes + fl_b > self.cfg.max_queue_bytes
         {
-            let e = self.queue.pop_front().expect("non-empty");
+            let Some(e) = self.queue.pop_front() else {
+                break;
+            };
             self.queue_bytes -= e.size as usize;
             evicted.push(e.key);
         }
@@ -546,9 +553,12 @@ impl Engine {
 fn new_v7(ctx: &ContextV7, now_ms: i64) -> String {
     let ms = now_ms.max(0) as u64;
     let ts = Timestamp::from_unix(ctx, ms / 1000, ((ms % 1000) * 1_000_000) as u32);
-    Uuid::new_v7(ts).to_string()
+    uuid_str(Uuid::new_v7(ts))
 }
 
-pub(crate) fn millis_to_utc(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+/// The hyphenated lower-case form (what `to_string` gives, without `fmt`).
+fn uuid_str(u: Uuid) -> String {
+    u.hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_string()
 }

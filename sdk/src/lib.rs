@@ -29,6 +29,7 @@ mod identity;
 mod message;
 mod session;
 mod store;
+mod text;
 mod upload;
 
 #[cfg(feature = "native")]

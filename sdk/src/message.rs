@@ -6,7 +6,7 @@
 //! static context is often a third of an event.
 
 use crate::consent::{Consent, Purpose};
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::text;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -68,7 +68,8 @@ pub struct Message<'a> {
     pub message_id: &'a str,
     pub anonymous_id: &'a str,
     pub user_id: Option<&'a str>,
-    pub timestamp: DateTime<Utc>,
+    /// Epoch milliseconds (written as RFC 3339 UTC with millis).
+    pub timestamp: i64,
     /// `event` for track, `name` for page/screen.
     pub name: Option<&'a str>,
     /// `properties` (track/page/screen) or `traits` (identify/group).
@@ -94,7 +95,7 @@ impl Message<'_> {
             str_json(out, u)?;
         }
         out.extend_from_slice(b",\"timestamp\":\"");
-        out.extend_from_slice(rfc3339(self.timestamp).as_bytes());
+        out.extend_from_slice(text::rfc3339_millis(self.timestamp).as_bytes());
         out.push(b'"');
         if let Some(n) = self.name {
             let key: &[u8] = if self.kind == Kind::Track {
@@ -129,7 +130,7 @@ impl Message<'_> {
         out.extend_from_slice(b"\"sessionId\":");
         str_json(out, self.session_id)?;
         out.extend_from_slice(b",\"consent\":");
-        serde_json::to_writer(&mut *out, &self.consent)?;
+        text::write_consent(out, &self.consent);
         out.extend_from_slice(b",\"purpose\":\"");
         out.extend_from_slice(self.purpose.as_str().as_bytes());
         out.extend_from_slice(b"\"}}");
@@ -137,13 +138,9 @@ impl Message<'_> {
     }
 }
 
-/// RFC 3339 in UTC with milliseconds, e.g. `2025-11-01T12:00:00.000Z`.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 fn str_json(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
-    serde_json::to_writer(out, s)
+    text::push_str(out, s);
+    Ok(())
 }
 
 const CONTEXT_KEY: &[u8] = b",\"context\":{";
@@ -200,7 +197,7 @@ mod tests {
             message_id: "m1",
             anonymous_id: "a1",
             user_id: Some("u1"),
-            timestamp: DateTime::from_timestamp_millis(1_762_000_000_123).unwrap(),
+            timestamp: 1_762_000_000_123,
             name: Some("add_to_cart"),
             body: Some(&props),
             previous_id: None,
@@ -250,7 +247,7 @@ mod tests {
             message_id: "m",
             anonymous_id: "a",
             user_id: None,
-            timestamp: DateTime::from_timestamp_millis(0).unwrap(),
+            timestamp: 0,
             name: Some("Home"),
             body: Some(&props),
             previous_id: None,

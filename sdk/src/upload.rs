@@ -12,9 +12,10 @@
 //! - any other 4xx drops the batch; every drop is counted in `context.dropped`;
 //! - events older than `max_event_age` are dropped before building a batch.
 
-use crate::engine::{millis_to_utc, Engine, Entry, STAMP};
+use crate::engine::{Engine, Entry, STAMP};
 use crate::error::Error;
-use crate::message::{expand, rfc3339, Dropped};
+use crate::message::{expand, Dropped};
+use crate::text;
 use base64::Engine as _;
 use std::time::Duration;
 
@@ -112,7 +113,9 @@ impl Engine {
             self.retry_at = Some(at);
             return Ok(wait(ms(at - now)));
         }
-        let oldest = self.queue.front().expect("non-empty").at;
+        let Some(oldest) = self.queue.front().map(|e| e.at) else {
+            return Ok(idle());
+        };
         let due = oldest + self.cfg.flush_interval.as_millis() as i64;
         let ready = self.flush_requested
             || self.split.is_some() // the rest of a split batch was already due
@@ -203,7 +206,8 @@ impl Engine {
         });
         let budget = self.cfg.max_batch_bytes.saturating_sub(ENVELOPE_RESERVE);
         let reported = self.dropped;
-        let reported_json = serde_json::to_vec(&reported)?;
+        let mut reported_json = Vec::with_capacity(80);
+        text::write_dropped(&mut reported_json, &reported);
         let mut body = Vec::with_capacity(self.queue_bytes.min(budget) + ENVELOPE_RESERVE);
         body.extend_from_slice(b"{\"batch\":[");
         let mut entries = Vec::new();
@@ -243,11 +247,11 @@ impl Engine {
             return Ok(None);
         }
         body.extend_from_slice(b"],\"sentAt\":\"");
-        body.extend_from_slice(rfc3339(millis_to_utc(now)).as_bytes());
+        body.extend_from_slice(text::rfc3339_millis(now).as_bytes());
         body.push(b'"');
         if self.cfg.write_key_in_body {
             body.extend_from_slice(b",\"writeKey\":");
-            serde_json::to_writer(&mut body, &self.cfg.write_key)?;
+            text::push_str(&mut body, &self.cfg.write_key);
         }
         body.push(b'}');
 

@@ -190,7 +190,7 @@ fn purpose(name: &str) -> R<Purpose> {
     Purpose::ALL
         .into_iter()
         .find(|p| p.as_str() == name)
-        .ok_or_else(|| WebError::Invalid(format!("unknown purpose {name:?}")))
+        .ok_or_else(|| WebError::Invalid(format!("unknown purpose \"{name}\"")))
 }
 
 fn queued(t: Tracked) -> bool {
@@ -310,7 +310,13 @@ pub fn set_consent(consent: &str) -> Result<(), JsValue> {
 /// The consent state as JSON.
 #[wasm_bindgen]
 pub fn consent() -> Result<String, JsValue> {
-    with(|t| Ok(serde_json::to_string(&t.engine.consent())?))
+    with(|t| {
+        let c = t.engine.consent();
+        Ok(format!(
+            "{{\"analytics\":{},\"personalization\":{},\"marketing\":{}}}",
+            c.analytics, c.personalization, c.marketing
+        ))
+    })
 }
 
 /// Uploads what is queued now. Returns the seq the flush must deliver, or -1

@@ -129,7 +129,7 @@ pub fn seed(name: &str, a: &Value) -> R<Event> {
         "time_on_page" => Event::time_on_page(u(0)),
         "quick_exit" => Event::quick_exit(u(0)),
         "hide_item" => Event::hide_item(s(0)),
-        _ => return Err(WebError::Invalid(format!("unknown seed event {name:?}"))),
+        _ => return Err(WebError::Invalid(format!("unknown seed event \"{name}\""))),
     })
 }
 

@@ -10,7 +10,6 @@
 //! for queued events (the host adds its tab's namespace to event keys).
 
 use cairn::{Error, EventKey, Purpose, Store};
-use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 /// A write for the host: a value to put, or `None` to delete.
@@ -23,7 +22,9 @@ pub struct WebStore {
 
 #[derive(Default)]
 struct Inner {
-    events: BTreeMap<(u64, u8), Vec<u8>>,
+    /// Queued events ordered by (seq, purpose): a sorted list (appends are the
+    /// common case) costs far less wasm than a BTreeMap.
+    events: Vec<((u64, u8), Vec<u8>)>,
     /// A handful of entries (anonymous id, consent, session...): a list is smallest.
     kv: Vec<(String, Vec<u8>)>,
     /// Writes since the last commit, in order (the host applies them in order, so
@@ -52,6 +53,29 @@ pub fn parse_event_key(s: &str) -> Option<EventKey> {
     })
 }
 
+impl Inner {
+    fn find(&self, k: (u64, u8)) -> Result<usize, usize> {
+        self.events.binary_search_by(|(e, _)| e.cmp(&k))
+    }
+
+    fn insert(&mut self, k: (u64, u8), v: Vec<u8>) {
+        match self.find(k) {
+            Ok(i) => self.events[i].1 = v,
+            Err(i) => self.events.insert(i, (k, v)),
+        }
+    }
+
+    fn remove(&mut self, k: (u64, u8)) -> bool {
+        match self.find(k) {
+            Ok(i) => {
+                self.events.remove(i);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
 impl WebStore {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -65,7 +89,7 @@ impl WebStore {
             g.kv.push((name.to_string(), value));
         } else if let Some(k) = parse_event_key(key) {
             g.hi = g.hi.max(Some(k.seq));
-            g.events.insert((k.seq, k.purpose.index()), value);
+            g.insert((k.seq, k.purpose.index()), value);
         }
     }
 
@@ -76,7 +100,7 @@ impl WebStore {
         let mut g = self.lock();
         let seq = g.hi.map_or(0, |h| h + 1);
         g.hi = Some(seq);
-        g.events.insert((seq, purpose.index()), value);
+        g.insert((seq, purpose.index()), value);
         event_key(EventKey { purpose, seq })
     }
 
@@ -127,24 +151,22 @@ impl Store for WebStore {
     fn put_event(&self, key: EventKey, value: &[u8]) -> Result<(), Error> {
         let mut g = self.lock();
         g.hi = g.hi.max(Some(key.seq));
-        g.events
-            .insert((key.seq, key.purpose.index()), value.to_vec());
+        g.insert((key.seq, key.purpose.index()), value.to_vec());
         self.record(&mut g, event_key(key), Some(value.to_vec()));
         Ok(())
     }
 
     fn get_event(&self, key: EventKey) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self
-            .lock()
-            .events
-            .get(&(key.seq, key.purpose.index()))
-            .cloned())
+        let g = self.lock();
+        Ok(g.find((key.seq, key.purpose.index()))
+            .ok()
+            .map(|i| g.events[i].1.clone()))
     }
 
     fn remove_events(&self, keys: &[EventKey]) -> Result<(), Error> {
         let mut g = self.lock();
         for k in keys {
-            if g.events.remove(&(k.seq, k.purpose.index())).is_some() {
+            if g.remove((k.seq, k.purpose.index())) {
                 self.record(&mut g, event_key(*k), None);
             }
         }
@@ -155,9 +177,9 @@ impl Store for WebStore {
         let keys: Vec<EventKey> = self
             .lock()
             .events
-            .keys()
-            .filter(|(_, p)| *p == purpose.index())
-            .map(|(seq, _)| EventKey { purpose, seq: *seq })
+            .iter()
+            .filter(|((_, p), _)| *p == purpose.index())
+            .map(|((seq, _), _)| EventKey { purpose, seq: *seq })
             .collect();
         self.remove_events(&keys)
     }

@@ -1,0 +1,481 @@
+//! Hand-written text formats for the few small things the core writes and reads
+//! itself: RFC 3339 timestamps, the persisted records (consent, session, drop
+//! counters) and the static context. They are byte-for-byte what serde derive and
+//! chrono produced before (stored data from earlier versions reads back), but they
+//! keep serde's typed (de)serialisers, their error texts and f64 formatting, and
+//! chrono's formatter out of the web tracker's wasm (see wasm/README.md).
+
+use crate::config::StaticContext;
+use crate::consent::Consent;
+use crate::error::Error;
+use crate::message::Dropped;
+use crate::session::Session;
+use serde_json::Value;
+
+/// RFC 3339 in UTC with milliseconds, e.g. `2025-11-01T12:00:00.000Z`, for
+/// epoch milliseconds (years 0-9999; outside that range the year is clamped).
+pub fn rfc3339_millis(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    let y = y.clamp(0, 9999) as u32;
+    let secs = (in_day / 1000) as u32;
+    let mut s = String::with_capacity(24);
+    push_num(&mut s, y, 4);
+    s.push('-');
+    push_num(&mut s, m, 2);
+    s.push('-');
+    push_num(&mut s, d, 2);
+    s.push('T');
+    push_num(&mut s, secs / 3600, 2);
+    s.push(':');
+    push_num(&mut s, secs / 60 % 60, 2);
+    s.push(':');
+    push_num(&mut s, secs % 60, 2);
+    s.push('.');
+    push_num(&mut s, (in_day % 1000) as u32, 3);
+    s.push('Z');
+    s
+}
+
+/// Zero-padded decimal of `v` in exactly `width` digits (higher digits dropped).
+fn push_num(s: &mut String, v: u32, width: u32) {
+    for i in (0..width).rev() {
+        s.push(char::from(b'0' + (v / 10u32.pow(i) % 10) as u8));
+    }
+}
+
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01, proleptic
+/// Gregorian (Howard Hinnant's `civil_from_days`).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+// --- JSON writing ------------------------------------------------------------------
+
+/// Appends `s` as a JSON string (quoted and escaped).
+pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&s.as_bytes()[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 15) as usize]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&s.as_bytes()[start..]);
+    out.push(b'"');
+}
+
+/// Appends an unsigned integer in decimal.
+pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+fn push_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+/// Writes the members of one JSON object, commas included.
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    /// An object with its braces (`braces = false`: the members only).
+    fn new(out: &'a mut Vec<u8>, braces: bool) -> Self {
+        if braces {
+            out.push(b'{');
+        }
+        Obj { out, first: true }
+    }
+    fn key(&mut self, k: &str) -> &mut Vec<u8> {
+        if !std::mem::take(&mut self.first) {
+            self.out.push(b',');
+        }
+        push_str(self.out, k);
+        self.out.push(b':');
+        self.out
+    }
+    fn str(&mut self, k: &str, v: &Option<String>) {
+        if let Some(v) = v {
+            push_str(self.key(k), v);
+        }
+    }
+    fn u64(&mut self, k: &str, v: u64) {
+        push_u64(self.key(k), v);
+    }
+    fn bool(&mut self, k: &str, v: bool) {
+        self.key(k)
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+    /// Opens a nested object under `k`; close it with `end`.
+    fn nested(&mut self, k: &str) -> Obj<'_> {
+        Obj::new(self.key(k), true)
+    }
+    fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// `{"analytics":bool,"personalization":bool,"marketing":bool}`.
+pub fn write_consent(out: &mut Vec<u8>, c: &Consent) {
+    let mut o = Obj::new(out, true);
+    o.bool("analytics", c.analytics);
+    o.bool("personalization", c.personalization);
+    o.bool("marketing", c.marketing);
+    o.end();
+}
+
+/// `{"overflow":n,"expired":n,"rejected":n,"too_large":n}`.
+pub fn write_dropped(out: &mut Vec<u8>, d: &Dropped) {
+    let mut o = Obj::new(out, true);
+    o.u64("overflow", d.overflow);
+    o.u64("expired", d.expired);
+    o.u64("rejected", d.rejected);
+    o.u64("too_large", d.too_large);
+    o.end();
+}
+
+/// `{"id":"...","last_activity":ms}`.
+pub fn write_session(out: &mut Vec<u8>, s: &Session) {
+    out.extend_from_slice(b"{\"id\":");
+    push_str(out, &s.id);
+    out.extend_from_slice(b",\"last_activity\":");
+    push_i64(out, s.last_activity);
+    out.push(b'}');
+}
+
+/// The static context's members without the braces (what `Engine` splices into
+/// every message's `context`), in the order serde derive wrote them.
+pub fn static_fields(c: &StaticContext) -> Result<String, Error> {
+    let mut out = Vec::with_capacity(128);
+    let mut o = Obj::new(&mut out, false);
+    let mut lib = o.nested("library");
+    push_str(lib.key("name"), &c.library.name);
+    push_str(lib.key("version"), &c.library.version);
+    lib.end();
+    if let Some(a) = &c.app {
+        let mut n = o.nested("app");
+        n.str("name", &a.name);
+        n.str("version", &a.version);
+        n.str("build", &a.build);
+        n.str("namespace", &a.namespace);
+        n.end();
+    }
+    if let Some(d) = &c.device {
+        let mut n = o.nested("device");
+        n.str("type", &d.kind);
+        n.str("manufacturer", &d.manufacturer);
+        n.str("model", &d.model);
+        n.end();
+    }
+    if let Some(s) = &c.os {
+        let mut n = o.nested("os");
+        n.str("name", &s.name);
+        n.str("version", &s.version);
+        n.end();
+    }
+    if let Some(s) = &c.screen {
+        let mut n = o.nested("screen");
+        if let Some(w) = s.width {
+            n.u64("width", w.into());
+        }
+        if let Some(h) = s.height {
+            n.u64("height", h.into());
+        }
+        if let Some(d) = s.density {
+            serde_json::to_writer(n.key("density"), &Value::from(d))?;
+        }
+        n.end();
+    }
+    o.str("locale", &c.locale);
+    o.str("timezone", &c.timezone);
+    o.str("userAgent", &c.user_agent);
+    for (k, v) in &c.extra {
+        serde_json::to_writer(o.key(k), v)?;
+    }
+    // Only valid UTF-8 went in.
+    String::from_utf8(out).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+// --- Reading the persisted records ---------------------------------------------------
+
+fn object(bytes: &[u8], what: &str) -> Result<serde_json::Map<String, Value>, Error> {
+    // from_str: the parser instance the web tracker already has for properties.
+    let text = std::str::from_utf8(bytes).unwrap_or("");
+    match serde_json::from_str(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(Error::Corrupt(format!("{what}: not a JSON object"))),
+    }
+}
+
+fn field<'a, T>(
+    m: &'a serde_json::Map<String, Value>,
+    what: &str,
+    k: &str,
+    get: impl FnOnce(&'a Value) -> Option<T>,
+) -> Result<T, Error> {
+    m.get(k)
+        .and_then(get)
+        .ok_or_else(|| Error::Corrupt(format!("{what}: bad or missing {k}")))
+}
+
+pub fn read_consent(bytes: &[u8]) -> Result<Consent, Error> {
+    let m = object(bytes, "consent")?;
+    let b = |k| field(&m, "consent", k, Value::as_bool);
+    Ok(Consent {
+        analytics: b("analytics")?,
+        personalization: b("personalization")?,
+        marketing: b("marketing")?,
+    })
+}
+
+pub fn read_dropped(bytes: &[u8]) -> Result<Dropped, Error> {
+    let m = object(bytes, "dropped")?;
+    let n = |k| field(&m, "dropped", k, Value::as_u64);
+    Ok(Dropped {
+        overflow: n("overflow")?,
+        expired: n("expired")?,
+        rejected: n("rejected")?,
+        too_large: n("too_large")?,
+    })
+}
+
+pub fn read_session(bytes: &[u8]) -> Result<Session, Error> {
+    let m = object(bytes, "session")?;
+    Ok(Session {
+        id: field(&m, "session", "id", Value::as_str)?.to_string(),
+        last_activity: field(&m, "session", "last_activity", Value::as_i64)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{App, Device, Os, Screen};
+    use chrono::{DateTime, SecondsFormat};
+
+    fn chrono_rfc3339(ms: i64) -> String {
+        DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    #[test]
+    fn rfc3339_known_instants() {
+        assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339_millis(1_762_000_000_123),
+            "2025-11-01T12:26:40.123Z"
+        );
+        assert_eq!(rfc3339_millis(951_782_400_000), "2000-02-29T00:00:00.000Z"); // leap (÷400)
+        assert_eq!(
+            rfc3339_millis(1_709_164_799_999),
+            "2024-02-28T23:59:59.999Z"
+        );
+        assert_eq!(
+            rfc3339_millis(1_709_164_800_000),
+            "2024-02-29T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339_millis(4_107_542_400_000),
+            "2100-03-01T00:00:00.000Z"
+        ); // not leap (÷100)
+        assert_eq!(rfc3339_millis(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            rfc3339_millis(253_402_300_799_999),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            rfc3339_millis(-62_167_219_200_000),
+            "0000-01-01T00:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn rfc3339_agrees_with_chrono() {
+        // Every day from 1900 to 2200 at a varying time of day, plus millis edges.
+        let mut ms = -2_208_988_800_000i64;
+        let mut i = 0i64;
+        while ms < 7_258_118_400_000 {
+            let t = ms + (i * 37_123_457) % 86_400_000;
+            assert_eq!(rfc3339_millis(t), chrono_rfc3339(t), "at {t}");
+            ms += 86_400_000;
+            i += 1;
+        }
+        for t in [999, 1000, 59_999, 3_599_999, 86_399_999] {
+            assert_eq!(rfc3339_millis(t), chrono_rfc3339(t));
+        }
+    }
+
+    #[test]
+    fn json_strings_match_serde_json() {
+        for s in [
+            "",
+            "plain",
+            "q\"b\\s",
+            "nl\ncr\rtab\t",
+            "\u{1}\u{8}\u{c}\u{1f}",
+            "é☃🎉",
+        ] {
+            let mut out = Vec::new();
+            push_str(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+        let mut out = Vec::new();
+        push_u64(&mut out, u64::MAX);
+        push_i64(&mut out, -42);
+        push_u64(&mut out, 0);
+        assert_eq!(out, b"18446744073709551615-420");
+    }
+
+    #[test]
+    fn records_round_trip_in_the_serde_format() {
+        let c = Consent {
+            analytics: true,
+            personalization: false,
+            marketing: true,
+        };
+        let mut out = Vec::new();
+        write_consent(&mut out, &c);
+        assert_eq!(out, serde_json::to_vec(&c).unwrap());
+        assert_eq!(read_consent(&out).unwrap(), c);
+
+        let d = Dropped {
+            overflow: 1,
+            expired: 2,
+            rejected: 3,
+            too_large: u64::MAX,
+        };
+        let mut out = Vec::new();
+        write_dropped(&mut out, &d);
+        assert_eq!(out, serde_json::to_vec(&d).unwrap());
+        assert_eq!(read_dropped(&out).unwrap(), d);
+
+        for last_activity in [0, 1_762_000_000_123, -5] {
+            let s = Session::new(
+                "01900000-0000-7000-8000-00000000000\"".into(),
+                last_activity,
+            );
+            let mut out = Vec::new();
+            write_session(&mut out, &s);
+            assert_eq!(out, serde_json::to_vec(&s).unwrap());
+            assert_eq!(read_session(&out).unwrap(), s);
+        }
+        // Written by earlier versions (serde derive), extra fields ignored.
+        assert_eq!(
+            read_session(br#"{ "last_activity": 7, "id": "s", "x": [] }"#).unwrap(),
+            Session::new("s".into(), 7)
+        );
+    }
+
+    #[test]
+    fn malformed_records_are_errors() {
+        let bad: &[&[u8]] = &[
+            b"",
+            b"nope",
+            b"[]",
+            b"{",
+            b"{}",
+            b"\xff\xfe",
+            br#"{"analytics":1,"personalization":false,"marketing":true}"#,
+            br#"{"analytics":true,"personalization":false}"#,
+        ];
+        for b in bad {
+            assert!(matches!(read_consent(b), Err(Error::Corrupt(_))), "{b:?}");
+            assert!(matches!(read_session(b), Err(Error::Corrupt(_))), "{b:?}");
+            assert!(matches!(read_dropped(b), Err(Error::Corrupt(_))), "{b:?}");
+        }
+        assert!(read_session(br#"{"id":3,"last_activity":1}"#).is_err());
+        assert!(read_session(br#"{"id":"s","last_activity":1.5}"#).is_err());
+        assert!(
+            read_dropped(br#"{"overflow":-1,"expired":0,"rejected":0,"too_large":0}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn static_context_matches_serde_derive() {
+        let mut c = StaticContext::default();
+        let fields = |c: &StaticContext| {
+            let full = serde_json::to_string(c).unwrap();
+            (
+                static_fields(c).unwrap(),
+                full[1..full.len() - 1].to_string(),
+            )
+        };
+        let (a, b) = fields(&c);
+        assert_eq!(a, b);
+        c.app = Some(App {
+            name: Some("Shop \"x\"".into()),
+            version: None,
+            build: Some("7".into()),
+            namespace: None,
+        });
+        c.device = Some(Device {
+            kind: Some("mobile".into()),
+            ..Device::default()
+        });
+        c.os = Some(Os {
+            name: Some("Android".into()),
+            version: Some("15".into()),
+        });
+        c.screen = Some(Screen {
+            width: Some(390),
+            height: None,
+            density: Some(2.75),
+        });
+        c.locale = Some("fr-FR".into());
+        c.timezone = Some("Europe/Paris".into());
+        c.user_agent = Some("UA/1.0".into());
+        c.extra
+            .insert("referrer".into(), serde_json::json!({"url": "https://x/"}));
+        c.extra.insert("n".into(), serde_json::json!(1.5));
+        let (a, b) = fields(&c);
+        assert_eq!(a, b);
+        c.screen = Some(Screen::default());
+        c.app = Some(App::default());
+        let (a, b) = fields(&c);
+        assert_eq!(a, b);
+    }
+}
