@@ -57,9 +57,38 @@ impl Hasher {
     }
 }
 
-/// Trimmed, lower-cased.
+/// Trimmed, lower-cased (Unicode full lower-case, as `str::to_lowercase`).
 pub fn normalize_email(raw: &str) -> String {
-    raw.trim().to_lowercase()
+    lowercase(raw.trim())
+}
+
+#[cfg(not(all(feature = "js", target_arch = "wasm32")))]
+fn lowercase(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// The browser's `toLowerCase` for non-ASCII text (the same Unicode mapping as
+/// `str::to_lowercase`, final sigma included), so Rust's case tables stay out of
+/// the web tracker. ASCII, nearly every e-mail, never leaves Rust.
+#[cfg(all(feature = "js", target_arch = "wasm32"))]
+fn lowercase(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::JsValue::from_str(s)
+        .unchecked_into::<JsText>()
+        .to_lower_case()
+}
+
+#[cfg(all(feature = "js", target_arch = "wasm32"))]
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A JavaScript string.
+    type JsText;
+    /// `String.prototype.toLowerCase`.
+    #[wasm_bindgen(method, js_name = toLowerCase)]
+    fn to_lower_case(this: &JsText) -> String;
 }
 
 /// E.164-ish: keeps a leading `+` and the digits ("+44 (20) 7946-0018" ->
@@ -96,6 +125,9 @@ mod tests {
             normalize_email("  Alice@Example.COM \n"),
             "alice@example.com"
         );
+        // Non-ASCII: full Unicode lower-case with final sigma (the web tracker's
+        // browser test expects the same text from String.prototype.toLowerCase).
+        assert_eq!(normalize_email(" ÅSA.Σ@Exämple.COM "), "åsa.ς@exämple.com");
         assert_eq!(normalize_phone(" +44 (20) 7946-0018 "), "+442079460018");
         assert_eq!(normalize_phone("0033 6 12 34 56 78"), "+33612345678");
         assert_eq!(normalize_phone("06-12-34-56-78"), "0612345678");

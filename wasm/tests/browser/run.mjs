@@ -296,6 +296,29 @@ const cases = {
     return `add_to_cart {product_id, price, quantity, gift} in the feed ${Math.round(now() - t0)} ms after flush`;
   },
 
+  // The wasm lower-cases non-ASCII e-mails with the browser's toLowerCase (not Rust's
+  // case tables). With a hashKey the SDK sends HMAC(lower-cased e-mail), which the
+  // collector re-hashes as is: two identifies agree in the feed iff the SDK lower-cased
+  // the first to exactly the second, the text str::to_lowercase gives (sdk identity tests).
+  async 'identify: e-mails lower-cased as str::to_lowercase does'() {
+    const { ctx } = await context();
+    const page = await open(ctx, { consent: { analytics: true }, autoPageViews: false, hashKey: 'hk' });
+    const anon = await anonOf(page);
+    const emails = [' ÅSA.Σ@Exämple.COM ', 'åsa.ς@exämple.com', 'åsa.σ@exämple.com', ' Plain@Example.COM', 'plain@example.com'];
+    await page.evaluate(async (emails) => {
+      for (const [i, email] of emails.entries()) cairn.identify('user-1', { email, i });
+      await cairn.flush();
+    }, emails);
+    const { evs } = await waitFor(A, anon, emails.length, 2000, (e) => e.type === 'identify');
+    const h = [];
+    for (const e of evs) h[e.traits.i] = e.traits.email;
+    assert.equal(h[0], h[1], 'non-ASCII e-mail lower-cased with final sigma');
+    assert.notEqual(h[1], h[2], 'σ and ς hash differently');
+    assert.equal(h[3], h[4], 'ASCII e-mail lower-cased');
+    await ctx.close();
+    return `${JSON.stringify(emails[0])} hashed as ${JSON.stringify(emails[1])}`;
+  },
+
   async 'errors are Error objects with a message'() {
     const { ctx } = await context();
     const page = await open(ctx, null);
