@@ -729,6 +729,7 @@ impl Tracker {
         match task.await {
             Ok(Ok(r)) => Ok(r?),
             Ok(Err(_elapsed)) => Err(CairnError::Timeout(timeout_ms)),
+            Err(e) if e.is_cancelled() => Err(CairnError::Stopped("the tracker was closed".into())),
             Err(e) => Err(CairnError::Internal(format!("flush task: {e}"))),
         }
     }
@@ -746,6 +747,7 @@ impl Tracker {
             Ok(Ok(())) => Ok(()),
             Ok(Err(cairn::Error::Timeout)) => Err(CairnError::Timeout(timeout_ms)),
             Ok(Err(e)) => Err(e.into()),
+            Err(e) if e.is_cancelled() => Err(CairnError::Stopped("the tracker was closed".into())),
             Err(e) => Err(CairnError::Internal(format!("shutdown task: {e}"))),
         }
     }
