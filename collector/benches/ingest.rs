@@ -179,6 +179,7 @@ async fn paced(url: Arc<str>, events_per_sec: f64, secs: u64, seq: Arc<AtomicU64
 }
 
 fn main() {
+    cairn_testkit::install_tls_provider();
     let secs = env_or("CAIRN_BENCH_SECS", 10);
     let clients = env_or("CAIRN_BENCH_CLIENTS", 32);
     let dir = temp_dir("bench-ingest");

@@ -164,8 +164,7 @@ fn client_round(
 ) -> ClientReport {
     // No idle connections are kept: a pooled connection to a killed process would fail
     // a request sent to its successor and look like a failure of the new generation.
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
+    let http = cairn_testkit::http_client()
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();

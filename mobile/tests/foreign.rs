@@ -346,9 +346,6 @@ fn events(collector: &CollectorProcess, at_least: usize) -> Vec<Value> {
 }
 
 fn start_collector(name: &str) -> CollectorProcess {
-    // Feature unification gives testkit's reqwest the sdk's `rustls-no-provider`:
-    // a client needs a process-wide crypto provider (ring, as the sdk uses).
-    let _ = rustls::crypto::ring::default_provider().install_default();
     CollectorProcess::start(
         cairn_testkit::collector_bin(),
         temp_dir(&format!("{name}-collector")),

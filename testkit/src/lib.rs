@@ -50,7 +50,11 @@ pub fn collector_bin() -> PathBuf {
 
 impl CollectorProcess {
     /// Starts a collector on a free loopback port.
-    pub fn start(bin: impl Into<PathBuf>, data_dir: impl Into<PathBuf>, extra_args: &[&str]) -> Self {
+    pub fn start(
+        bin: impl Into<PathBuf>,
+        data_dir: impl Into<PathBuf>,
+        extra_args: &[&str],
+    ) -> Self {
         Self::start_at(bin.into(), data_dir.into(), "127.0.0.1:0", extra_args)
     }
 
@@ -142,10 +146,7 @@ impl CollectorProcess {
     }
 
     pub fn client(&self) -> reqwest::blocking::Client {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("http client")
+        http_client().build().expect("http client")
     }
 
     /// Posts JSON to `path` with the test write key; returns status and JSON body.
@@ -198,7 +199,11 @@ impl CollectorProcess {
             if events.len() >= count || now >= deadline {
                 return events;
             }
-            let last = self.feed(0).last().and_then(|r| r["cursor"].as_u64()).unwrap_or(0);
+            let last = self
+                .feed(0)
+                .last()
+                .and_then(|r| r["cursor"].as_u64())
+                .unwrap_or(0);
             let wait = (deadline - now).as_secs().clamp(1, 5);
             let _ = self
                 .client()
@@ -214,6 +219,19 @@ impl Drop for CollectorProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Makes ring rustls' process-wide crypto provider. The workspace builds reqwest with
+/// `rustls-no-provider` (the SDK's HTTPS feature, which brings ring, never aws-lc), and
+/// a reqwest client refuses to start without a provider, even for plain HTTP.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A blocking HTTP client builder for tests, with the TLS provider installed.
+pub fn http_client() -> reqwest::blocking::ClientBuilder {
+    install_tls_provider();
+    reqwest::blocking::Client::builder().timeout(Duration::from_secs(30))
 }
 
 /// A fresh directory under the system temp dir, removed first if left over.
