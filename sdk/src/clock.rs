@@ -11,8 +11,12 @@ use std::time::Duration;
 pub trait Clock: crate::store::MaybeSendSync {
     fn now_millis(&self) -> i64;
 
-    /// The same instant as a chrono date (for RFC 3339 timestamps).
-    fn now(&self) -> DateTime<Utc> {
+    /// The same instant as a chrono date. (`Self: Sized` keeps it, and chrono's
+    /// date code, out of `dyn Clock` vtables: the engine never calls it.)
+    fn now(&self) -> DateTime<Utc>
+    where
+        Self: Sized,
+    {
         DateTime::from_timestamp_millis(self.now_millis()).unwrap_or_default()
     }
 }

@@ -2,7 +2,24 @@
 //! key, hex-encoded, over a normalised input, so the same person hashes the same
 //! way on every platform and no raw e-mail, phone or user id leaves the device.
 
+#[cfg(not(target_arch = "wasm32"))]
 use ring::hmac;
+
+/// HMAC-SHA256: ring on native targets, the core's own on wasm32 (`sha256.rs`).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone)]
+struct Key(hmac::Key);
+#[cfg(not(target_arch = "wasm32"))]
+impl Key {
+    fn new(k: &[u8]) -> Self {
+        Key(hmac::Key::new(hmac::HMAC_SHA256, k))
+    }
+    fn sign(&self, data: &[u8]) -> hmac::Tag {
+        hmac::sign(&self.0, data)
+    }
+}
+#[cfg(target_arch = "wasm32")]
+use crate::sha256::HmacKey as Key;
 
 /// Trait names whose values are personal identifiers and are hashed by `identify`.
 pub const EMAIL_TRAITS: &[&str] = &["email"];
@@ -11,7 +28,7 @@ pub const PHONE_TRAITS: &[&str] = &["phone"];
 /// Hashes identifiers under one key (or passes them through when hashing is off).
 #[derive(Clone)]
 pub struct Hasher {
-    key: Option<hmac::Key>,
+    key: Option<Key>,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -26,7 +43,7 @@ impl Hasher {
     /// `None` disables hashing.
     pub fn new(key: Option<&[u8]>) -> Self {
         Hasher {
-            key: key.map(|k| hmac::Key::new(hmac::HMAC_SHA256, k)),
+            key: key.map(Key::new),
         }
     }
 
@@ -51,7 +68,7 @@ impl Hasher {
 
     fn hash(&self, normalised: &str) -> String {
         match &self.key {
-            Some(k) => hex(hmac::sign(k, normalised.as_bytes()).as_ref()),
+            Some(k) => hex(k.sign(normalised.as_bytes()).as_ref()),
             None => normalised.to_string(),
         }
     }
