@@ -63,14 +63,30 @@ impl Pseudonymiser {
         }
     }
 
+    /// Raw values are normalised before hashing; a value the device already hashed
+    /// (64 hex digits) is re-keyed as it is, since normalising it as a phone number
+    /// would throw most of it away.
     fn hash_contact_traits(&self, traits: &mut Map<String, Value>) {
-        if let Some(Value::String(email)) = traits.get_mut("email") {
-            *email = self.hash_hex(&normalise_email(email));
-        }
-        if let Some(Value::String(phone)) = traits.get_mut("phone") {
-            *phone = self.hash_hex(&normalise_phone(phone));
+        let normalisers: [(&str, fn(&str) -> String); 2] =
+            [("email", normalise_email), ("phone", normalise_phone)];
+        for (field, normalise) in normalisers {
+            if let Some(Value::String(value)) = traits.get_mut(field) {
+                *value = if is_device_hash(value) {
+                    self.hash_hex(value)
+                } else {
+                    self.hash_hex(&normalise(value))
+                };
+            }
         }
     }
+}
+
+/// What an SDK sends for a hashed identifier: HMAC-SHA256 as lower-case hex.
+fn is_device_hash(value: &str) -> bool {
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Trimmed and lower-cased, so one address always hashes the same.
@@ -124,6 +140,16 @@ mod tests {
         );
         assert_eq!(event["traits"]["phone"], json!(p.hash_hex("+442079460958")));
         assert_eq!(event["userId"].as_str().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn device_hashes_are_rekeyed_whole() {
+        let p = Pseudonymiser::new("secret", true);
+        let device = hex(&[0xab; 32]);
+        let mut event = json!({"traits": {"phone": device.clone(), "email": device.clone()}});
+        p.apply(event.as_object_mut().unwrap());
+        assert_eq!(event["traits"]["phone"], json!(p.hash_hex(&device)));
+        assert_eq!(event["traits"]["email"], json!(p.hash_hex(&device)));
     }
 
     #[test]
