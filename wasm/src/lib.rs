@@ -13,6 +13,11 @@
 mod options;
 pub mod store;
 
+/// talc instead of std's dlmalloc: a fraction of the code (single-threaded wasm).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 use cairn::{Clock, Consent, Engine, Event, Next, Outcome, Purpose, Tracked};
 use serde_json::Value;
 use std::cell::RefCell;

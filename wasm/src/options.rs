@@ -100,37 +100,85 @@ pub fn consent(v: &Value) -> R<Consent> {
     }
 }
 
+/// How a seed event's positional argument becomes a property (what the typed
+/// constructors of `cairn::Event` take: `&str`, `f64`, `u32`, `u64`...).
+#[derive(Clone, Copy)]
+enum Arg {
+    /// A string (missing or not a string: "").
+    Str,
+    /// A number (missing: 0).
+    F64,
+    /// A whole number >= 0 (`as u64`).
+    U64,
+    /// A `u32` (`as u32`).
+    U32,
+    /// A quantity: a `u32`, at least 1.
+    Qty,
+    /// A percentage: 0-100.
+    Pct,
+}
+
+use Arg::*;
+
+/// The seed events by name with their properties, in the order of the arguments
+/// of `cairn::Event`'s constructors (a test checks every one against them). One
+/// table instead of one call per helper keeps the wasm small.
+const SEEDS: &[(&str, &[(&str, Arg)])] = &[
+    ("product_viewed", &[("product_id", Str)]),
+    ("click", &[("target", Str)]),
+    ("search", &[("query", Str)]),
+    (
+        "search_result_click",
+        &[("query", Str), ("product_id", Str), ("position", U32)],
+    ),
+    ("filter_applied", &[("filter", Str), ("value", Str)]),
+    ("add_to_cart", &[("product_id", Str), ("quantity", Qty)]),
+    (
+        "remove_from_cart",
+        &[("product_id", Str), ("quantity", Qty)],
+    ),
+    (
+        "purchase",
+        &[("order_id", Str), ("total", F64), ("currency", Str)],
+    ),
+    ("rating", &[("product_id", Str), ("rating", F64)]),
+    ("review", &[("product_id", Str), ("rating", F64)]),
+    ("wishlist_add", &[("product_id", Str)]),
+    ("wishlist_remove", &[("product_id", Str)]),
+    ("collection_add", &[("product_id", Str)]),
+    ("trade_offer", &[("product_id", Str), ("offer_id", Str)]),
+    ("signup", &[("method", Str)]),
+    ("video_play", &[("video_id", Str)]),
+    ("video_complete", &[("video_id", Str)]),
+    ("form_start", &[("form_id", Str)]),
+    ("form_submit", &[("form_id", Str)]),
+    ("scroll_depth", &[("percent", Pct)]),
+    ("time_on_page", &[("duration_ms", U64)]),
+    ("quick_exit", &[("dwell_ms", U64)]),
+    ("hide_item", &[("product_id", Str)]),
+];
+
 /// A seed event from its name and positional arguments (see `cairn::Event`).
 pub fn seed(name: &str, a: &Value) -> R<Event> {
-    let s = |i: usize| a.get(i).and_then(Value::as_str).unwrap_or_default();
-    let n = |i: usize| a.get(i).and_then(Value::as_f64).unwrap_or_default();
-    let u = |i: usize| n(i).max(0.0) as u64;
-    Ok(match name {
-        "product_viewed" => Event::product_viewed(s(0)),
-        "click" => Event::click(s(0)),
-        "search" => Event::search(s(0)),
-        "search_result_click" => Event::search_result_click(s(0), s(1), u(2) as u32),
-        "filter_applied" => Event::filter_applied(s(0), s(1)),
-        "add_to_cart" => Event::add_to_cart(s(0), u(1).max(1) as u32),
-        "remove_from_cart" => Event::remove_from_cart(s(0), u(1).max(1) as u32),
-        "purchase" => Event::purchase(s(0), n(1), s(2)),
-        "rating" => Event::rating(s(0), n(1)),
-        "review" => Event::review(s(0), n(1)),
-        "wishlist_add" => Event::wishlist_add(s(0)),
-        "wishlist_remove" => Event::wishlist_remove(s(0)),
-        "collection_add" => Event::collection_add(s(0)),
-        "trade_offer" => Event::trade_offer(s(0), s(1)),
-        "signup" => Event::signup(s(0)),
-        "video_play" => Event::video_play(s(0)),
-        "video_complete" => Event::video_complete(s(0)),
-        "form_start" => Event::form_start(s(0)),
-        "form_submit" => Event::form_submit(s(0)),
-        "scroll_depth" => Event::scroll_depth(u(0).min(100) as u8),
-        "time_on_page" => Event::time_on_page(u(0)),
-        "quick_exit" => Event::quick_exit(u(0)),
-        "hide_item" => Event::hide_item(s(0)),
-        _ => return Err(WebError::Invalid(format!("unknown seed event \"{name}\""))),
-    })
+    let Some((_, fields)) = SEEDS.iter().find(|(n, _)| *n == name) else {
+        return Err(WebError::Invalid(format!("unknown seed event \"{name}\"")));
+    };
+    let mut props = serde_json::Map::new();
+    for (i, (key, arg)) in fields.iter().enumerate() {
+        let v = a.get(i);
+        let n = v.and_then(Value::as_f64).unwrap_or_default();
+        let u = n.max(0.0) as u64;
+        let value = match arg {
+            Str => Value::from(v.and_then(Value::as_str).unwrap_or_default()),
+            F64 => Value::from(n),
+            U64 => Value::from(u),
+            U32 => Value::from(u as u32),
+            Qty => Value::from(u.max(1) as u32),
+            Pct => Value::from(u.min(100) as u8),
+        };
+        props.insert((*key).to_string(), value);
+    }
+    Ok(Event::track(name, Value::Object(props))?)
 }
 
 #[cfg(test)]
@@ -173,5 +221,69 @@ mod tests {
             9.5
         );
         assert!(seed("nope", &json!([])).is_err());
+    }
+
+    #[test]
+    fn every_seed_matches_the_core_constructor() {
+        let a = json!(["a", "b", 7.9, "c"]);
+        let n = json!([3.5]);
+        let cases = [
+            ("product_viewed", &a, Event::product_viewed("a")),
+            ("click", &a, Event::click("a")),
+            ("search", &a, Event::search("a")),
+            (
+                "search_result_click",
+                &a,
+                Event::search_result_click("a", "b", 7),
+            ),
+            ("filter_applied", &a, Event::filter_applied("a", "b")),
+            ("add_to_cart", &a, Event::add_to_cart("a", 1)),
+            (
+                "add_to_cart",
+                &json!(["a", 2.7]),
+                Event::add_to_cart("a", 2),
+            ),
+            ("add_to_cart", &json!(["a", -3]), Event::add_to_cart("a", 1)),
+            (
+                "remove_from_cart",
+                &json!(["a", 5]),
+                Event::remove_from_cart("a", 5),
+            ),
+            (
+                "purchase",
+                &json!(["o", 9.5, "EUR"]),
+                Event::purchase("o", 9.5, "EUR"),
+            ),
+            ("purchase", &json!([]), Event::purchase("", 0.0, "")),
+            ("rating", &json!(["p", 4.5]), Event::rating("p", 4.5)),
+            ("review", &json!(["p", 2]), Event::review("p", 2.0)),
+            ("wishlist_add", &a, Event::wishlist_add("a")),
+            ("wishlist_remove", &a, Event::wishlist_remove("a")),
+            ("collection_add", &a, Event::collection_add("a")),
+            ("trade_offer", &a, Event::trade_offer("a", "b")),
+            ("signup", &a, Event::signup("a")),
+            ("video_play", &a, Event::video_play("a")),
+            ("video_complete", &a, Event::video_complete("a")),
+            ("form_start", &a, Event::form_start("a")),
+            ("form_submit", &a, Event::form_submit("a")),
+            ("scroll_depth", &n, Event::scroll_depth(3)),
+            ("scroll_depth", &json!([140]), Event::scroll_depth(140)),
+            ("scroll_depth", &json!([-1]), Event::scroll_depth(0)),
+            ("time_on_page", &n, Event::time_on_page(3)),
+            (
+                "quick_exit",
+                &json!([1e12]),
+                Event::quick_exit(1_000_000_000_000),
+            ),
+            ("hide_item", &json!([1]), Event::hide_item("")),
+        ];
+        for (name, args, want) in &cases {
+            assert_eq!(&seed(name, args).unwrap(), want, "{name} {args}");
+        }
+        let names: Vec<&str> = SEEDS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), 23);
+        for name in names {
+            assert!(cases.iter().any(|(n, ..)| *n == name), "{name} untested");
+        }
     }
 }
