@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use uuid::{ContextV7, Timestamp, Uuid};
+use uuid::Uuid;
 
 // Key-value entries in the store.
 pub(crate) const KV_ANONYMOUS_ID: &str = "anonymous_id";
@@ -63,7 +63,7 @@ pub struct Engine {
     anonymous_id: String,
     user_id: Option<String>,
     session: Session,
-    uuid_ctx: ContextV7,
+    uuid_ctx: V7,
     next_seq: u64,
     pub(crate) queue: VecDeque<Entry>,
     pub(crate) queue_bytes: usize,
@@ -121,10 +121,10 @@ impl Engine {
             Some(v) => text::read_dropped(&v).unwrap_or_default(),
             None => Dropped::default(),
         };
-        let uuid_ctx = ContextV7::new();
+        let mut uuid_ctx = V7::default();
         let session = match store.get(KV_SESSION)? {
             Some(v) => text::read_session(&v)?,
-            None => Session::new(new_v7(&uuid_ctx, now), now),
+            None => Session::new(uuid_ctx.next(now), now),
         };
 
         let mut engine = Engine {
@@ -305,7 +305,7 @@ impl Engine {
         self.store
             .set(KV_ANONYMOUS_ID, self.anonymous_id.as_bytes())?;
         self.set_user(None)?;
-        let id = new_v7(&self.uuid_ctx, now);
+        let id = self.uuid_ctx.next(now);
         self.session.rotate(id, now);
         self.mark_dirty(now);
         Ok(())
@@ -428,7 +428,7 @@ impl Engine {
         }
         let now = self.clock.now_millis();
         self.touch_session(now);
-        let message_id = new_v7(&self.uuid_ctx, now);
+        let message_id = self.uuid_ctx.next(now);
         let mut value = Vec::with_capacity(512);
         value.push(FORMAT);
         value.extend_from_slice(&now.to_be_bytes());
@@ -530,7 +530,7 @@ impl Engine {
     fn touch_session(&mut self, now: i64) {
         let timeout = self.cfg.session_timeout.as_millis() as i64;
         if self.session.expired_at(now, timeout) {
-            let id = new_v7(&self.uuid_ctx, now);
+            let id = self.uuid_ctx.next(now);
             self.session.rotate(id, now);
         } else {
             self.session.last_activity = self.session.last_activity.max(now);
@@ -549,11 +549,46 @@ impl Engine {
     }
 }
 
-/// A UUIDv7 from the engine clock (monotonic within one engine).
-fn new_v7(ctx: &ContextV7, now_ms: i64) -> String {
-    let ms = now_ms.max(0) as u64;
-    let ts = Timestamp::from_unix(ctx, ms / 1000, ((ms % 1000) * 1_000_000) as u32);
-    uuid_str(Uuid::new_v7(ts))
+/// UUIDv7s (RFC 9562) from the engine clock, strictly increasing within one engine
+/// even when the clock stalls or steps back: after the 48-bit millisecond come a
+/// 42-bit counter (rand_a's 12 bits and rand_b's first 30), randomly seeded at each
+/// new millisecond and incremented within one (RFC 9562 6.2, method 1), then 32
+/// random bits. (What uuid's ContextV7 does, without its u128 arithmetic.)
+#[derive(Debug, Default)]
+pub(crate) struct V7 {
+    ms: u64,
+    counter: u64,
+}
+
+impl V7 {
+    pub(crate) fn next(&mut self, now_ms: i64) -> String {
+        let rand = *Uuid::new_v4().as_bytes(); // bytes 0-5 and 12-15 are all random
+        let mut seed = [0u8; 8];
+        seed[2..].copy_from_slice(&rand[..6]);
+        let seed = u64::from_be_bytes(seed) & ((1 << 41) - 1); // headroom to count up
+        let ms = (now_ms.max(0) as u64).min((1 << 48) - 1);
+        if ms > self.ms {
+            self.ms = ms;
+            self.counter = seed;
+        } else {
+            self.counter += 1;
+            if self.counter >> 42 != 0 {
+                self.ms += 1; // borrow the next millisecond (as ContextV7 does)
+                self.counter = seed;
+            }
+        }
+        let c = self.counter;
+        let mut b = [0u8; 16];
+        b[..6].copy_from_slice(&self.ms.to_be_bytes()[2..]);
+        b[6] = 0x70 | ((c >> 38) & 0x0f) as u8;
+        b[7] = (c >> 30) as u8;
+        b[8] = 0x80 | ((c >> 24) & 0x3f) as u8;
+        b[9] = (c >> 16) as u8;
+        b[10] = (c >> 8) as u8;
+        b[11] = c as u8;
+        b[12..].copy_from_slice(&rand[12..]);
+        uuid_str(Uuid::from_bytes(b))
+    }
 }
 
 /// The hyphenated lower-case form (what `to_string` gives, without `fmt`).
@@ -561,4 +596,39 @@ fn uuid_str(u: Uuid) -> String {
     u.hyphenated()
         .encode_lower(&mut Uuid::encode_buffer())
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v7_ids_are_valid_and_strictly_increasing() {
+        let mut g = V7::default();
+        let mut last = String::new();
+        // Same millisecond many times, then the clock going back, then forward.
+        let times =
+            (0..5000)
+                .map(|_| 1_762_000_000_123)
+                .chain([1_762_000_000_000, 5, 1_762_000_000_124]);
+        for t in times {
+            let id = g.next(t);
+            let u = Uuid::parse_str(&id).unwrap();
+            assert_eq!(u.get_version_num(), 7);
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(id, u.hyphenated().to_string());
+            assert!(id > last, "{id} after {last}");
+            last = id;
+        }
+        let u = Uuid::parse_str(&g.next(1_762_000_000_999)).unwrap();
+        let (secs, nanos) = u.get_timestamp().unwrap().to_unix();
+        assert_eq!((secs, nanos / 1_000_000), (1_762_000_000, 999));
+        // The counter borrows the next millisecond when it runs out.
+        g.counter = (1 << 42) - 1;
+        let u = Uuid::parse_str(&g.next(1_762_000_000_999)).unwrap();
+        let (secs, nanos) = u.get_timestamp().unwrap().to_unix();
+        assert_eq!((secs, nanos / 1_000_000), (1_762_000_001, 0));
+        // Fresh generators differ (random seed and tail).
+        assert_ne!(V7::default().next(7), V7::default().next(7));
+    }
 }
