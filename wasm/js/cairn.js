@@ -212,17 +212,20 @@ export function init(o) {
   })().catch((e) => { ready = null; throw e; }));
 }
 
-export const track = (name, properties, options) => guard(() => w.track(name, J(properties), (options && options.purpose) || ''));
+// w.call: 0 track, 1 seed, 2 page, 3 identify, 4 alias, 5 group (see src/lib.rs).
+const call = (op, a, b = '', c = '', d = '') => guard(() => w.call(op, a, b, c, d));
+const purpose = (o) => (o && o.purpose) || '';
+export const track = (name, properties, options) => call(0, name, J(properties), purpose(options));
 
 export function page(name, properties) {
-  return guard(() => w.page(name || location.pathname, J({
+  return call(2, name || location.pathname, J({
     path: location.pathname, url: location.href.split('#')[0], search: location.search,
     title: document.title, referrer: document.referrer, ...properties,
-  })));
+  }));
 }
-export const identify = (userId, traits) => guard(() => w.identify(userId, J(traits)));
-export const alias = (newUserId) => guard(() => w.alias(newUserId));
-export const group = (groupId, traits) => guard(() => w.group(groupId, J(traits)));
+export const identify = (userId, traits) => call(3, userId, J(traits));
+export const alias = (newUserId) => call(4, newUserId);
+export const group = (groupId, traits) => call(5, groupId, J(traits));
 export const reset = () => guard(() => w.reset());
 export function setConsent(consent) {
   guard(() => w.setConsent(J(consent)));
@@ -239,7 +242,7 @@ export const anonymousId = () => guard(() => w.anonymousId());
 export const queued = () => guard(() => w.queued_count());
 
 // Seed events (the same names and properties on every platform).
-const seed = (n, a, p, o) => guard(() => w.seed(n, J(a), J(p), (o && o.purpose) || ''));
+const seed = (n, a, p, o) => call(1, n, J(a), J(p), purpose(o));
 export const productViewed = (productId, p, o) => seed('product_viewed', [productId], p, o);
 export const click = (target, p, o) => seed('click', [target], p, o);
 export const search = (query, p, o) => seed('search', [query], p, o);

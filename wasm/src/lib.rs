@@ -204,17 +204,17 @@ fn queued(t: Tracked) -> bool {
 
 // --- Exports (called by js/cairn.js only) ----------------------------------------
 
-/// Hands one stored entry to the store before `start` (host start-up read).
-#[wasm_bindgen]
+// Hands one stored entry to the store before `start` (host start-up read).
+#[wasm_bindgen(skip_jsdoc)]
 pub fn load(key: &str, value: Vec<u8>) {
     STORE.with(|s| s.load(key, value));
 }
 
-/// Takes an event left by a closed tab (`purpose` is its index) and returns its
-/// new key, which the host writes (with the old key's deletion) in one transaction.
-/// Before `start` it is simply loaded; afterwards the engine reloads to include it
-/// at the next `pump` (the host calls it once after adopting a batch).
-#[wasm_bindgen]
+// Takes an event left by a closed tab (`purpose` is its index) and returns its
+// new key, which the host writes (with the old key's deletion) in one transaction.
+// Before `start` it is simply loaded; afterwards the engine reloads to include it
+// at the next `pump` (the host calls it once after adopting a batch).
+#[wasm_bindgen(skip_jsdoc)]
 pub fn adopt(purpose: u8, value: Vec<u8>) -> Result<String, JsValue> {
     let p = Purpose::from_index(purpose).ok_or(WebError::Invalid("purpose".into()))?;
     let key = STORE.with(|s| s.adopt(p, value));
@@ -226,8 +226,8 @@ pub fn adopt(purpose: u8, value: Vec<u8>) -> Result<String, JsValue> {
     Ok(key)
 }
 
-/// Creates the engine from the options (JSON, see js/cairn.d.ts) over the loaded store.
-#[wasm_bindgen]
+// Creates the engine from the options (JSON, see js/cairn.d.ts) over the loaded store.
+#[wasm_bindgen(skip_jsdoc)]
 pub fn start(options: &str, host: Host) -> Result<(), JsValue> {
     let opts = json(options)?;
     let (cfg, consent) = options::config(&opts)?;
@@ -251,57 +251,44 @@ pub fn start(options: &str, host: Host) -> Result<(), JsValue> {
     with(|_| Ok(()))
 }
 
-/// A custom event. Returns false when its purpose is not consented (nothing stored).
-#[wasm_bindgen]
-pub fn track(name: &str, properties: &str, purpose_name: &str) -> Result<bool, JsValue> {
+// The event calls share one export (`op` picks; the strings are its arguments):
+// one export instead of six keeps both the wasm and wasm-bindgen's JS glue smaller.
+//   0 track(name, properties, purpose)      1 seed(name, args, properties, purpose)
+//   2 page(name, properties)                3 identify(userId, traits)
+//   4 alias(newUserId)                      5 group(groupId, traits)
+// Returns false when the event's purpose is not consented (nothing stored).
+// A seed event is named in snake_case with its positional arguments as a JSON
+// array; the typed helpers in cairn.js call it.
+#[wasm_bindgen(skip_jsdoc)]
+pub fn call(op: u8, a: &str, b: &str, c: &str, d: &str) -> Result<bool, JsValue> {
     with(|t| {
-        let e = Event::track(name, json(properties)?)?.purpose(purpose(purpose_name)?);
-        Ok(queued(t.engine.track_event(e)?))
+        let e = &mut t.engine;
+        let tracked = match op {
+            0 => e.track_event(Event::track(a, json(b)?)?.purpose(purpose(c)?))?,
+            1 => {
+                let mut ev = options::seed(a, &json(b)?)?.purpose(purpose(d)?);
+                if let Value::Object(m) = json(c)? {
+                    ev.properties.extend(m);
+                }
+                e.track_event(ev)?
+            }
+            2 => e.page(a, json(b)?)?,
+            3 => e.identify(a, json(b)?)?,
+            4 => e.alias(a)?,
+            5 => e.group(a, json(b)?)?,
+            _ => return Err(WebError::Invalid("unknown call".into())),
+        };
+        Ok(queued(tracked))
     })
 }
 
-/// A seed event by its snake_case name with its positional arguments (a JSON
-/// array) and extra properties; the typed helpers in cairn.js call this.
-#[wasm_bindgen]
-pub fn seed(name: &str, args: &str, properties: &str, purpose_name: &str) -> Result<bool, JsValue> {
-    with(|t| {
-        let a = json(args)?;
-        let e = options::seed(name, &a)?;
-        let mut e = e.purpose(purpose(purpose_name)?);
-        if let Value::Object(m) = json(properties)? {
-            e.properties.extend(m);
-        }
-        Ok(queued(t.engine.track_event(e)?))
-    })
-}
-
-#[wasm_bindgen]
-pub fn page(name: &str, properties: &str) -> Result<bool, JsValue> {
-    with(|t| Ok(queued(t.engine.page(name, json(properties)?)?)))
-}
-
-#[wasm_bindgen]
-pub fn identify(user_id: &str, traits: &str) -> Result<bool, JsValue> {
-    with(|t| Ok(queued(t.engine.identify(user_id, json(traits)?)?)))
-}
-
-#[wasm_bindgen]
-pub fn alias(new_user_id: &str) -> Result<bool, JsValue> {
-    with(|t| Ok(queued(t.engine.alias(new_user_id)?)))
-}
-
-#[wasm_bindgen]
-pub fn group(group_id: &str, traits: &str) -> Result<bool, JsValue> {
-    with(|t| Ok(queued(t.engine.group(group_id, json(traits)?)?)))
-}
-
-#[wasm_bindgen]
+#[wasm_bindgen(skip_jsdoc)]
 pub fn reset() -> Result<(), JsValue> {
     with(|t| Ok(t.engine.reset()?))
 }
 
-/// `{"analytics":bool,...}` or `true` / `false` for every purpose.
-#[wasm_bindgen(js_name = setConsent)]
+// `{"analytics":bool,...}` or `true` / `false` for every purpose.
+#[wasm_bindgen(skip_jsdoc, js_name = setConsent)]
 pub fn set_consent(consent: &str) -> Result<(), JsValue> {
     with(|t| {
         let c = options::consent(&json(consent)?)?;
@@ -312,8 +299,8 @@ pub fn set_consent(consent: &str) -> Result<(), JsValue> {
     })
 }
 
-/// The consent state as JSON.
-#[wasm_bindgen]
+// The consent state as JSON.
+#[wasm_bindgen(skip_jsdoc)]
 pub fn consent() -> Result<String, JsValue> {
     with(|t| {
         let c = t.engine.consent();
@@ -324,9 +311,9 @@ pub fn consent() -> Result<String, JsValue> {
     })
 }
 
-/// Uploads what is queued now. Returns the seq the flush must deliver, or -1
-/// when nothing is pending.
-#[wasm_bindgen]
+// Uploads what is queued now. Returns the seq the flush must deliver, or -1
+// when nothing is pending.
+#[wasm_bindgen(skip_jsdoc)]
 pub fn flush() -> Result<f64, JsValue> {
     with(|t| {
         t.engine.flush()?;
@@ -337,10 +324,10 @@ pub fn flush() -> Result<f64, JsValue> {
     })
 }
 
-/// The page is being hidden or unloaded: make everything durable and send what
-/// is queued with sendBeacon (unless the collector was unreachable: then the
-/// queue stays for the next page).
-#[wasm_bindgen]
+// The page is being hidden or unloaded: make everything durable and send what
+// is queued with sendBeacon (unless the collector was unreachable: then the
+// queue stays for the next page).
+#[wasm_bindgen(skip_jsdoc)]
 pub fn hide() -> Result<(), JsValue> {
     with(|t| {
         t.engine.on_background()?;
@@ -365,15 +352,15 @@ pub fn hide() -> Result<(), JsValue> {
     })
 }
 
-/// Timer callback.
-#[wasm_bindgen]
+// Timer callback.
+#[wasm_bindgen(skip_jsdoc)]
 pub fn pump() -> Result<(), JsValue> {
     with(|_| Ok(()))
 }
 
-/// The host's answer to `send`: HTTP status (0: no answer) and Retry-After in
-/// seconds (negative: none; the host parses both header forms).
-#[wasm_bindgen]
+// The host's answer to `send`: HTTP status (0: no answer) and Retry-After in
+// seconds (negative: none; the host parses both header forms).
+#[wasm_bindgen(skip_jsdoc)]
 pub fn done(id: f64, status: u16, retry_after: f64) -> Result<(), JsValue> {
     with(|t| {
         let id = id as u64;
@@ -404,14 +391,14 @@ pub fn done(id: f64, status: u16, retry_after: f64) -> Result<(), JsValue> {
     })
 }
 
-/// The anonymous id (for tests and for joining with server-side data).
-#[wasm_bindgen(js_name = anonymousId)]
+// The anonymous id (for tests and for joining with server-side data).
+#[wasm_bindgen(skip_jsdoc, js_name = anonymousId)]
 pub fn anonymous_id() -> Result<String, JsValue> {
     with(|t| Ok(t.engine.anonymous_id().to_string()))
 }
 
-/// Events waiting, including the upload in flight.
-#[wasm_bindgen]
+// Events waiting, including the upload in flight.
+#[wasm_bindgen(skip_jsdoc)]
 pub fn queued_count() -> Result<u32, JsValue> {
     with(|t| Ok(t.engine.queued() as u32))
 }
