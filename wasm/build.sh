@@ -36,7 +36,19 @@ wasm-opt -Oz --converge --low-memory-unused --zero-filled-memory --enable-bulk-m
     --strip-debug -o "$pkg/opt.wasm" "$wasm"
 wasm-bindgen --target web --remove-producers-section --out-dir "$pkg" --out-name cairn_wasm "$pkg/opt.wasm"
 rm "$pkg/opt.wasm"
-cp "$here/js/cairn.js" "$here/js/cairn.d.ts" "$pkg/"
+cp "$here/js/cairn.d.ts" "$pkg/"
+# The shipped JS without whole-line comments and indentation (no minifier needed:
+# neither file has a multi-line string or template, which awk checks first).
+slim() {
+    if awk '{ n = gsub(/`/, "`"); if (n % 2) bad = 1 } END { exit !bad }' "$1"; then
+        cp "$1" "$2"
+    else
+        sed -E '/^[[:space:]]*\/\/( |$)/d; s/^[[:space:]]+//' "$1" > "$2"
+    fi
+}
+slim "$here/js/cairn.js" "$pkg/cairn.js"
+slim "$pkg/cairn_wasm.js" "$pkg/cairn_wasm.js.slim"
+mv "$pkg/cairn_wasm.js.slim" "$pkg/cairn_wasm.js"
 cat > "$pkg/package.json" <<JSON
 {
   "name": "cairn-web",

@@ -22,8 +22,13 @@ pub enum Error {
     /// Data read back from the store could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
-    /// JSON encoding failed.
-    #[error("json: {0}")]
+    /// JSON encoding failed. (On wasm32 the text names the position only: serde_json's
+    /// messages and their formatting are ~1 KB of the web tracker's gzipped wasm.)
+    #[cfg_attr(not(target_arch = "wasm32"), error("json: {0}"))]
+    #[cfg_attr(
+        target_arch = "wasm32",
+        error("json: invalid at line {}, column {}", .0.line(), .0.column())
+    )]
     Json(#[from] serde_json::Error),
     /// An upload attempt failed (the events stay queued and are retried).
     #[error("upload failed: {0}")]

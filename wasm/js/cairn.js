@@ -86,7 +86,7 @@ async function adopt() {
     return evs.length;
   };
   const n = await (navigator.locks ? navigator.locks.request('cairn-adopt', run) : run());
-  if (n && on) safe(w.pump);
+  if (n && on) safe(() => w.ctl(0));
 }
 
 // --- What the core calls -------------------------------------------------------
@@ -117,7 +117,7 @@ const host = {
   },
   wake(ms) {
     clearTimeout(timer);
-    if (ms >= 0) timer = setTimeout(() => safe(w.pump), ms);
+    if (ms >= 0) timer = setTimeout(() => safe(() => w.ctl(0)), ms);
   },
   put(k, v) { ops.push([mine(k), v]); },
   commit() {
@@ -165,7 +165,7 @@ function listen() {
   }
   addEventListener('popstate', pageView);
   document.addEventListener('click', onClick, true);
-  const bye = () => safe(w.hide);
+  const bye = () => safe(() => w.ctl(1));
   document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && bye());
   addEventListener('pagehide', (e) => { bye(); if (!e.persisted && release) release(); });
   if (self.BroadcastChannel) {
@@ -226,20 +226,20 @@ export function page(name, properties) {
 export const identify = (userId, traits) => call(3, userId, J(traits));
 export const alias = (newUserId) => call(4, newUserId);
 export const group = (groupId, traits) => call(5, groupId, J(traits));
-export const reset = () => guard(() => w.reset());
+export const reset = () => { guard(() => w.ctl(2)); };
 export function setConsent(consent) {
   guard(() => w.setConsent(J(consent)));
   if (chan) chan.postMessage(J(consent));
 }
 export const getConsent = () => guard(() => JSON.parse(w.consent()));
 export function flush() {
-  const s = guard(() => w.flush());
+  const s = guard(() => w.ctl(3));
   return s < 0 ? Promise.resolve() : new Promise((ok, no) => waiters.push({ s, ok, no }));
 }
 export const setAutoPageViews = (enabled) => { auto = !!enabled; if (auto) pageView(); };
 export const setClickTracking = (enabled) => { clicks = !!enabled; };
 export const anonymousId = () => guard(() => w.anonymousId());
-export const queued = () => guard(() => w.queued_count());
+export const queued = () => guard(() => w.ctl(4));
 
 // Seed events (the same names and properties on every platform).
 const seed = (n, a, p, o) => call(1, n, J(a), J(p), purpose(o));

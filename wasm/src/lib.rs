@@ -31,7 +31,9 @@ use wasm_bindgen::prelude::*;
 pub enum WebError {
     #[error(transparent)]
     Core(#[from] cairn::Error),
-    #[error("invalid JSON: {0}")]
+    // The position only: serde_json's messages cost ~1 KB gzipped (the JSON comes
+    // from JSON.stringify in cairn.js, so this is all but unreachable anyway).
+    #[error("invalid JSON at line {}, column {}", .0.line(), .0.column())]
     Json(#[from] serde_json::Error),
     #[error("cairn is not initialised: await init({{ writeKey }}) first")]
     NotInitialised,
@@ -282,9 +284,9 @@ pub fn call(op: u8, a: &str, b: &str, c: &str, d: &str) -> Result<bool, JsValue>
     })
 }
 
-#[wasm_bindgen(skip_jsdoc)]
-pub fn reset() -> Result<(), JsValue> {
-    with(|t| Ok(t.engine.reset()?))
+fn reset(t: &mut Tracker) -> R<f64> {
+    t.engine.reset()?;
+    Ok(0.0)
 }
 
 // `{"analytics":bool,...}` or `true` / `false` for every purpose.
@@ -313,49 +315,37 @@ pub fn consent() -> Result<String, JsValue> {
 
 // Uploads what is queued now. Returns the seq the flush must deliver, or -1
 // when nothing is pending.
-#[wasm_bindgen(skip_jsdoc)]
-pub fn flush() -> Result<f64, JsValue> {
-    with(|t| {
-        t.engine.flush()?;
-        Ok(match (t.engine.oldest_pending_seq(), t.engine.last_seq()) {
-            (Some(_), Some(last)) => last as f64,
-            _ => -1.0,
-        })
+fn flush(t: &mut Tracker) -> R<f64> {
+    t.engine.flush()?;
+    Ok(match (t.engine.oldest_pending_seq(), t.engine.last_seq()) {
+        (Some(_), Some(last)) => last as f64,
+        _ => -1.0,
     })
 }
 
 // The page is being hidden or unloaded: make everything durable and send what
 // is queued with sendBeacon (unless the collector was unreachable: then the
 // queue stays for the next page).
-#[wasm_bindgen(skip_jsdoc)]
-pub fn hide() -> Result<(), JsValue> {
-    with(|t| {
-        t.engine.on_background()?;
-        if !t.down() {
-            while let Next::Upload(u) = t.engine.next_upload()? {
-                let body = std::str::from_utf8(&u.body).unwrap_or_default();
-                let outcome = if t.host.beacon(&u.url, body) {
-                    Outcome::status(200)
-                } else {
-                    Outcome::Transport("sendBeacon refused the batch".into())
-                };
-                let ok = outcome == Outcome::status(200);
-                t.engine.upload_finished(u.id, outcome)?;
-                if !ok {
-                    break;
-                }
+fn hide(t: &mut Tracker) -> R<f64> {
+    t.engine.on_background()?;
+    if !t.down() {
+        while let Next::Upload(u) = t.engine.next_upload()? {
+            let body = std::str::from_utf8(&u.body).unwrap_or_default();
+            let outcome = if t.host.beacon(&u.url, body) {
+                Outcome::status(200)
+            } else {
+                Outcome::Transport("sendBeacon refused the batch".into())
+            };
+            let ok = outcome == Outcome::status(200);
+            t.engine.upload_finished(u.id, outcome)?;
+            if !ok {
+                break;
             }
         }
-        t.engine.sync()?;
-        t.settle(None);
-        Ok(())
-    })
-}
-
-// Timer callback.
-#[wasm_bindgen(skip_jsdoc)]
-pub fn pump() -> Result<(), JsValue> {
-    with(|_| Ok(()))
+    }
+    t.engine.sync()?;
+    t.settle(None);
+    Ok(0.0)
 }
 
 // The host's answer to `send`: HTTP status (0: no answer) and Retry-After in
@@ -398,7 +388,17 @@ pub fn anonymous_id() -> Result<String, JsValue> {
 }
 
 // Events waiting, including the upload in flight.
+// The calls without arguments share one export too (`op` picks):
+//   0 pump (timer callback)   1 hide   2 reset   3 flush   4 queued
 #[wasm_bindgen(skip_jsdoc)]
-pub fn queued_count() -> Result<u32, JsValue> {
-    with(|t| Ok(t.engine.queued() as u32))
+pub fn ctl(op: u8) -> Result<f64, JsValue> {
+    with(|t| match op {
+        0 => Ok(0.0),
+        1 => hide(t),
+        2 => reset(t),
+        3 => flush(t),
+        // Events waiting, including the upload in flight.
+        4 => Ok(t.engine.queued() as f64),
+        _ => Err(WebError::Invalid("unknown ctl".into())),
+    })
 }
