@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the web tracker: cargo (wasm32, profile wasm-release), wasm-bindgen --target web
 # (the CLI at the exact version of the wasm-bindgen crate in Cargo.lock), wasm-opt -Oz;
-# writes wasm/pkg and copies it to examples/web/pkg; prints raw and gzipped sizes.
+# writes wasm/pkg and copies it to examples/web/pkg; prints raw and gzipped sizes and
+# fails when wasm + JS reach the 60 KB (61,440 B) gzipped budget.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -78,7 +79,8 @@ for f in cairn_wasm_bg.wasm cairn_wasm.js cairn.js; do
 done
 printf '%-22s %9s %9d  (budget 61440)\n' "total shipped" "" "$total"
 if (( total >= 61440 )); then
-    # Reported, not fatal, so the browser tests still run (CAIRN_WASM_STRICT=1: fail).
-    echo "wasm/build.sh: OVER the 60 KB gzipped budget by $(( (total - 61440) / 1024 )) KB" >&2
-    [[ "${CAIRN_WASM_STRICT:-0}" == 1 ]] && exit 1
+    # Fatal, so CI guards the budget; the package is written all the same, and
+    # CAIRN_WASM_STRICT=0 only reports (e.g. to run the browser tests while over).
+    echo "wasm/build.sh: OVER the 60 KB gzipped budget by $((total - 61440)) bytes" >&2
+    [[ "${CAIRN_WASM_STRICT:-1}" == 0 ]] || exit 1
 fi
