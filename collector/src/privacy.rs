@@ -67,9 +67,7 @@ impl Pseudonymiser {
     /// (64 hex digits) is re-keyed as it is, since normalising it as a phone number
     /// would throw most of it away.
     fn hash_contact_traits(&self, traits: &mut Map<String, Value>) {
-        let normalisers: [(&str, fn(&str) -> String); 2] =
-            [("email", normalise_email), ("phone", normalise_phone)];
-        for (field, normalise) in normalisers {
+        for (field, normalise) in CONTACT_TRAITS {
             if let Some(Value::String(value)) = traits.get_mut(field) {
                 *value = if is_device_hash(value) {
                     self.hash_hex(value)
@@ -80,6 +78,13 @@ impl Pseudonymiser {
         }
     }
 }
+
+/// Brings a raw identifier to the one form that is hashed.
+type Normalise = fn(&str) -> String;
+
+/// The contact traits that are pseudonymised, each with its normalisation.
+const CONTACT_TRAITS: [(&str, Normalise); 2] =
+    [("email", normalise_email), ("phone", normalise_phone)];
 
 /// What an SDK sends for a hashed identifier: HMAC-SHA256 as lower-case hex.
 fn is_device_hash(value: &str) -> bool {
