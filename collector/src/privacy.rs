@@ -63,18 +63,26 @@ impl Pseudonymiser {
         }
     }
 
-    /// Raw values are normalised before hashing; a value the device already hashed
-    /// (64 hex digits) is re-keyed as it is, since normalising it as a phone number
-    /// would throw most of it away.
+    /// Contact traits are found whatever the case of their key and hashed whether
+    /// they are strings or numbers (validation refuses other types). Raw values are
+    /// normalised first; a value the device already hashed (64 hex digits) is re-keyed
+    /// as it is, since normalising it as a phone number would throw most of it away.
     fn hash_contact_traits(&self, traits: &mut Map<String, Value>) {
-        for (field, normalise) in CONTACT_TRAITS {
-            if let Some(Value::String(value)) = traits.get_mut(field) {
-                *value = if is_device_hash(value) {
-                    self.hash_hex(value)
-                } else {
-                    self.hash_hex(&normalise(value))
-                };
-            }
+        for (key, value) in traits.iter_mut() {
+            let Some(normalise) = contact_normaliser(key) else {
+                continue;
+            };
+            let text = match value {
+                Value::String(s) => std::mem::take(s),
+                Value::Number(n) => n.to_string(),
+                _ => continue,
+            };
+            let input = if is_device_hash(&text) {
+                text
+            } else {
+                normalise(&text)
+            };
+            *value = Value::String(self.hash_hex(&input));
         }
     }
 }
@@ -85,6 +93,14 @@ type Normalise = fn(&str) -> String;
 /// The contact traits that are pseudonymised, each with its normalisation.
 const CONTACT_TRAITS: [(&str, Normalise); 2] =
     [("email", normalise_email), ("phone", normalise_phone)];
+
+/// The normalisation of a contact trait key (`email`, `Phone`, ...), if it is one.
+pub fn contact_normaliser(key: &str) -> Option<Normalise> {
+    CONTACT_TRAITS
+        .iter()
+        .find(|(name, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, normalise)| *normalise)
+}
 
 /// What an SDK sends for a hashed identifier: HMAC-SHA256 as lower-case hex.
 fn is_device_hash(value: &str) -> bool {
@@ -145,6 +161,15 @@ mod tests {
         );
         assert_eq!(event["traits"]["phone"], json!(p.hash_hex("+442079460958")));
         assert_eq!(event["userId"].as_str().unwrap().len(), 64);
+    }
+
+    #[test]
+    fn contact_traits_match_any_case_and_numbers() {
+        let p = Pseudonymiser::new("secret", true);
+        let mut event = json!({"traits": {"Phone": 15551234567_u64, "EMAIL": " Bob@X.io "}});
+        p.apply(event.as_object_mut().unwrap());
+        assert_eq!(event["traits"]["Phone"], json!(p.hash_hex("15551234567")));
+        assert_eq!(event["traits"]["EMAIL"], json!(p.hash_hex("bob@x.io")));
     }
 
     #[test]

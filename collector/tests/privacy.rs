@@ -42,6 +42,8 @@ fn needles() -> Vec<&'static str> {
         "493012345678",
         "3012345678",
         "1234-5678",
+        "4915112345678",
+        "carol.numeric@example.org",
     ]
 }
 
@@ -103,6 +105,10 @@ fn no_raw_identifier_reaches_the_data_dir() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     let screen = json!({"messageId": "p-screen", "userId": USER_A, "name": "Home", "context": {"traits": {"phone": PHONE_A}}});
     assert_eq!(post_json(&c, "/v1/screen", &screen).status, 200);
+    // Keys in another case and a phone sent as a number are contact traits too.
+    let numeric = json!({"messageId": "p-numeric", "userId": USER_B,
+        "traits": {"Phone": 4915112345678_u64, "EMAIL": "Carol.Numeric@Example.org"}});
+    assert_eq!(post_json(&c, "/v1/identify", &numeric).status, 200);
 
     // The feed has every event, with 64-hex values where the raw ones were.
     let ids = feed_keys(&c);
@@ -115,7 +121,8 @@ fn no_raw_identifier_reaches_the_data_dir() {
             "p-page",
             "p-group",
             "p-beacon",
-            "p-screen"
+            "p-screen",
+            "p-numeric"
         ]
     );
     let e = stored(&c, "p-identify");

@@ -5,6 +5,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
 
 use super::Endpoint;
+use crate::privacy::contact_normaliser;
 
 /// Why one event was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +100,7 @@ pub fn check(
             }
         }
     }
+    check_contact_traits(event)?;
     for field in TIME_FIELDS {
         if let Some(value) = event.get(field) {
             if value.as_str().and_then(parse_time).is_none() {
@@ -110,6 +112,30 @@ pub fn check(
         }
     }
     check_consent(event)
+}
+
+/// E-mail and phone traits must be something pseudonymisation can hash: a string or a
+/// number (or null).
+fn check_contact_traits(event: &Map<String, Value>) -> Result<(), Refusal> {
+    let context_traits = match event.get("context") {
+        Some(Value::Object(context)) => context.get("traits"),
+        _ => None,
+    };
+    for traits in [event.get("traits"), context_traits].into_iter().flatten() {
+        let Value::Object(traits) = traits else {
+            continue;
+        };
+        for (key, value) in traits {
+            let hashable = matches!(value, Value::String(_) | Value::Number(_) | Value::Null);
+            if contact_normaliser(key).is_some() && !hashable {
+                return Err(Refusal::new(
+                    "invalid_field",
+                    format!("traits.{key} must be a string or a number"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_type(event: &mut Map<String, Value>, endpoint: Endpoint) -> Result<(), Refusal> {
