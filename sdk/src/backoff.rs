@@ -2,6 +2,7 @@
 //! honouring the server's `Retry-After`. The RNG is seedable so tests can check
 //! the exact schedule.
 
+use crate::clock::ms;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
@@ -35,7 +36,7 @@ impl Backoff {
     /// The ceiling for attempt `n` (1-based): min(cap, base * 2^(n-1)).
     pub fn ceiling(&self, n: u32) -> Duration {
         let factor = 1u64 << n.saturating_sub(1).min(30);
-        let ms = (self.base.as_millis() as u64).saturating_mul(factor);
+        let ms = (ms(self.base) as u64).saturating_mul(factor);
         Duration::from_millis(ms).min(self.cap)
     }
 
@@ -47,7 +48,7 @@ impl Backoff {
         if let Some(ra) = retry_after {
             return ra.min(self.max_retry_after);
         }
-        let ceiling = self.ceiling(self.failures).as_millis() as u64;
+        let ceiling = ms(self.ceiling(self.failures)) as u64;
         Duration::from_millis(self.rng.random_range(0..=ceiling))
     }
 

@@ -30,8 +30,15 @@ impl Clock for SystemClock {
         let d = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        d.as_millis() as i64
+        ms(d)
     }
+}
+
+/// A duration in whole milliseconds; durations too long for an i64 (such as
+/// `Duration::MAX`) count as `i64::MAX`. Stamps and durations are added with
+/// `saturating_add` / `saturating_sub`, so no setting or stamp can overflow.
+pub(crate) fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A clock that only moves when told to; clones share the same time.
@@ -44,7 +51,11 @@ impl ManualClock {
         ManualClock(Arc::new(AtomicI64::new(millis)))
     }
     pub fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_millis() as i64, Ordering::SeqCst);
+        let _ = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                Some(t.saturating_add(ms(d)))
+            });
     }
     pub fn set(&self, millis: i64) {
         self.0.store(millis, Ordering::SeqCst);

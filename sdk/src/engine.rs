@@ -4,7 +4,7 @@
 //! the Glean-style `next_upload` / `upload_finished` loop).
 
 use crate::backoff::Backoff;
-use crate::clock::Clock;
+use crate::clock::{ms, Clock};
 use crate::config::Config;
 use crate::consent::{Consent, Purpose};
 use crate::error::Error;
@@ -157,6 +157,7 @@ impl Engine {
     /// Rebuilds the queue index from the store; events of a purpose no longer
     /// consented (a crash between revoke and purge) are deleted, not sent.
     fn restore_queue(&mut self) -> Result<(), Error> {
+        let now = self.clock.now_millis();
         let mut stale = Vec::new();
         for (key, value) in self.store.load_events()? {
             self.next_seq = self.next_seq.max(key.seq + 1);
@@ -166,7 +167,8 @@ impl Engine {
             }
             let mut stamp = [0u8; 8];
             stamp.copy_from_slice(&value[1..STAMP]);
-            let at = i64::from_be_bytes(stamp);
+            // A stamp in the future (a clock stepped back, or damage) counts as now.
+            let at = i64::from_be_bytes(stamp).min(now);
             let size = (value.len() - STAMP) as u32;
             self.queue.push_back(Entry { key, size, at });
             self.queue_bytes += size as usize;
@@ -528,12 +530,13 @@ impl Engine {
 
     /// Rule: more than `session_timeout` without activity starts a new session.
     fn touch_session(&mut self, now: i64) {
-        let timeout = self.cfg.session_timeout.as_millis() as i64;
-        if self.session.expired_at(now, timeout) {
+        if self.session.expired_at(now, ms(self.cfg.session_timeout)) {
             let id = self.uuid_ctx.next(now);
             self.session.rotate(id, now);
         } else {
-            self.session.last_activity = self.session.last_activity.max(now);
+            // Activity now; a last activity in the future (the clock stepped back)
+            // counts as now too, so the timeout runs from here.
+            self.session.last_activity = now;
         }
     }
 

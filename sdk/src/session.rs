@@ -22,7 +22,7 @@ impl Session {
     /// True when more than `timeout_ms` passed since the last activity; the
     /// caller then gives the session a new id (`rotate`).
     pub fn expired_at(&self, now: i64, timeout_ms: i64) -> bool {
-        now - self.last_activity > timeout_ms
+        now.saturating_sub(self.last_activity) > timeout_ms
     }
 
     pub fn rotate(&mut self, id: String, now: i64) {

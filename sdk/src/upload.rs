@@ -12,6 +12,7 @@
 //! - any other 4xx drops the batch; every drop is counted in `context.dropped`;
 //! - events older than `max_event_age` are dropped before building a batch.
 
+use crate::clock::ms;
 use crate::engine::{Engine, Entry, STAMP};
 use crate::error::Error;
 use crate::message::{expand, Dropped};
@@ -104,27 +105,26 @@ impl Engine {
         }
         if let Some(at) = self.retry_at.filter(|at| *at > now) {
             // If the wall clock jumped backwards, never wait longer than the rules allow.
-            let longest = self
-                .cfg
-                .backoff_cap
-                .max(self.cfg.max_retry_after)
-                .as_millis() as i64;
-            let at = at.min(now + longest);
+            let longest = ms(self.cfg.backoff_cap.max(self.cfg.max_retry_after));
+            let at = at.min(now.saturating_add(longest));
             self.retry_at = Some(at);
-            return Ok(wait(ms(at - now)));
+            return Ok(wait(dur(at.saturating_sub(now))));
         }
         let Some(oldest) = self.queue.front().map(|e| e.at) else {
             return Ok(idle());
         };
-        let due = oldest + self.cfg.flush_interval.as_millis() as i64;
+        let interval = ms(self.cfg.flush_interval);
+        let due = oldest.saturating_add(interval);
         let ready = self.flush_requested
             || self.split.is_some() // the rest of a split batch was already due
             || self.queue.len() >= self.cfg.flush_at
             || self.queue_bytes + self.queue.len() * (1 + self.static_extra()) + ENVELOPE_RESERVE
                 >= self.cfg.max_batch_bytes
-            || now >= due;
+            || now >= due
+            // The clock stepped back past the oldest event: send, never wait out the step.
+            || due.saturating_sub(now) > interval;
         if !ready {
-            return Ok(wait(ms(due - now).min(self.cfg.flush_interval)));
+            return Ok(wait(dur(due.saturating_sub(now))));
         }
         match self.build(now)? {
             Some(u) => Ok(Next::Upload(u)),
@@ -137,11 +137,15 @@ impl Engine {
     /// `next_upload` calls it; a driver also calls it while an upload is in flight.
     pub fn sync_if_due(&mut self) -> Result<Option<Duration>, Error> {
         let now = self.clock.now_millis();
-        let sync_ms = self.cfg.sync_interval.as_millis() as i64;
-        if self.dirty_since.is_some_and(|d| now - d >= sync_ms) {
+        let sync_ms = ms(self.cfg.sync_interval);
+        // A write stamped in the future (the clock stepped back) is due at once.
+        if self
+            .dirty_since
+            .is_some_and(|d| d > now || now.saturating_sub(d) >= sync_ms)
+        {
             self.sync()?;
         }
-        Ok(self.dirty_since.map(|d| ms(d + sync_ms - now)))
+        Ok(self.dirty_since.map(|d| dur(d.saturating_add(sync_ms).saturating_sub(now))))
     }
 
     /// Reports how upload `id` ended. Unknown ids are ignored.
@@ -178,7 +182,7 @@ impl Engine {
             }
             Some(408) | Some(429) | Some(500..=599) | None => {
                 let delay = self.backoff.fail(retry_after);
-                self.retry_at = Some(now + delay.as_millis() as i64);
+                self.retry_at = Some(now.saturating_add(ms(delay)));
                 self.requeue(fl.entries);
             }
             Some(400..=499) => {
@@ -191,7 +195,7 @@ impl Engine {
             Some(_) => {
                 // 1xx/3xx here mean a broken proxy or redirect loop: retry later.
                 let delay = self.backoff.fail(retry_after);
-                self.retry_at = Some(now + delay.as_millis() as i64);
+                self.retry_at = Some(now.saturating_add(ms(delay)));
                 self.requeue(fl.entries);
             }
         }
@@ -292,7 +296,7 @@ impl Engine {
 
     /// Rule: queued events older than `max_event_age` are dropped, counted as `expired`.
     fn expire(&mut self, now: i64) -> Result<(), Error> {
-        let cutoff = now - self.cfg.max_event_age.as_millis() as i64;
+        let cutoff = now.saturating_sub(ms(self.cfg.max_event_age));
         let mut old = Vec::new();
         while let Some(e) = self.queue.front().filter(|e| e.at < cutoff).copied() {
             self.queue.pop_front();
@@ -334,7 +338,8 @@ impl Engine {
     }
 }
 
-fn ms(v: i64) -> Duration {
+/// A wait in milliseconds as a Duration (negative: none).
+fn dur(v: i64) -> Duration {
     Duration::from_millis(v.max(0) as u64)
 }
 
