@@ -786,6 +786,76 @@ fn queued_events_survive_a_restart_and_are_sent_once() {
     assert_eq!(h.store.event_count(), 0);
 }
 
+/// A MemoryStore whose reads and deletes of events fail while `broken` is set.
+#[derive(Default)]
+struct FlakyStore {
+    inner: MemoryStore,
+    broken: std::sync::atomic::AtomicBool,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<(), Error> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Store("disk on fire".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Store for FlakyStore {
+    fn put_event(&self, key: EventKey, value: &[u8]) -> Result<(), Error> {
+        self.inner.put_event(key, value)
+    }
+    fn get_event(&self, key: EventKey) -> Result<Option<Vec<u8>>, Error> {
+        self.check()?;
+        self.inner.get_event(key)
+    }
+    fn remove_events(&self, keys: &[EventKey]) -> Result<(), Error> {
+        self.check()?;
+        self.inner.remove_events(keys)
+    }
+    fn clear_purpose(&self, purpose: Purpose) -> Result<(), Error> {
+        self.inner.clear_purpose(purpose)
+    }
+    fn load_events(&self) -> Result<Vec<(EventKey, Vec<u8>)>, Error> {
+        self.inner.load_events()
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
+        self.inner.set(key, value)
+    }
+    fn sync(&self) -> Result<(), Error> {
+        self.inner.sync()
+    }
+}
+
+#[test]
+fn a_store_error_while_building_a_batch_keeps_every_event_queued() {
+    let store = Arc::new(FlakyStore::default());
+    let clock = ManualClock::new(T0);
+    let mut e = Engine::new(test_config(), store.clone(), Arc::new(clock.clone())).unwrap();
+    e.set_consent(Consent::all()).unwrap();
+    for i in 0..3 {
+        e.track("e", json!({ "i": i })).unwrap();
+    }
+    // One event whose bytes are gone: building must also delete it.
+    let lost = store.inner.load_events().unwrap()[1].0;
+    store.inner.remove_events(&[lost]).unwrap();
+    e.flush().unwrap();
+    store.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(matches!(e.next_upload(), Err(Error::Store(_))));
+    assert_eq!(e.queued(), 3, "nothing left the queue");
+    assert_eq!(e.oldest_pending_seq(), Some(0));
+    store.broken.store(false, std::sync::atomic::Ordering::SeqCst);
+    let Next::Upload(u) = e.next_upload().unwrap() else {
+        panic!("expected an upload")
+    };
+    let sent: Vec<Value> = batch(&u).iter().map(|m| m["properties"]["i"].clone()).collect();
+    assert_eq!(sent, vec![json!(0), json!(2)], "in order, the lost one skipped");
+}
+
 // --- Wire format ------------------------------------------------------------------------------
 
 #[test]

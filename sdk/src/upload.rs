@@ -204,7 +204,19 @@ impl Engine {
     }
 
     /// Builds the next batch from the head of the queue and marks it in flight.
+    /// Rule: on a store (or gzip) error every entry taken from the queue goes
+    /// back, in order, and nothing is in flight.
     fn build(&mut self, now: i64) -> Result<Option<Upload>, Error> {
+        let mut taken = Vec::new();
+        let built = self.build_from(now, &mut taken);
+        if built.is_err() {
+            self.requeue(taken);
+        }
+        built
+    }
+
+    /// `build`'s work; every entry popped from the queue is pushed to `taken`.
+    fn build_from(&mut self, now: i64, taken: &mut Vec<Entry>) -> Result<Option<Upload>, Error> {
         let max_events = self.split.map_or(self.cfg.max_batch_events, |s| {
             s.max_events.min(self.cfg.max_batch_events)
         });
@@ -225,6 +237,7 @@ impl Engine {
             }
             self.queue.pop_front();
             self.queue_bytes -= e.size as usize;
+            taken.push(e);
             let Some(value) = self.store.get_event(e.key)? else {
                 missing.push(e.key);
                 continue;
@@ -259,6 +272,8 @@ impl Engine {
         }
         body.push(b'}');
 
+        let body = gzip(body)?;
+
         let id = self.next_upload_id;
         self.next_upload_id += 1;
         let count = entries.len();
@@ -273,7 +288,7 @@ impl Engine {
             id,
             url: self.cfg.batch_url(),
             headers: self.headers(),
-            body: gzip(body)?,
+            body,
             events: count,
         }))
     }
