@@ -100,8 +100,15 @@ impl Engine {
             .unwrap_or_else(|| Uuid::new_v4().as_u64_pair().0);
         let backoff = Backoff::new(cfg.backoff_base, cfg.backoff_cap, cfg.max_retry_after, seed);
 
-        let anonymous_id = match store.get(KV_ANONYMOUS_ID)? {
-            Some(v) => String::from_utf8(v).map_err(|e| Error::Corrupt(e.to_string()))?,
+        // Rule: a damaged record never stops the engine from starting. It falls
+        // back to a safe value, written back: no consent (restore_queue then deletes
+        // every stored event), a new session, a new anonymous id, no user.
+        let stored_anonymous_id = store
+            .get(KV_ANONYMOUS_ID)?
+            .and_then(|v| String::from_utf8(v).ok())
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic()));
+        let anonymous_id = match stored_anonymous_id {
+            Some(id) => id,
             None => {
                 let id = uuid_str(Uuid::new_v4());
                 store.set(KV_ANONYMOUS_ID, id.as_bytes())?;
@@ -110,21 +117,34 @@ impl Engine {
         };
         let user_id = store
             .get(KV_USER_ID)?
-            .map(|v| String::from_utf8(v).map_err(|e| Error::Corrupt(e.to_string())))
-            .transpose()?
+            .and_then(|v| String::from_utf8(v).ok())
             .filter(|u| !u.is_empty());
-        let consent = match store.get(KV_CONSENT)? {
-            Some(v) => text::read_consent(&v)?,
+        let consent = match store.get(KV_CONSENT)?.map(|v| text::read_consent(&v)) {
+            Some(Ok(c)) => c,
             None => Consent::initial(cfg.consent_mode),
+            Some(Err(_)) => {
+                let c = Consent::none();
+                let mut v = Vec::with_capacity(64);
+                text::write_consent(&mut v, &c);
+                store.set(KV_CONSENT, &v)?;
+                c
+            }
         };
         let dropped = match store.get(KV_DROPPED)? {
             Some(v) => text::read_dropped(&v).unwrap_or_default(),
             None => Dropped::default(),
         };
         let mut uuid_ctx = V7::default();
-        let session = match store.get(KV_SESSION)? {
-            Some(v) => text::read_session(&v)?,
+        let session = match store.get(KV_SESSION)?.map(|v| text::read_session(&v)) {
+            Some(Ok(s)) => s,
             None => Session::new(uuid_ctx.next(now), now),
+            Some(Err(_)) => {
+                let s = Session::new(uuid_ctx.next(now), now);
+                let mut v = Vec::with_capacity(80);
+                text::write_session(&mut v, &s);
+                store.set(KV_SESSION, &v)?;
+                s
+            }
         };
 
         let mut engine = Engine {

@@ -107,14 +107,23 @@ impl Store for SledStore {
     fn load_events(&self) -> Result<Vec<(EventKey, Vec<u8>)>, Error> {
         let mut out = Vec::new();
         for p in Purpose::ALL {
+            let mut bad = Vec::new();
             for item in self.queue(p).iter() {
                 let (k, v) = item?;
-                let seq = u64::from_be_bytes(
-                    k.as_ref()
-                        .try_into()
-                        .map_err(|_| Error::Corrupt("queue key is not 8 bytes".into()))?,
-                );
-                out.push((EventKey { purpose: p, seq }, v.to_vec()));
+                // Rule: a key that is not an 8-byte seq (damage) is skipped and deleted.
+                match <[u8; 8]>::try_from(k.as_ref()) {
+                    Ok(seq) => out.push((
+                        EventKey {
+                            purpose: p,
+                            seq: u64::from_be_bytes(seq),
+                        },
+                        v.to_vec(),
+                    )),
+                    Err(_) => bad.push(k),
+                }
+            }
+            for k in bad {
+                self.queue(p).remove(k)?;
             }
         }
         out.sort_by_key(|(k, _)| k.seq);
@@ -218,6 +227,17 @@ mod tests {
             .map(|(k, _)| k.purpose)
             .collect();
         assert_eq!(left, vec![Purpose::Analytics, Purpose::Personalization]);
+    }
+
+    #[test]
+    fn a_bad_queue_key_is_skipped_and_deleted() {
+        let dir = TempDir::new("badkey");
+        let s = SledStore::open(&dir.0).unwrap();
+        s.put_event(key(Purpose::Analytics, 1), b"a1").unwrap();
+        s.queue(Purpose::Analytics).insert(b"bad", &b"x"[..]).unwrap();
+        let seqs: Vec<u64> = s.load_events().unwrap().iter().map(|(k, _)| k.seq).collect();
+        assert_eq!(seqs, vec![1]);
+        assert_eq!(s.queue(Purpose::Analytics).len(), 1, "the bad key is gone");
     }
 
     #[test]

@@ -474,6 +474,49 @@ fn restart_drops_stored_events_whose_purpose_is_no_longer_consented() {
     assert_eq!(h.store.event_count(), 0);
 }
 
+#[test]
+fn damaged_records_fall_back_and_are_rewritten() {
+    let h = harness();
+    let mut e = h.engine;
+    e.track("x", Value::Null).unwrap();
+    e.sync().unwrap();
+    let anon = e.anonymous_id().to_string();
+    let session = e.session_id().to_string();
+    drop(e);
+    let reopen = || Engine::new(test_config(), h.store.clone(), Arc::new(h.clock.clone())).unwrap();
+
+    // Consent: none, so the stored event is deleted, not sent.
+    h.store.set("consent", b"{not json").unwrap();
+    let e = reopen();
+    assert_eq!(e.consent(), Consent::none());
+    assert_eq!((e.queued(), h.store.event_count()), (0, 0));
+    assert_eq!(e.session_id(), session);
+    assert_eq!(e.anonymous_id(), anon);
+    let consent = h.store.get("consent").unwrap().unwrap();
+    assert_eq!(crate::text::read_consent(&consent).unwrap(), Consent::none());
+
+    // Session: a new one.
+    h.store.set("session", br#"{"id":7}"#).unwrap();
+    let e = reopen();
+    assert_ne!(e.session_id(), session);
+    let stored = h.store.get("session").unwrap().unwrap();
+    assert_eq!(crate::text::read_session(&stored).unwrap().id, e.session_id());
+
+    // Anonymous id: empty, not UTF-8 or not printable: a new one.
+    for bad in [&b""[..], b"\xff\xfe", b"a b"] {
+        h.store.set("anonymous_id", bad).unwrap();
+        let e = reopen();
+        uuid::Uuid::parse_str(e.anonymous_id()).unwrap();
+        assert_eq!(
+            h.store.get("anonymous_id").unwrap().unwrap(),
+            e.anonymous_id().as_bytes()
+        );
+    }
+    // User id not UTF-8: no user.
+    h.store.set("user_id", b"\xff").unwrap();
+    assert_eq!(reopen().user_id(), None);
+}
+
 // --- Sessions and identity --------------------------------------------------------------
 
 #[test]
