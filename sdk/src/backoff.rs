@@ -41,12 +41,14 @@ impl Backoff {
     }
 
     /// Records a failure and returns the delay before the next attempt:
-    /// `Retry-After` (clamped to `max_retry_after`) when the server gave one,
+    /// `Retry-After` clamped to [base, max_retry_after] when the server gave one
+    /// (the floor is `base`, not a jittered delay: a `Retry-After: 0` or a past
+    /// date never retries in a tight loop, and the schedule stays predictable),
     /// otherwise a uniform random delay in [0, ceiling(n)] (full jitter).
     pub fn fail(&mut self, retry_after: Option<Duration>) -> Duration {
         self.failures = self.failures.saturating_add(1);
         if let Some(ra) = retry_after {
-            return ra.min(self.max_retry_after);
+            return ra.min(self.max_retry_after).max(self.base);
         }
         let ceiling = ms(self.ceiling(self.failures)) as u64;
         Duration::from_millis(self.rng.random_range(0..=ceiling))
@@ -122,7 +124,8 @@ mod tests {
             b.fail(Some(Duration::from_secs(99_999))),
             Duration::from_secs(3600)
         );
-        assert_eq!(b.failures(), 2);
+        assert_eq!(b.fail(Some(Duration::ZERO)), Duration::from_secs(1), "floor: base");
+        assert_eq!(b.failures(), 3);
     }
 
     #[test]

@@ -305,6 +305,24 @@ fn honours_retry_after() {
 }
 
 #[test]
+fn a_zero_or_past_retry_after_waits_at_least_backoff_base() {
+    let mut h = harness();
+    h.track_n(1);
+    h.engine.flush().unwrap();
+    let u = h.upload_now();
+    let zero = Outcome::Status {
+        code: 429,
+        retry_after: Some(Duration::ZERO),
+    };
+    h.engine.upload_finished(u.id, zero).unwrap();
+    h.engine.sync().unwrap();
+    assert_eq!(
+        h.engine.next_upload().unwrap(),
+        Next::Wait(Duration::from_secs(1))
+    );
+}
+
+#[test]
 fn payload_too_large_splits_in_halves_then_drops_a_single_event() {
     let mut h = harness();
     h.track_n(20);
