@@ -180,20 +180,16 @@ impl Engine {
                 });
                 self.requeue(fl.entries);
             }
-            Some(408) | Some(429) | Some(500..=599) | None => {
-                let delay = self.backoff.fail(retry_after);
-                self.retry_at = Some(now.saturating_add(ms(delay)));
-                self.requeue(fl.entries);
-            }
-            Some(400..=499) => {
+            Some(c @ 400..=499) if c != 408 && c != 429 => {
                 self.delete(&fl.entries)?;
                 self.dropped.rejected += n as u64;
                 self.backoff.succeed();
                 self.retry_at = None;
                 self.sent(n);
             }
-            Some(_) => {
-                // 1xx/3xx here mean a broken proxy or redirect loop: retry later.
+            // 5xx, 408, 429 and transport errors; 1xx/3xx here mean a broken proxy
+            // or a redirect loop: all retry later.
+            _ => {
                 let delay = self.backoff.fail(retry_after);
                 self.retry_at = Some(now.saturating_add(ms(delay)));
                 self.requeue(fl.entries);
