@@ -70,7 +70,8 @@ pub struct Engine {
     pub(crate) in_flight: Option<crate::upload::InFlight>,
     pub(crate) backoff: Backoff,
     pub(crate) retry_at: Option<i64>,
-    pub(crate) flush_requested: bool,
+    /// Set by flush()/on_background(): the last seq they cover (see next_upload).
+    pub(crate) flush_until: Option<u64>,
     pub(crate) split: Option<crate::upload::Split>,
     pub(crate) dropped: Dropped,
     pub(crate) next_upload_id: u64,
@@ -164,7 +165,7 @@ impl Engine {
             in_flight: None,
             backoff,
             retry_at: None,
-            flush_requested: false,
+            flush_until: None,
             split: None,
             dropped,
             next_upload_id: 1,
@@ -348,7 +349,7 @@ impl Engine {
 
     /// Asks for everything queued to be uploaded now, and makes it durable.
     pub fn flush(&mut self) -> Result<(), Error> {
-        self.flush_requested = !self.queue.is_empty() || self.in_flight.is_some();
+        self.flush_until = self.last_seq();
         self.sync()
     }
 

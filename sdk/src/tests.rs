@@ -170,6 +170,22 @@ fn flush_and_background_upload_at_once() {
 }
 
 #[test]
+fn a_flush_covers_what_was_tracked_before_it_then_batching_resumes() {
+    let mut h = harness();
+    h.track_n(2);
+    h.engine.flush().unwrap();
+    let u = h.upload_now();
+    h.track_n(1); // tracked after the flush, while its upload is in flight
+    h.finish(&u, 200);
+    h.engine.sync().unwrap();
+    assert_eq!(
+        h.engine.next_upload().unwrap(),
+        Next::Wait(Duration::from_secs(10)),
+        "batched again: flush_interval after the event"
+    );
+}
+
+#[test]
 fn one_upload_in_flight_at_a_time() {
     let mut h = harness();
     h.track_n(20);

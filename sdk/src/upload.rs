@@ -98,8 +98,15 @@ impl Engine {
             return Ok(idle());
         }
         self.expire(now)?;
+        // Rule: a flush holds until every event tracked before it has left the
+        // queue (what Client::flush waits for); later events are batched as usual.
+        if self
+            .flush_until
+            .is_some_and(|f| self.oldest_pending_seq().map_or(true, |o| o > f))
+        {
+            self.flush_until = None;
+        }
         if self.queue.is_empty() {
-            self.flush_requested = false;
             self.split = None;
             return Ok(idle());
         }
@@ -115,7 +122,7 @@ impl Engine {
         };
         let interval = ms(self.cfg.flush_interval);
         let due = oldest.saturating_add(interval);
-        let ready = self.flush_requested
+        let ready = self.flush_until.is_some()
             || self.split.is_some() // the rest of a split batch was already due
             || self.queue.len() >= self.cfg.flush_at
             || self.queue_bytes + self.queue.len() * (1 + self.static_extra()) + ENVELOPE_RESERVE
@@ -342,9 +349,6 @@ impl Engine {
             if s.remaining == 0 {
                 self.split = None;
             }
-        }
-        if self.queue.is_empty() {
-            self.flush_requested = false;
         }
     }
 }
