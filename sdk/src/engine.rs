@@ -405,6 +405,11 @@ impl Engine {
     pub fn failures(&self) -> u32 {
         self.backoff.failures()
     }
+    /// While backing off after a failed upload: how long until the next attempt.
+    pub fn retry_in(&self) -> Option<std::time::Duration> {
+        let wait = self.retry_at? - self.clock.now_millis();
+        (wait > 0).then(|| std::time::Duration::from_millis(wait as u64))
+    }
     pub fn config(&self) -> &Config {
         &self.cfg
     }

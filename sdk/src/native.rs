@@ -55,6 +55,7 @@ struct Shared {
 /// A tracking client for native Rust apps. Create it inside a tokio runtime.
 pub struct Client {
     shared: Arc<Shared>,
+    request_timeout: Duration,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -86,6 +87,7 @@ impl Client {
         let task = runtime.spawn(run(shared.clone(), http));
         Ok(Client {
             shared,
+            request_timeout: options.request_timeout,
             task: Mutex::new(Some(task)),
         })
     }
@@ -135,7 +137,9 @@ impl Client {
 
     /// Uploads everything tracked before this call. Ok once it is delivered (or
     /// dropped by the rules); Err on the first failed attempt, with the events
-    /// still queued for retry.
+    /// still queued for retry. Err at once while the engine backs off for longer
+    /// than one request may take (`request_timeout`): a flush never waits out a
+    /// backoff of minutes (or a Retry-After of up to an hour).
     pub async fn flush(&self) -> Result<(), Error> {
         if self.shared.stopping.load(Ordering::SeqCst) {
             return Err(Error::Stopped("client is shut down".into()));
@@ -145,6 +149,15 @@ impl Client {
         let target = {
             let mut e = self.lock();
             e.flush()?;
+            if e.oldest_pending_seq().is_some() {
+                if let Some(d) = e.retry_in().filter(|d| *d > self.request_timeout) {
+                    return Err(Error::Upload(format!(
+                        "backing off after {} failed attempts; next attempt in {} s",
+                        e.failures(),
+                        d.as_secs()
+                    )));
+                }
+            }
             e.last_seq()
         };
         self.shared.wake.notify_one();

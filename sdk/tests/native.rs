@@ -2,7 +2,9 @@
 //! end-to-end tests live in the workspace's tests/). It checks that the Client
 //! really performs what the engine asks: request shape, retry, flush, shutdown.
 
-use cairn::{Client, ClientOptions, Config, Consent, Engine, Event, MemoryStore, SystemClock};
+use cairn::{
+    Client, ClientOptions, Config, Consent, Engine, Event, ManualClock, MemoryStore, SystemClock,
+};
 use flate2::read::GzDecoder;
 use serde_json::{json, Value};
 use std::io::Read;
@@ -130,6 +132,34 @@ async fn failed_flush_reports_and_the_batch_is_retried() {
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
     assert_eq!(message_ids(&seen[0]), message_ids(&seen[1]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_while_backing_off_fails_at_once() {
+    let (url, seen) = server(vec![503]).await;
+    let mut cfg = Config::new("wk_native", &url);
+    cfg.hash_key = "k".into();
+    cfg.rng_seed = Some(1);
+    cfg.backoff_base = Duration::from_secs(3600);
+    cfg.backoff_cap = Duration::from_secs(3600);
+    // The fake clock never moves: the backoff never ends.
+    let clock = Arc::new(ManualClock::new(1_762_000_000_000));
+    let engine = Engine::new(cfg, Arc::new(MemoryStore::new()), clock).unwrap();
+    let options = ClientOptions {
+        request_timeout: Duration::from_secs(5),
+        ..ClientOptions::default()
+    };
+    let c = Client::start(engine, options).unwrap();
+    c.set_consent(Consent::all()).unwrap();
+    c.track("e1", json!({})).unwrap();
+    assert!(c.flush().await.is_err());
+    let again = tokio::time::timeout(Duration::from_secs(2), c.flush())
+        .await
+        .expect("flush must not wait out the backoff");
+    let err = again.unwrap_err();
+    assert!(err.to_string().contains("backing off"), "{err}");
+    assert_eq!(c.with_engine(|e| e.queued()), 1, "kept for retry");
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
