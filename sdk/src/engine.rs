@@ -256,33 +256,27 @@ impl Engine {
 
     /// Sets the user. The user id and the `email` / `phone` traits are normalised
     /// and hashed (unless hashing is off). The user is remembered even when the
-    /// identify message itself is not consented.
+    /// identify message itself is not consented, and left unchanged on an error.
+    /// Unlike Segment, the user id is required (an identify with traits only is
+    /// refused with `EmptyName`).
     pub fn identify(&mut self, user_id: &str, traits: Value) -> Result<Tracked, Error> {
         if user_id.trim().is_empty() {
             return Err(Error::EmptyName);
         }
         let mut traits = into_map(traits)?;
-        if self.hasher.enabled() {
-            for (k, v) in traits.iter_mut() {
-                if let Value::String(s) = v {
-                    if EMAIL_TRAITS.contains(&k.as_str()) {
-                        *s = self.hasher.email(s);
-                    } else if PHONE_TRAITS.contains(&k.as_str()) {
-                        *s = self.hasher.phone(s);
-                    }
-                }
-            }
-        }
-        self.set_user(Some(self.hasher.user_id(user_id)))?;
-        self.enqueue(
-            Kind::Identify,
-            None,
-            Some(&traits),
-            None,
-            None,
-            Purpose::Analytics,
-            None,
-        )
+        self.hash_contact_traits(&mut traits)?;
+        let user = self.hasher.user_id(user_id);
+        self.as_user(user, |e| {
+            e.enqueue(
+                Kind::Identify,
+                None,
+                Some(&traits),
+                None,
+                None,
+                Purpose::Analytics,
+                None,
+            )
+        })
     }
 
     /// Links the current identity (user id, else anonymous id) to `new_user_id`.
@@ -294,21 +288,25 @@ impl Engine {
             .user_id
             .clone()
             .unwrap_or_else(|| self.anonymous_id.clone());
-        self.set_user(Some(self.hasher.user_id(new_user_id)))?;
-        self.enqueue(
-            Kind::Alias,
-            None,
-            None,
-            Some(&previous),
-            None,
-            Purpose::Analytics,
-            None,
-        )
+        let user = self.hasher.user_id(new_user_id);
+        self.as_user(user, |e| {
+            e.enqueue(
+                Kind::Alias,
+                None,
+                None,
+                Some(&previous),
+                None,
+                Purpose::Analytics,
+                None,
+            )
+        })
     }
 
-    /// Associates the user with a group (account, team...).
+    /// Associates the user with a group (account, team...). `email` / `phone`
+    /// traits are hashed as in `identify`.
     pub fn group(&mut self, group_id: &str, traits: Value) -> Result<Tracked, Error> {
-        let traits = into_map(traits)?;
+        let mut traits = into_map(traits)?;
+        self.hash_contact_traits(&mut traits)?;
         self.enqueue(
             Kind::Group,
             None,
@@ -445,11 +443,13 @@ impl Engine {
         purpose: Purpose,
         timestamp: Option<DateTime<Utc>>,
     ) -> Result<Tracked, Error> {
-        if name.is_some_and(|n| n.trim().is_empty())
-            || group_id.is_some_and(|g| g.trim().is_empty())
-        {
+        // Rule: a track needs an event name and a group an id; a page or screen
+        // may be nameless (as in Segment) and is then sent without `name`.
+        let blank = |s: &str| s.trim().is_empty();
+        if (kind == Kind::Track && name.is_some_and(blank)) || group_id.is_some_and(blank) {
             return Err(Error::EmptyName);
         }
+        let name = name.filter(|n| !blank(n));
         // Rule: no consent, no queue, no disk.
         if !self.consent.allows(purpose) {
             return Ok(Tracked::NoConsent(purpose));
@@ -543,6 +543,54 @@ impl Engine {
             f.bytes = f.entries.iter().map(|e| e.size as usize).sum();
         }
         Ok(())
+    }
+
+    /// Rule: traits named `email` / `phone` in any case ("Email", "PHONE") are
+    /// personal identifiers. With hashing on, a string is normalised (e-mail:
+    /// trimmed, lower-cased; phone: E.164) and hashed, a whole number is hashed
+    /// as a phone, null is kept, and any other value (a fraction, a negative
+    /// number, a bool, an array, an object) is refused with `NotAnObject`, so no
+    /// raw identifier can leave the device inside it. With hashing off traits
+    /// go as given.
+    fn hash_contact_traits(&self, traits: &mut Map<String, Value>) -> Result<(), Error> {
+        if !self.hasher.enabled() {
+            return Ok(());
+        }
+        let named = |names: &[&str], k: &str| names.iter().any(|n| k.eq_ignore_ascii_case(n));
+        for (k, v) in traits.iter_mut() {
+            let email = named(EMAIL_TRAITS, k);
+            if !email && !named(PHONE_TRAITS, k) {
+                continue;
+            }
+            let hashed = match v {
+                Value::String(s) if email => self.hasher.email(s),
+                Value::String(s) => self.hasher.phone(s),
+                Value::Number(n) if n.is_u64() => self.hasher.phone(&n.to_string()),
+                Value::Null => continue,
+                _ => return Err(Error::NotAnObject),
+            };
+            *v = Value::String(hashed);
+        }
+        Ok(())
+    }
+
+    /// Rule: a new user (identify, alias) is kept, in memory and in the store,
+    /// only once its message was accepted (queued or not consented); after an
+    /// error (e.g. `EventTooLarge`) the user is unchanged.
+    fn as_user(
+        &mut self,
+        user: String,
+        send: impl FnOnce(&mut Self) -> Result<Tracked, Error>,
+    ) -> Result<Tracked, Error> {
+        let before = self.user_id.replace(user);
+        let sent = send(self).and_then(|t| {
+            self.set_user(self.user_id.clone())?;
+            Ok(t)
+        });
+        if sent.is_err() {
+            self.user_id = before;
+        }
+        sent
     }
 
     fn set_user(&mut self, user_id: Option<String>) -> Result<(), Error> {

@@ -4,14 +4,15 @@
 /// Everything that can go wrong in Cairn.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Event names (and ids for identify/alias/group) must not be empty.
+    /// Track event names (and ids for identify/alias/group) must not be empty.
     #[error("event name or id is empty")]
     EmptyName,
     /// A serialised message may not exceed the per-event limit (32 KB).
     #[error("event is {size} bytes, over the {max} byte limit")]
     EventTooLarge { size: usize, max: usize },
-    /// Properties and traits must be JSON objects.
-    #[error("properties/traits must be a JSON object")]
+    /// Properties and traits must be JSON objects, and `email` / `phone` traits
+    /// strings or whole numbers (when hashing is on).
+    #[error("properties/traits must be a JSON object, email/phone traits a string or number")]
     NotAnObject,
     /// The configuration cannot work (e.g. hashing on without a key).
     #[error("invalid config: {0}")]

@@ -21,7 +21,8 @@ impl Key {
 #[cfg(target_arch = "wasm32")]
 use crate::sha256::HmacKey as Key;
 
-/// Trait names whose values are personal identifiers and are hashed by `identify`.
+/// Trait names whose values are personal identifiers, hashed by `identify` and
+/// `group` (matched in any case).
 pub const EMAIL_TRAITS: &[&str] = &["email"];
 pub const PHONE_TRAITS: &[&str] = &["phone"];
 

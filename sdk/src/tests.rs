@@ -643,6 +643,86 @@ fn identify_hashes_normalised_identifiers() {
 }
 
 #[test]
+fn contact_traits_are_hashed_in_any_case_by_identify_and_group() {
+    let mut h = harness();
+    let hasher = crate::identity::Hasher::new(Some(b"test-hash-key"));
+    h.engine
+        .identify("u1", json!({"Email":" A@B.com ","PHONE":33612345678u64,"phone_2":"x"}))
+        .unwrap();
+    h.engine
+        .group("acme", json!({"EMAIL":"Billing@Acme.io","phone":"+1 555","email_ok":null}))
+        .unwrap();
+    h.engine.flush().unwrap();
+    let msgs = batch(&h.upload_now());
+    assert_eq!(msgs[0]["traits"]["Email"], hasher.email("a@b.com"));
+    assert_eq!(msgs[0]["traits"]["PHONE"], hasher.phone("33612345678"));
+    assert_eq!(msgs[0]["traits"]["phone_2"], "x", "only the exact names");
+    assert_eq!(msgs[1]["traits"]["EMAIL"], hasher.email("billing@acme.io"));
+    assert_eq!(msgs[1]["traits"]["phone"], hasher.phone("+1555"));
+}
+
+#[test]
+fn contact_traits_of_other_types_are_refused_and_nothing_changes() {
+    let mut h = harness();
+    h.engine.identify("u1", Value::Null).unwrap();
+    let user = h.engine.user_id().map(str::to_string);
+    let queued = h.engine.queued();
+    for traits in [
+        json!({"email": ["a@b.com"]}),
+        json!({"Phone": {"n": "+33612345678"}}),
+        json!({"email": true}),
+        json!({"phone": 3.5}),
+        json!({"phone": -1}),
+    ] {
+        let err = h.engine.identify("u2", traits.clone()).unwrap_err();
+        assert!(matches!(err, Error::NotAnObject), "{traits}: {err:?}");
+        let err = h.engine.group("g", traits.clone()).unwrap_err();
+        assert!(matches!(err, Error::NotAnObject), "{traits}: {err:?}");
+    }
+    assert_eq!(h.engine.user_id().map(str::to_string), user);
+    assert_eq!(h.engine.queued(), queued);
+}
+
+#[test]
+fn identify_and_alias_leave_the_user_unchanged_on_error() {
+    let mut cfg = test_config();
+    cfg.hash_identities = false; // so a long id makes a long message
+    cfg.hash_key.clear();
+    let mut h = harness_with(cfg);
+    h.engine.set_consent(Consent::all()).unwrap();
+    h.engine.identify("u1", Value::Null).unwrap();
+    let big = json!({ "blob": "z".repeat(33 * 1024) });
+    assert!(matches!(
+        h.engine.identify("u2", big),
+        Err(Error::EventTooLarge { .. })
+    ));
+    assert_eq!(h.engine.user_id(), Some("u1"));
+    assert!(matches!(
+        h.engine.alias(&"u".repeat(33 * 1024)),
+        Err(Error::EventTooLarge { .. })
+    ));
+    assert_eq!(h.engine.user_id(), Some("u1"));
+    assert_eq!(h.store.get("user_id").unwrap().as_deref(), Some(&b"u1"[..]));
+    // Not consented: the user is still remembered.
+    h.engine.set_consent(Consent::none()).unwrap();
+    h.engine.identify("u3", Value::Null).unwrap();
+    assert_eq!(h.engine.user_id(), Some("u3"));
+}
+
+#[test]
+fn pages_and_screens_may_be_nameless() {
+    let mut h = harness();
+    assert_eq!(h.engine.page("", json!({"path":"/"})).unwrap(), Tracked::Queued);
+    assert_eq!(h.engine.screen(" ", Value::Null).unwrap(), Tracked::Queued);
+    h.engine.track_event(Event::page_view("")).unwrap();
+    h.engine.flush().unwrap();
+    let msgs = batch(&h.upload_now());
+    assert_eq!(msgs.len(), 3);
+    assert!(msgs.iter().all(|m| m.get("name").is_none()), "sent without name");
+    assert_eq!(msgs[0]["properties"]["path"], "/");
+}
+
+#[test]
 fn hashing_can_be_turned_off() {
     let mut cfg = test_config();
     cfg.hash_identities = false;
