@@ -175,8 +175,10 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Rebuilds the queue index from the store; events of a purpose no longer
-    /// consented (a crash between revoke and purge) are deleted, not sent.
+    /// Rebuilds the queue index from the store. Rule: stored events whose purpose
+    /// the persisted consent does not cover (e.g. after switching the consent
+    /// mode, or consent reset after a damaged record) are deleted at start, not
+    /// sent; so are unreadable ones.
     fn restore_queue(&mut self) -> Result<(), Error> {
         let now = self.clock.now_millis();
         let mut stale = Vec::new();
@@ -626,11 +628,11 @@ impl Engine {
     }
 }
 
-/// UUIDv7s (RFC 9562) from the engine clock, strictly increasing within one engine
-/// even when the clock stalls or steps back: after the 48-bit millisecond come a
-/// 42-bit counter (rand_a's 12 bits and rand_b's first 30), randomly seeded at each
-/// new millisecond and incremented within one (RFC 9562 6.2, method 1), then 32
-/// random bits. (What uuid's ContextV7 does, without its u128 arithmetic.)
+/// UUIDv7s (RFC 9562) from the engine clock. Rule: strictly increasing within one
+/// engine even when the clock stalls or steps back. After the 48-bit millisecond
+/// come a 42-bit counter (rand_a's 12 bits and rand_b's first 30), randomly seeded
+/// at each new millisecond and incremented within one (RFC 9562 6.2, method 1),
+/// then 32 random bits; a counter that runs out borrows the next millisecond.
 #[derive(Debug, Default)]
 pub(crate) struct V7 {
     ms: u64,
@@ -650,7 +652,7 @@ impl V7 {
         } else {
             self.counter += 1;
             if self.counter >> 42 != 0 {
-                self.ms += 1; // borrow the next millisecond (as ContextV7 does)
+                self.ms += 1; // borrow the next millisecond
                 self.counter = seed;
             }
         }

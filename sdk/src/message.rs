@@ -87,12 +87,12 @@ impl Message<'_> {
         out.extend_from_slice(b"{\"type\":\"");
         out.extend_from_slice(self.kind.as_str().as_bytes());
         out.extend_from_slice(b"\",\"messageId\":");
-        str_json(out, self.message_id)?;
+        text::push_str(out, self.message_id);
         out.extend_from_slice(b",\"anonymousId\":");
-        str_json(out, self.anonymous_id)?;
+        text::push_str(out, self.anonymous_id);
         if let Some(u) = self.user_id {
             out.extend_from_slice(b",\"userId\":");
-            str_json(out, u)?;
+            text::push_str(out, u);
         }
         out.extend_from_slice(b",\"timestamp\":\"");
         out.extend_from_slice(text::rfc3339_millis(self.timestamp).as_bytes());
@@ -104,15 +104,15 @@ impl Message<'_> {
                 b",\"name\":"
             };
             out.extend_from_slice(key);
-            str_json(out, n)?;
+            text::push_str(out, n);
         }
         if let Some(p) = self.previous_id {
             out.extend_from_slice(b",\"previousId\":");
-            str_json(out, p)?;
+            text::push_str(out, p);
         }
         if let Some(g) = self.group_id {
             out.extend_from_slice(b",\"groupId\":");
-            str_json(out, g)?;
+            text::push_str(out, g);
         }
         let body_key: &[u8] = match self.kind {
             Kind::Identify | Kind::Group => b",\"traits\":",
@@ -128,7 +128,7 @@ impl Message<'_> {
         // Context goes last (see the module comment).
         out.extend_from_slice(CONTEXT_KEY);
         out.extend_from_slice(b"\"sessionId\":");
-        str_json(out, self.session_id)?;
+        text::push_str(out, self.session_id);
         out.extend_from_slice(b",\"consent\":");
         text::write_consent(out, &self.consent);
         out.extend_from_slice(b",\"purpose\":\"");
@@ -136,11 +136,6 @@ impl Message<'_> {
         out.extend_from_slice(b"\"}}");
         Ok(())
     }
-}
-
-fn str_json(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
-    text::push_str(out, s);
-    Ok(())
 }
 
 const CONTEXT_KEY: &[u8] = b",\"context\":{";

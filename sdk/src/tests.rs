@@ -491,8 +491,8 @@ fn revoking_purges_queued_and_in_flight_events_and_persists() {
 #[test]
 fn restart_drops_stored_events_whose_purpose_is_no_longer_consented() {
     let h = harness();
-    // Simulate a crash between persisting consent and purging: a stored
-    // marketing event with marketing revoked in the store.
+    // A stored marketing event that the persisted consent no longer covers
+    // (as after switching the consent mode).
     let mut e = h.engine;
     e.track_event(Event::signup("x").purpose(Purpose::Marketing))
         .unwrap();
