@@ -23,8 +23,8 @@ pub enum CollectorError {
         reason: &'static str,
         message: String,
     },
-    #[error("{0}")]
-    NotFound(String),
+    #[error("the request's events would take over {limit} bytes once stored (the batch context is copied into each)")]
+    Expanded { limit: usize },
     #[error("server is at capacity; retry after {retry_after_secs} s")]
     Overloaded { retry_after_secs: u64 },
     #[error("server is shutting down")]
@@ -53,7 +53,7 @@ impl CollectorError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Expanded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Overloaded { .. } | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Io(_) | Self::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -67,7 +67,7 @@ impl CollectorError {
             Self::UnsupportedEncoding(_) => "unsupported_encoding",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::BadRequest { reason, .. } => reason,
-            Self::NotFound(_) => "not_found",
+            Self::Expanded { .. } => "too_large",
             Self::Overloaded { .. } => "overloaded",
             Self::ShuttingDown => "shutting_down",
             Self::Store(_) | Self::Io(_) | Self::Config(_) => "internal",

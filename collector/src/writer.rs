@@ -70,6 +70,12 @@ impl Writer {
         (Self { jobs: tx }, WriterThread(handle))
     }
 
+    /// False once the writer thread has ended (it never does before shutdown unless it
+    /// panicked).
+    pub fn is_running(&self) -> bool {
+        !self.jobs.is_closed()
+    }
+
     /// Appends events durably; resolves once they are on disk.
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Outcome>, CollectorError> {
         let (reply, answer) = oneshot::channel();

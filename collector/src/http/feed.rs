@@ -15,6 +15,8 @@ use crate::CollectorError;
 
 const DEFAULT_LIMIT: usize = 1000;
 const MAX_LIMIT: usize = 10_000;
+/// A response stops after the record that reaches this size, whatever `limit` says.
+const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 pub struct FeedQuery {
@@ -60,7 +62,7 @@ pub async fn feed(
 
 async fn read(state: &AppState, after: u64, limit: usize) -> Result<Vec<Vec<u8>>, CollectorError> {
     let store = state.inner.store.clone();
-    tokio::task::spawn_blocking(move || store.read(after, limit))
+    tokio::task::spawn_blocking(move || store.read(after, limit, MAX_RESPONSE_BYTES))
         .await
         .map_err(|e| CollectorError::Store(format!("feed read task: {e}")))?
 }

@@ -74,7 +74,11 @@ impl AppState {
                 config.data_dir.display()
             );
         }
-        let store: Arc<dyn EventStore> = Arc::new(LogStore::open(&config.data_dir)?);
+        let store: Arc<dyn EventStore> = {
+            let window_ms = config.limits.dedup_window().as_millis() as i64;
+            let since = (time.now().timestamp_millis() - window_ms).max(0) as u64;
+            Arc::new(LogStore::open(&config.data_dir, since)?)
+        };
         let metrics = Arc::new(Metrics::new());
         let (committed_tx, committed) = watch::channel(store.last_cursor());
         let (writer, writer_thread) = Writer::start(

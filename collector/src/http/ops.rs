@@ -16,10 +16,19 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready: the store is open and the server is not shutting down.
+/// Ready: the server is not shutting down, the writer runs, and the store can still
+/// make events durable.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if *state.inner.stopping.borrow() {
+    let s = &state.inner;
+    if *s.stopping.borrow() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else if !s.writer.is_running() {
+        (StatusCode::SERVICE_UNAVAILABLE, "writer stopped")
+    } else if !s.store.healthy() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store failed; restart to recover",
+        )
     } else {
         (StatusCode::OK, "ready")
     }

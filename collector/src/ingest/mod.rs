@@ -14,6 +14,9 @@ use serde_json::{value::RawValue, Map, Value};
 
 use crate::{keys::WriteKeyId, privacy::Pseudonymiser, store::NewEvent, CollectorError, Limits};
 
+/// A request's stored events may take at most this many times the batch limit.
+const EXPANSION_LIMIT: usize = 4;
+
 /// Which Segment endpoint a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -52,10 +55,8 @@ pub struct Rejected {
     pub message: String,
 }
 
-/// A parsed request: its write key (if in the body) and its events, each either ready to
-/// store or refused.
+/// A parsed request: its events, each either ready to store or refused.
 pub struct Parsed {
-    pub body_write_key: Option<String>,
     pub events: Vec<(usize, NewEvent)>,
     pub rejected: Vec<Rejected>,
 }
@@ -84,6 +85,8 @@ struct RequestFacts<'a> {
     received: DateTime<Utc>,
     sent_at: Option<&'a str>,
     context: Option<&'a Map<String, Value>>,
+    /// Serialised size of `context`.
+    context_bytes: usize,
 }
 
 impl Ingest {
@@ -144,16 +147,28 @@ impl Ingest {
             write_key_id,
             received,
             sent_at: sent_at.as_deref(),
+            context_bytes: context
+                .as_ref()
+                .map_or(0, |c| serde_json::to_string(c).map_or(0, |t| t.len())),
             context: context.as_ref(),
         };
         let mut parsed = Parsed {
-            body_write_key: body_key.clone(),
             events: Vec::with_capacity(raw_events.len()),
             rejected: Vec::new(),
         };
+        // Stored events may outgrow their request (enrichment, the batch context copied
+        // into each), but by a bounded factor: this much memory per request at most.
+        let limit = EXPANSION_LIMIT * self.limits.max_batch_bytes;
+        let mut stored_bytes = 0;
         for (index, raw) in raw_events.into_iter().enumerate() {
             match self.prepare(raw, &facts) {
-                Ok(event) => parsed.events.push((index, event)),
+                Ok(event) => {
+                    stored_bytes += event.json.len();
+                    if stored_bytes > limit {
+                        return Err(CollectorError::Expanded { limit });
+                    }
+                    parsed.events.push((index, event));
+                }
                 Err((message_id, refusal)) => parsed.rejected.push(Rejected {
                     index,
                     message_id,
@@ -192,39 +207,41 @@ impl Ingest {
             .get("messageId")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        // The batch context counts as part of every event it is merged into, and is
+        // validated with it (consent, depth).
+        let size = size + facts.context_bytes;
         if size > max {
             let refusal = Refusal::new("too_large", format!("event is {size} bytes, over {max}"));
             return Err((message_id, refusal));
         }
+        merge_context(&mut event, facts.context);
         validate::check(&mut event, facts.endpoint, self.limits.max_depth)
             .map_err(|r| (message_id.clone(), r))?;
         event.remove("writeKey");
-        merge_context(&mut event, facts.context);
         let message_id = message_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         event.insert("messageId".into(), Value::String(message_id.clone()));
         stamp_times(&mut event, facts.received, facts.sent_at);
 
+        // Any event that carries both ids ties the anonymousId to the user (as in
+        // Segment's identity model); an alias ties its previousId to the user.
         let p = &self.pseudonymiser;
-        let user = event
-            .get("userId")
-            .and_then(Value::as_str)
-            .map(|u| p.identity(u));
-        let mut identities = Vec::with_capacity(2);
-        identities.extend(user);
-        if let Some(anonymous) = event.get("anonymousId").and_then(Value::as_str) {
-            identities.push(p.identity(anonymous));
-        }
-        let mut links = Vec::new();
-        if let Some(user) = user {
-            let linked = match event["type"].as_str() {
-                Some("identify") => event.get("anonymousId"),
-                Some("alias") => event.get("previousId"),
-                _ => None,
-            };
-            if let Some(other) = linked.and_then(Value::as_str) {
-                links.push((user, p.identity(other)));
-            }
-        }
+        let identity_of = |field| {
+            event
+                .get(field)
+                .and_then(Value::as_str)
+                .map(|id| p.identity(id))
+        };
+        let user = identity_of("userId");
+        let anonymous = identity_of("anonymousId");
+        let previous = identity_of("previousId").filter(|_| event["type"] == "alias");
+        let links = match user {
+            Some(user) => anonymous
+                .into_iter()
+                .chain(previous)
+                .map(|other| (user, other))
+                .collect(),
+            None => Vec::new(),
+        };
         p.apply(&mut event);
 
         let json = serde_json::to_vec(&event).expect("event serialises");
@@ -234,7 +251,8 @@ impl Ingest {
         Ok(NewEvent {
             dedup_key,
             message_id,
-            identities,
+            user,
+            anonymous,
             links,
             json,
             received_ms: facts.received.timestamp_millis().max(0) as u64,

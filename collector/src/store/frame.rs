@@ -64,6 +64,8 @@ pub enum Decoded<'a> {
     Incomplete,
 }
 
+/// Appends one frame. A payload over `MAX_PAYLOAD` could never be read back, so it is
+/// refused here rather than written.
 pub fn encode(
     out: &mut Vec<u8>,
     seq: u64,
@@ -71,9 +73,12 @@ pub fn encode(
     received_ms: u64,
     dedup: &[u8],
     body: &[&[u8]],
-) {
+) -> Result<(), TooLarge> {
     let body_len: usize = body.iter().map(|b| b.len()).sum();
     let payload_len = FIXED + dedup.len() + body_len;
+    if payload_len > MAX_PAYLOAD {
+        return Err(TooLarge(payload_len));
+    }
     let start = out.len();
     out.extend_from_slice(&(payload_len as u32).to_le_bytes());
     out.extend_from_slice(&[0; 4]);
@@ -87,6 +92,17 @@ pub fn encode(
     }
     let crc = crc32fast::hash(&out[start + HEADER..]);
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// A frame payload over `MAX_PAYLOAD` bytes.
+#[derive(Debug)]
+pub struct TooLarge(pub usize);
+
+impl From<TooLarge> for crate::CollectorError {
+    fn from(e: TooLarge) -> Self {
+        crate::CollectorError::Store(format!("a {} byte frame is over the log's limit", e.0))
+    }
 }
 
 /// The same frame with kind `Deleted` and its body zeroed: what deletion writes in place.
@@ -100,7 +116,8 @@ pub fn zeroed(frame: &Frame) -> Vec<u8> {
         frame.received_ms,
         frame.dedup,
         &[&zeros],
-    );
+    )
+    .expect("a zeroed frame is as large as a frame that was written");
     out
 }
 
@@ -149,18 +166,24 @@ pub fn decode(buf: &[u8]) -> Decoded<'_> {
     Decoded::Frame { frame, len }
 }
 
-/// An event body: identities, links, then the feed record.
+/// An event body: `flags u8 | [user(32)] | [anonymous(32)] | n_links u8 | links | record`,
+/// where flag bit 0 says a user identity is present and bit 1 an anonymous one.
 pub struct EventBody<'a> {
-    pub identities: Vec<[u8; 32]>,
+    pub user: Option<[u8; 32]>,
+    pub anonymous: Option<[u8; 32]>,
     pub links: Vec<([u8; 32], [u8; 32])>,
     pub record: &'a [u8],
 }
 
 /// The start of an event body; the feed record follows it.
-pub fn event_body_head(identities: &[[u8; 32]], links: &[([u8; 32], [u8; 32])]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + identities.len() * 32 + links.len() * 64);
-    out.push(identities.len() as u8);
-    for id in identities {
+pub fn event_body_head(
+    user: Option<&[u8; 32]>,
+    anonymous: Option<&[u8; 32]>,
+    links: &[([u8; 32], [u8; 32])],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + 64 + links.len() * 64);
+    out.push(u8::from(user.is_some()) | (u8::from(anonymous.is_some()) << 1));
+    for id in user.into_iter().chain(anonymous) {
         out.extend_from_slice(id);
     }
     out.push(links.len() as u8);
@@ -172,13 +195,18 @@ pub fn event_body_head(identities: &[[u8; 32]], links: &[([u8; 32], [u8; 32])]) 
 }
 
 pub fn decode_event_body(body: &[u8]) -> Option<EventBody<'_>> {
-    let n_ids = *body.first()? as usize;
+    let flags = *body.first()?;
     let mut at = 1;
-    let mut identities = Vec::with_capacity(n_ids);
-    for _ in 0..n_ids {
-        identities.push(body.get(at..at + 32)?.try_into().ok()?);
+    let mut take = |present: bool| -> Option<Option<[u8; 32]>> {
+        if !present {
+            return Some(None);
+        }
+        let id = body.get(at..at + 32)?.try_into().ok()?;
         at += 32;
-    }
+        Some(Some(id))
+    };
+    let user = take(flags & 1 != 0)?;
+    let anonymous = take(flags & 2 != 0)?;
     let n_links = *body.get(at)? as usize;
     at += 1;
     let mut links = Vec::with_capacity(n_links);
@@ -189,32 +217,34 @@ pub fn decode_event_body(body: &[u8]) -> Option<EventBody<'_>> {
         at += 64;
     }
     Some(EventBody {
-        identities,
+        user,
+        anonymous,
         links,
         record: body.get(at..)?,
     })
 }
 
-/// A tombstone body: the seqs it deleted, then its feed record.
-pub fn encode_tombstone_body(deleted: &[u64], record: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + deleted.len() * 8 + record.len());
-    out.extend_from_slice(&(deleted.len() as u32).to_le_bytes());
-    for seq in deleted {
-        out.extend_from_slice(&seq.to_le_bytes());
+/// A tombstone body: the identities whose events it deleted, then its feed record.
+/// Identities, not seqs, so its size does not grow with the number of events.
+pub fn encode_tombstone_body(identities: &[[u8; 32]], record: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + identities.len() * 32 + record.len());
+    out.extend_from_slice(&(identities.len() as u32).to_le_bytes());
+    for id in identities {
+        out.extend_from_slice(id);
     }
     out.extend_from_slice(record);
     out
 }
 
-pub fn decode_tombstone_body(body: &[u8]) -> Option<(Vec<u64>, &[u8])> {
+pub fn decode_tombstone_body(body: &[u8]) -> Option<(Vec<[u8; 32]>, &[u8])> {
     let n = u32::from_le_bytes(body.get(0..4)?.try_into().ok()?) as usize;
-    let end = 4 + n.checked_mul(8)?;
-    let seqs = body
+    let end = 4 + n.checked_mul(32)?;
+    let ids = body
         .get(4..end)?
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .chunks_exact(32)
+        .map(|c| c.try_into().unwrap())
         .collect();
-    Some((seqs, body.get(end..)?))
+    Some((ids, body.get(end..)?))
 }
 
 /// The feed record a frame carries, if it is one the feed shows.
@@ -232,7 +262,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_zeroing() {
-        let head = event_body_head(&[[1; 32]], &[([1; 32], [2; 32])]);
+        let head = event_body_head(Some(&[1; 32]), None, &[([1; 32], [2; 32])]);
         let mut buf = Vec::new();
         encode(
             &mut buf,
@@ -241,7 +271,8 @@ mod tests {
             7,
             b"dedup",
             &[&head, b"{\"x\":1}"],
-        );
+        )
+        .unwrap();
         let Decoded::Frame { frame, len } = decode(&buf) else {
             panic!()
         };
@@ -251,6 +282,8 @@ mod tests {
             (42, Kind::Event, 7, &b"dedup"[..])
         );
         assert_eq!(feed_record(&frame), Some(&b"{\"x\":1}"[..]));
+        let body = decode_event_body(frame.body).unwrap();
+        assert_eq!((body.user, body.anonymous), (Some([1; 32]), None));
         let zero = zeroed(&frame);
         assert_eq!(zero.len(), buf.len());
         let Decoded::Frame { frame: z, .. } = decode(&zero) else {
@@ -263,7 +296,7 @@ mod tests {
     #[test]
     fn torn_frames_are_detected() {
         let mut buf = Vec::new();
-        encode(&mut buf, 1, Kind::Event, 0, b"k", &[b"payload"]);
+        encode(&mut buf, 1, Kind::Event, 0, b"k", &[b"payload"]).unwrap();
         assert!(matches!(decode(&buf[..buf.len() - 1]), Decoded::Incomplete));
         let mut flipped = buf.clone();
         *flipped.last_mut().unwrap() ^= 0xff;
@@ -273,7 +306,28 @@ mod tests {
 
     #[test]
     fn tombstone_body() {
-        let body = encode_tombstone_body(&[3, 9], b"{}");
-        assert_eq!(decode_tombstone_body(&body), Some((vec![3, 9], &b"{}"[..])));
+        let body = encode_tombstone_body(&[[3; 32], [9; 32]], b"{}");
+        assert_eq!(
+            decode_tombstone_body(&body),
+            Some((vec![[3; 32], [9; 32]], &b"{}"[..]))
+        );
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+
+    #[test]
+    fn both_identities_round_trip() {
+        for (user, anon) in [(Some([5u8; 32]), Some([2u8; 32])), (None, Some([2u8; 32]))] {
+            let mut head = event_body_head(user.as_ref(), anon.as_ref(), &[]);
+            head.extend_from_slice(b"rec");
+            let body = decode_event_body(&head).unwrap();
+            assert_eq!(
+                (body.user, body.anonymous, body.record),
+                (user, anon, &b"rec"[..])
+            );
+        }
     }
 }

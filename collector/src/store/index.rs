@@ -159,19 +159,22 @@ impl IdentityIndex {
         let mut last = from;
         let mut count = 0;
         let mut recent = self.recent.lock().unwrap();
-        log.read_after(from, |f, segment| {
+        let mut new_links = HashSet::new();
+        let read = log.read_after(from, |f, segment| {
             if recent.0 != segment {
                 *recent = (segment, HashSet::new());
             }
             if f.kind == Kind::Event {
                 if let Some(body) = frame::decode_event_body(f.body) {
-                    for id in &body.identities {
+                    for id in body.user.iter().chain(&body.anonymous) {
                         if recent.1.insert(*id) {
                             batch.insert(key(b'i', id, &segment.to_be_bytes()), &[]);
                         }
                     }
-                    for (user, other) in &body.links {
-                        batch.insert(key(b'l', user, other), &[]);
+                    for link in body.links {
+                        if new_links.insert(link) {
+                            batch.insert(key(b'l', &link.0, &link.1), &[]);
+                        }
                     }
                 }
             }
@@ -182,10 +185,17 @@ impl IdentityIndex {
             } else {
                 ControlFlow::Continue(())
             }
-        })?;
+        });
         batch.insert(INDEXED, &last.to_be_bytes());
-        self.db.apply_batch(batch)?;
-        Ok(last)
+        let applied = read
+            .map_err(CollectorError::from)
+            .and_then(|()| self.db.apply_batch(batch).map_err(CollectorError::from));
+        if applied.is_err() {
+            // `recent` claims identities this batch never wrote: forget them, so the
+            // retry writes their entries.
+            *recent = (0, HashSet::new());
+        }
+        applied.map(|()| last)
     }
 
     /// The user, every identity reachable from it through links, and their events.

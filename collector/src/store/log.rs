@@ -3,10 +3,13 @@
 //! acknowledged; read concurrently by the feed up to the durable end only.
 //!
 //! Recovery rules, applied when the log is opened:
-//! - a frame that is cut short at the end of the last segment was never acknowledged,
-//!   and the file is truncated before it;
-//! - a frame whose checksum fails but which is followed by a valid frame was being zeroed
-//!   by a deletion when the process died, and is skipped as deleted.
+//! - frames whose checksum fails, followed (through their intact lengths) by a valid
+//!   frame, were being zeroed by a deletion when the process died, and are skipped as
+//!   deleted; zeroing never changes a frame's length, so the chain can be followed;
+//! - what cannot be followed to a valid frame at the end of the last segment was never
+//!   acknowledged (an append cut short), and the file is truncated before it;
+//! - the same in an earlier segment is damage, not a torn append: it is reported and
+//!   left in place.
 
 use std::{
     collections::BTreeMap,
@@ -51,13 +54,6 @@ pub struct Log {
     last_seq: AtomicU64,
     tail: Mutex<Tail>,
     poisoned: AtomicBool,
-}
-
-/// Where a frame lives (segment first seq, offset), with its bytes.
-pub struct Located {
-    pub segment: u64,
-    pub offset: u64,
-    pub bytes: Vec<u8>,
 }
 
 fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
@@ -129,23 +125,32 @@ fn scan(
     Ok(())
 }
 
-/// Whether a whole, valid frame starts at `offset` (and ends by `end`).
-fn valid_frame_at(segment: &Segment, offset: u64, end: u64) -> bool {
-    let mut header = [0u8; frame::HEADER];
-    if offset + frame::HEADER as u64 > end
-        || segment.file.read_exact_at(&mut header, offset).is_err()
-    {
-        return false;
+/// Whether, from the frame at `offset`, the chain of frame lengths reaches a whole,
+/// valid frame before `end`: then what lies between was torn by an in-place zeroing.
+fn valid_frame_follows(segment: &Segment, mut offset: u64, end: u64) -> bool {
+    loop {
+        let mut header = [0u8; frame::HEADER];
+        if offset + frame::HEADER as u64 > end
+            || segment.file.read_exact_at(&mut header, offset).is_err()
+        {
+            return false;
+        }
+        let Some(need) = frame::declared_len(&header) else {
+            return false;
+        };
+        if offset + need as u64 > end {
+            return false;
+        }
+        let mut bytes = vec![0; need];
+        if segment.file.read_exact_at(&mut bytes, offset).is_err() {
+            return false;
+        }
+        match frame::decode(&bytes) {
+            Decoded::Frame { .. } => return true,
+            Decoded::Corrupt { len } => offset += len as u64,
+            Decoded::Incomplete => return false,
+        }
     }
-    let Some(need) = frame::declared_len(&header) else {
-        return false;
-    };
-    if offset + need as u64 > end {
-        return false;
-    }
-    let mut bytes = vec![0; need];
-    segment.file.read_exact_at(&mut bytes, offset).is_ok()
-        && matches!(frame::decode(&bytes), Decoded::Frame { .. })
 }
 
 impl Log {
@@ -165,10 +170,10 @@ impl Log {
         let mut marks = BTreeMap::new();
         let mut last_seq = 0;
         let mut since_mark = MARK_EVERY;
-        for first in &firsts {
+        for (position, first) in firsts.iter().enumerate() {
+            let is_last = position + 1 == firsts.len();
             let segment = open_segment(dir, *first)?;
             let len = segment.durable_len.load(Ordering::Relaxed);
-            let len_before_scan = len;
             let mut good_end = 0;
             scan(&segment, 0, len, |decoded, offset, _| match decoded {
                 Decoded::Frame { frame, len } => {
@@ -182,15 +187,19 @@ impl Log {
                     good_end = offset + len as u64;
                     ControlFlow::Continue(())
                 }
-                Decoded::Corrupt { len }
-                    if valid_frame_at(&segment, offset + len as u64, len_before_scan) =>
-                {
-                    good_end = offset + len as u64;
+                Decoded::Corrupt { len: torn } if valid_frame_follows(&segment, offset, len) => {
+                    good_end = offset + torn as u64;
                     ControlFlow::Continue(())
                 }
                 _ => ControlFlow::Break(()),
             })?;
-            if good_end < len {
+            if good_end < len && !is_last {
+                tracing::error!(
+                    segment = first,
+                    at = good_end,
+                    "event log segment is damaged past this offset; left as it is"
+                );
+            } else if good_end < len {
                 tracing::warn!(
                     segment = first,
                     kept = good_end,
@@ -256,17 +265,13 @@ impl Log {
                 since_mark: MARK_EVERY,
             };
         }
-        let written = tail
-            .segment
-            .file
-            .write_all_at(bytes, tail.end)
-            .and_then(|()| tail.segment.file.sync_data());
-        if let Err(e) = written {
-            // After a failed fsync the kernel may have dropped the dirty pages: nothing
-            // more is acknowledged until a restart recovers from what is on disk.
-            self.poisoned.store(true, Ordering::Release);
-            return Err(e);
-        }
+        // After a failed fsync the kernel may have dropped the dirty pages.
+        self.poison_on_error(
+            tail.segment
+                .file
+                .write_all_at(bytes, tail.end)
+                .and_then(|()| tail.segment.file.sync_data()),
+        )?;
         {
             let mut marks = self.marks.write().unwrap();
             for &(seq, offset) in frames {
@@ -341,30 +346,6 @@ impl Log {
         })
     }
 
-    /// The frame with `seq`, with where it lives.
-    pub fn locate(&self, seq: u64) -> io::Result<Option<Located>> {
-        let mut found = None;
-        self.walk(seq, |segment, decoded, at| match decoded {
-            Decoded::Frame { frame, len } if frame.seq == seq => {
-                found = Some((segment.clone(), at, len));
-                ControlFlow::Break(())
-            }
-            Decoded::Frame { frame, .. } if frame.seq > seq => ControlFlow::Break(()),
-            Decoded::Incomplete => ControlFlow::Break(()),
-            _ => ControlFlow::Continue(()),
-        })?;
-        let Some((segment, offset, len)) = found else {
-            return Ok(None);
-        };
-        let mut bytes = vec![0; len];
-        segment.file.read_exact_at(&mut bytes, offset)?;
-        Ok(Some(Located {
-            segment: segment.first_seq,
-            offset,
-            bytes,
-        }))
-    }
-
     /// Calls `visit` with every durable, intact frame of one segment and its offset.
     pub fn scan_segment(
         &self,
@@ -392,13 +373,32 @@ impl Log {
         let segment = segments
             .get(&segment)
             .ok_or_else(|| io::Error::other(format!("no segment {segment}")))?;
-        segment.file.write_all_at(bytes, offset)
+        self.poison_on_error(segment.file.write_all_at(bytes, offset))
+    }
+
+    /// After a failed write or sync, what is on disk is unknown: nothing more is
+    /// acknowledged until a restart recovers from the disk (and, after a deletion,
+    /// finishes it from its tombstone, which is then still the last frame).
+    fn poison_on_error<T>(&self, result: io::Result<T>) -> io::Result<T> {
+        if result.is_err() {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// First seqs of all segments, oldest first.
+    pub fn segment_ids(&self) -> Vec<u64> {
+        self.segments.read().unwrap().keys().copied().collect()
     }
 
     /// fdatasync of every segment, after in-place rewrites.
     pub fn sync_all_segments(&self) -> io::Result<()> {
         for segment in self.segments.read().unwrap().values() {
-            segment.file.sync_data()?;
+            self.poison_on_error(segment.file.sync_data())?;
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use serde_json::json;
 use super::{
     dedup::{fingerprint, DedupWindow},
     event_record, feed_line,
-    frame::{self, Kind},
+    frame::{self, EventBody, Kind},
     index::IdentityIndex,
     log::Log,
     tombstone_record, DeleteUser, Deletion, EventStore, NewEvent, Outcome,
@@ -30,61 +30,93 @@ use crate::{
 pub struct LogStore {
     log: Arc<Log>,
     index: Arc<IdentityIndex>,
-    /// Held by the one writer for the whole of an append or a deletion.
-    dedup: Mutex<DedupWindow>,
+    /// The writer's own state, held for the whole of an append or a deletion, which
+    /// also serialises the two.
+    writer: Mutex<DedupWindow>,
     indexer: Mutex<Option<JoinHandle<()>>>,
 }
 
+/// Whether an event belongs to a user being deleted, whose identities (the user, the
+/// anonymousIds and aliases tied to it) are `wanted`: an event with a userId belongs to
+/// that user only; an event without one belongs to the owner of its anonymousId. So a
+/// device shared by two users loses only the anonymous events, never the other user's.
+fn belongs_to(body: &EventBody, wanted: &HashSet<Identity>) -> bool {
+    match (body.user, body.anonymous) {
+        (Some(user), _) => wanted.contains(&user),
+        (None, Some(anonymous)) => wanted.contains(&anonymous),
+        (None, None) => false,
+    }
+}
+
 impl LogStore {
-    pub fn open(data_dir: &Path) -> Result<Self, CollectorError> {
+    /// Opens the store; dedup keys received before `dedup_since_ms` are not reloaded.
+    pub fn open(data_dir: &Path, dedup_since_ms: u64) -> Result<Self, CollectorError> {
         let mut dedup = DedupWindow::default();
-        // Deletions a crash may have left half-done: those of tombstones after the last event.
-        let mut unfinished: Vec<u64> = Vec::new();
-        let log = Log::open(&data_dir.join("log"), |f| {
-            dedup.insert(fingerprint(f.dedup), f.received_ms);
-            match f.kind {
-                Kind::Event => unfinished.clear(),
-                Kind::Tombstone => unfinished
-                    .extend(frame::decode_tombstone_body(f.body).map_or(Vec::new(), |(s, _)| s)),
-                Kind::Deleted => {}
+        // Deletions a crash may have left half-done: those of tombstones after the last
+        // event (a deletion finishes before the writer appends anything else).
+        let mut unfinished: HashSet<Identity> = HashSet::new();
+        let log = Log::open(&data_dir.join("log"), |f| match f.kind {
+            Kind::Event | Kind::Deleted => {
+                if f.received_ms >= dedup_since_ms {
+                    dedup.insert(fingerprint(f.dedup), f.received_ms);
+                }
+                if f.kind == Kind::Event {
+                    unfinished.clear();
+                }
+            }
+            Kind::Tombstone => {
+                if let Some((ids, _)) = frame::decode_tombstone_body(f.body) {
+                    unfinished.extend(ids);
+                }
             }
         })?;
-        let log = Arc::new(log);
         let store = Self {
+            log: Arc::new(log),
             index: Arc::new(IdentityIndex::open(&data_dir.join("index"))?),
-            dedup: Mutex::new(dedup),
+            writer: Mutex::new(dedup),
             indexer: Mutex::new(None),
-            log,
         };
-        store.zero_events(&unfinished)?;
+        if !unfinished.is_empty() {
+            let segments = store.log.segment_ids();
+            let finished = store.zero_events_of(&unfinished, &segments)?;
+            tracing::warn!(
+                zeroed = finished,
+                "finished a deletion cut short by a crash"
+            );
+        }
         *store.indexer.lock().unwrap() = Some(store.index.follow(store.log.clone()));
         store.index.notify(store.log.last_seq());
         tracing::info!(
             last_cursor = store.log.last_seq(),
-            dedup_keys = store.dedup.lock().unwrap().len(),
+            dedup_keys = store.writer.lock().unwrap().len(),
             "event log open"
         );
         Ok(store)
     }
 
-    /// Overwrites the given events' frames with zeroes and makes that durable; returns
-    /// the seqs that were events (not already deleted).
-    fn zero_events(&self, seqs: &[u64]) -> Result<Vec<u64>, CollectorError> {
-        let mut zeroed = Vec::new();
-        for &seq in seqs {
-            let Some(located) = self.log.locate(seq)? else {
-                continue;
-            };
-            let frame::Decoded::Frame { frame: f, .. } = frame::decode(&located.bytes) else {
-                continue;
-            };
-            if f.kind == Kind::Event {
-                self.log
-                    .rewrite(located.segment, located.offset, &frame::zeroed(&f))?;
-                zeroed.push(seq);
+    /// Overwrites, in `segments`, the frames of every event that belongs to `wanted`
+    /// with zeroes, and makes that durable. Returns how many it zeroed.
+    fn zero_events_of(
+        &self,
+        wanted: &HashSet<Identity>,
+        segments: &[u64],
+    ) -> Result<usize, CollectorError> {
+        let mut zeroed = 0;
+        for &segment in segments {
+            let mut doomed = Vec::new();
+            self.log.scan_segment(segment, |f, offset| {
+                let mine = f.kind == Kind::Event
+                    && frame::decode_event_body(f.body).is_some_and(|b| belongs_to(&b, wanted));
+                if mine {
+                    doomed.push((offset, frame::zeroed(f)));
+                }
+            })?;
+            for (offset, bytes) in &doomed {
+                self.log.rewrite(segment, *offset, bytes)?;
             }
+            zeroed += doomed.len();
         }
-        if !zeroed.is_empty() {
+        if zeroed > 0 {
             self.log.sync_all_segments()?;
         }
         Ok(zeroed)
@@ -102,7 +134,7 @@ impl Drop for LogStore {
 
 impl EventStore for LogStore {
     fn append(&self, events: &[NewEvent]) -> Result<Vec<Outcome>, CollectorError> {
-        let mut dedup = self.dedup.lock().unwrap();
+        let mut dedup = self.writer.lock().unwrap();
         let mut in_group = HashSet::with_capacity(events.len());
         let mut seq = self.log.last_seq();
         let mut bytes = Vec::with_capacity(events.iter().map(|e| e.json.len() + 256).sum());
@@ -116,7 +148,8 @@ impl EventStore for LogStore {
                 continue;
             }
             seq += 1;
-            let head = frame::event_body_head(&event.identities, &event.links);
+            let head =
+                frame::event_body_head(event.user.as_ref(), event.anonymous.as_ref(), &event.links);
             let record = event_record(&event.message_id, &event.json);
             frames.push((seq, bytes.len()));
             frame::encode(
@@ -126,7 +159,7 @@ impl EventStore for LogStore {
                 event.received_ms,
                 &event.dedup_key,
                 &[&head, &record],
-            );
+            )?;
             fresh.push((fp, event.received_ms));
             outcomes.push(Outcome::Stored { cursor: seq });
         }
@@ -138,13 +171,21 @@ impl EventStore for LogStore {
         Ok(outcomes)
     }
 
-    fn read(&self, after: u64, limit: usize) -> Result<Vec<Vec<u8>>, CollectorError> {
+    fn read(
+        &self,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, CollectorError> {
         let mut lines = Vec::new();
+        let mut bytes = 0;
         self.log.read_after(after, |f, _| {
             if let Some(record) = frame::feed_record(f) {
-                lines.push(feed_line(f.seq, record));
+                let line = feed_line(f.seq, record);
+                bytes += line.len();
+                lines.push(line);
             }
-            if lines.len() >= limit {
+            if lines.len() >= limit || bytes >= max_bytes {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -154,51 +195,38 @@ impl EventStore for LogStore {
     }
 
     fn delete_user(&self, request: &DeleteUser) -> Result<Deletion, CollectorError> {
-        let _writer = self.dedup.lock().unwrap();
+        let _writer = self.writer.lock().unwrap();
         let last = self.log.last_seq();
         self.index.wait_indexed(last);
         let entries = self.index.entries_of(request.identity)?;
         let wanted: HashSet<Identity> = entries.identities.iter().copied().collect();
-        // (seq, segment, offset, zeroed frame) of every event of the user's identities.
-        let mut doomed = Vec::new();
+        let mut count = 0;
         for &segment in &entries.segments {
-            self.log.scan_segment(segment, |f, offset| {
-                if f.kind != Kind::Event {
-                    return;
-                }
-                let Some(body) = frame::decode_event_body(f.body) else {
-                    return;
-                };
-                if body.identities.iter().any(|id| wanted.contains(id)) {
-                    doomed.push((f.seq, segment, offset, frame::zeroed(f)));
-                }
+            self.log.scan_segment(segment, |f, _| {
+                let mine = f.kind == Kind::Event
+                    && frame::decode_event_body(f.body).is_some_and(|b| belongs_to(&b, &wanted));
+                count += usize::from(mine);
             })?;
         }
-        let seqs: Vec<u64> = doomed.iter().map(|d| d.0).collect();
         // The tombstone goes first: once it is durable, a crash in the middle of the
         // zeroing below is finished at the next start.
         let value = json!({
             "userId": request.stored_user_id,
             "identities": entries.identities.iter().map(|i| hex(i)).collect::<Vec<_>>(),
-            "deletedEvents": seqs.len(),
+            "deletedEvents": count,
             "deletedAt": request.deleted_at,
         });
         let record = tombstone_record(&request.stored_user_id, value.to_string().as_bytes());
-        let body = frame::encode_tombstone_body(&seqs, &record);
+        let body = frame::encode_tombstone_body(&entries.identities, &record);
         let tombstone_seq = last + 1;
         let mut bytes = Vec::new();
-        frame::encode(&mut bytes, tombstone_seq, Kind::Tombstone, 0, &[], &[&body]);
+        frame::encode(&mut bytes, tombstone_seq, Kind::Tombstone, 0, &[], &[&body])?;
         self.log.append(&bytes, &[(tombstone_seq, 0)])?;
-        for (_, segment, offset, zeroed) in &doomed {
-            self.log.rewrite(*segment, *offset, zeroed)?;
-        }
-        if !doomed.is_empty() {
-            self.log.sync_all_segments()?;
-        }
+        let zeroed = self.zero_events_of(&wanted, &entries.segments)?;
         self.index.forget(entries)?;
         self.index.notify(tombstone_seq);
         Ok(Deletion {
-            deleted_events: seqs.len() as u64,
+            deleted_events: zeroed as u64,
             tombstone_cursor: tombstone_seq,
         })
     }
@@ -208,6 +236,10 @@ impl EventStore for LogStore {
     }
 
     fn expire_dedup(&self, before_ms: u64) -> Result<usize, CollectorError> {
-        Ok(self.dedup.lock().unwrap().expire(before_ms))
+        Ok(self.writer.lock().unwrap().expire(before_ms))
+    }
+
+    fn healthy(&self) -> bool {
+        !self.log.is_poisoned()
     }
 }

@@ -20,9 +20,12 @@ pub struct NewEvent {
     /// Write key id followed by the messageId: the deduplication key.
     pub dedup_key: Vec<u8>,
     pub message_id: String,
-    /// Identities this event is indexed under (hashed userId, anonymousId).
-    pub identities: Vec<Identity>,
-    /// (user, other) pairs tying an anonymousId or alias to a user, from identify / alias.
+    /// The hashed userId, if any: deleting that user deletes the event.
+    pub user: Option<Identity>,
+    /// The hashed anonymousId, if any: an event without a user is deleted with the user
+    /// its anonymousId is tied to.
+    pub anonymous: Option<Identity>,
+    /// (user, other) pairs tying an anonymousId or an alias's previousId to a user.
     pub links: Vec<(Identity, Identity)>,
     /// The stored event JSON.
     pub json: Vec<u8>,
@@ -57,8 +60,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// call is there or none is.
     fn append(&self, events: &[NewEvent]) -> Result<Vec<Outcome>, CollectorError>;
 
-    /// Up to `limit` feed lines (without newline) with cursor greater than `after`.
-    fn read(&self, after: u64, limit: usize) -> Result<Vec<Vec<u8>>, CollectorError>;
+    /// Feed lines (without newline) with cursor greater than `after`: up to `limit` of
+    /// them, stopping once they reach `max_bytes`.
+    fn read(
+        &self,
+        after: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, CollectorError>;
 
     /// Removes every event of the user and of identities linked to it, appends a
     /// tombstone record, and returns once durable.
@@ -69,6 +78,10 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Forgets dedup keys received before `before_ms`; returns how many.
     fn expire_dedup(&self, before_ms: u64) -> Result<usize, CollectorError>;
+
+    /// False once the store can acknowledge nothing more until a restart (a failed
+    /// fsync): readiness probes report it so traffic goes elsewhere.
+    fn healthy(&self) -> bool;
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ fn event(id: &str, user: u8, anon: u8, link: bool) -> NewEvent {
     NewEvent {
         dedup_key: format!("wk{id}").into_bytes(),
         message_id: id.into(),
-        identities: vec![[user; 32], [anon; 32]],
+        user: (user != 0).then_some([user; 32]),
+        anonymous: Some([anon; 32]),
         links: if link {
             vec![([user; 32], [anon; 32])]
         } else {
@@ -32,7 +33,7 @@ fn event(id: &str, user: u8, anon: u8, link: bool) -> NewEvent {
 
 fn keys(store: &LogStore) -> Vec<String> {
     store
-        .read(0, 1000)
+        .read(0, 1000, usize::MAX)
         .unwrap()
         .iter()
         .map(|l| {
@@ -58,7 +59,7 @@ fn log_bytes(d: &Path) -> Vec<u8> {
 fn appends_reads_and_deduplicates_across_reopen() {
     let d = dir("dedup");
     {
-        let store = LogStore::open(&d).unwrap();
+        let store = LogStore::open(&d, 0).unwrap();
         let out = store
             .append(&[
                 event("a", 1, 2, false),
@@ -74,9 +75,9 @@ fn appends_reads_and_deduplicates_across_reopen() {
                 Outcome::Duplicate
             ]
         );
-        assert_eq!(store.read(1, 10).unwrap().len(), 1);
+        assert_eq!(store.read(1, 10, usize::MAX).unwrap().len(), 1);
     }
-    let store = LogStore::open(&d).unwrap();
+    let store = LogStore::open(&d, 0).unwrap();
     assert_eq!(store.last_cursor(), 2);
     let out = store
         .append(&[event("b", 1, 2, false), event("c", 1, 2, false)])
@@ -91,7 +92,7 @@ fn appends_reads_and_deduplicates_across_reopen() {
 fn torn_tail_is_truncated_and_its_seq_reused() {
     let d = dir("torn");
     {
-        let store = LogStore::open(&d).unwrap();
+        let store = LogStore::open(&d, 0).unwrap();
         store.append(&[event("a", 1, 2, false)]).unwrap();
     }
     let segment = fs::read_dir(d.join("log"))
@@ -107,7 +108,7 @@ fn torn_tail_is_truncated_and_its_seq_reused() {
         .unwrap()
         .write_all(&[40, 0, 0, 0, 1, 2, 3])
         .unwrap();
-    let store = LogStore::open(&d).unwrap();
+    let store = LogStore::open(&d, 0).unwrap();
     assert_eq!(fs::metadata(&segment).unwrap().len(), whole);
     assert_eq!(
         store.append(&[event("b", 1, 2, false)]).unwrap(),
@@ -120,13 +121,15 @@ fn torn_tail_is_truncated_and_its_seq_reused() {
 #[test]
 fn deletion_zeroes_linked_events_and_appends_a_tombstone() {
     let d = dir("delete");
-    let store = LogStore::open(&d).unwrap();
-    // user 1 is tied to anonymous id 2; user 3 / anon 4 is someone else.
+    let store = LogStore::open(&d, 0).unwrap();
+    // user 1 is tied to anonymous id 2; user 3 / anon 4 is someone else, and so is
+    // user 5, who used the same device (anonymous id 2) after logging in.
     store
         .append(&[
             event("u1", 1, 2, true),
-            event("anon", 9, 2, false),
+            event("anon", 0, 2, false),
             event("other", 3, 4, false),
+            event("shared", 5, 2, false),
         ])
         .unwrap();
     let deletion = store
@@ -137,18 +140,24 @@ fn deletion_zeroes_linked_events_and_appends_a_tombstone() {
         })
         .unwrap();
     assert_eq!(deletion.deleted_events, 2);
-    assert_eq!(deletion.tombstone_cursor, 4);
-    assert_eq!(keys(&store), ["event:other", "tombstone:h1"]);
+    assert_eq!(deletion.tombstone_cursor, 5);
+    assert_eq!(
+        keys(&store),
+        ["event:other", "event:shared", "tombstone:h1"]
+    );
     let bytes = log_bytes(&d);
     let text = String::from_utf8_lossy(&bytes);
     assert!(
         !text.contains("raw-u1") && !text.contains("raw-anon"),
         "deleted bytes remain"
     );
-    assert!(text.contains("raw-other"));
+    assert!(text.contains("raw-other") && text.contains("raw-shared"));
     drop(store);
-    let store = LogStore::open(&d).unwrap();
-    assert_eq!(keys(&store), ["event:other", "tombstone:h1"]);
+    let store = LogStore::open(&d, 0).unwrap();
+    assert_eq!(
+        keys(&store),
+        ["event:other", "event:shared", "tombstone:h1"]
+    );
     let _ = fs::remove_dir_all(&d);
 }
 
@@ -156,14 +165,14 @@ fn deletion_zeroes_linked_events_and_appends_a_tombstone() {
 fn a_deletion_cut_short_is_finished_at_open() {
     let d = dir("cut");
     {
-        let store = LogStore::open(&d).unwrap();
+        let store = LogStore::open(&d, 0).unwrap();
         store
             .append(&[event("gone", 1, 2, false), event("kept", 3, 4, false)])
             .unwrap();
     }
     // Simulate a crash after the tombstone was durable but before the zeroing.
     let tombstone_log = {
-        let store = LogStore::open(&d).unwrap();
+        let store = LogStore::open(&d, 0).unwrap();
         store
             .delete_user(&DeleteUser {
                 identity: [1; 32],
@@ -178,7 +187,7 @@ fn a_deletion_cut_short_is_finished_at_open() {
     // Rebuild: the original event frame written back as it was before the zeroing.
     let d2 = dir("cut-replay");
     {
-        let store = LogStore::open(&d2).unwrap();
+        let store = LogStore::open(&d2, 0).unwrap();
         store
             .append(&[event("gone", 1, 2, false), event("kept", 3, 4, false)])
             .unwrap();
@@ -196,9 +205,73 @@ fn a_deletion_cut_short_is_finished_at_open() {
     cut[..before.len()].copy_from_slice(&before);
     fs::write(seg(&d), &cut).unwrap();
     assert!(String::from_utf8_lossy(&log_bytes(&d)).contains("raw-gone"));
-    let store = LogStore::open(&d).unwrap();
+    let store = LogStore::open(&d, 0).unwrap();
     assert!(!String::from_utf8_lossy(&log_bytes(&d)).contains("raw-gone"));
     assert_eq!(keys(&store), ["event:kept", "tombstone:h1"]);
     let _ = fs::remove_dir_all(&d);
     let _ = fs::remove_dir_all(&d2);
+}
+
+#[test]
+fn adjacent_torn_frames_before_valid_ones_are_skipped_not_truncated() {
+    let d = dir("adjacent");
+    let mut ends = vec![0];
+    {
+        let store = LogStore::open(&d, 0).unwrap();
+        for id in ["a", "b", "c", "d"] {
+            store.append(&[event(id, 1, 2, false)]).unwrap();
+            let seg = fs::read_dir(d.join("log"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path();
+            ends.push(fs::metadata(seg).unwrap().len());
+        }
+    }
+    // Tear frames 1 and 2 (as a power loss during a deletion's zeroing could).
+    let seg = fs::read_dir(d.join("log"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = fs::read(&seg).unwrap();
+    for frame in 0..2 {
+        bytes[ends[frame + 1] as usize - 1] ^= 0xff;
+    }
+    fs::write(&seg, &bytes).unwrap();
+    let store = LogStore::open(&d, 0).unwrap();
+    assert_eq!(store.last_cursor(), 4);
+    assert_eq!(keys(&store), ["event:c", "event:d"]);
+    assert_eq!(fs::metadata(&seg).unwrap().len(), ends[4]);
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn batch_of_a_heavy_user_deletes_with_a_small_tombstone() {
+    let d = dir("heavy");
+    let store = LogStore::open(&d, 0).unwrap();
+    let events: Vec<NewEvent> = (0..5000)
+        .map(|i| event(&format!("e{i}"), 1, 2, false))
+        .collect();
+    store.append(&events).unwrap();
+    let deletion = store
+        .delete_user(&DeleteUser {
+            identity: [1; 32],
+            stored_user_id: "h1".into(),
+            deleted_at: "t".into(),
+        })
+        .unwrap();
+    assert_eq!(deletion.deleted_events, 5000);
+    store.append(&[event("after", 3, 4, false)]).unwrap();
+    drop(store);
+    let store = LogStore::open(&d, 0).unwrap();
+    assert_eq!(keys(&store), ["tombstone:h1", "event:after"]);
+    let tombstone = store.read(5000, 1, usize::MAX).unwrap();
+    assert!(
+        tombstone[0].len() < 1024,
+        "tombstone grows with the events it deleted"
+    );
+    let _ = fs::remove_dir_all(&d);
 }
