@@ -24,6 +24,10 @@ struct StoredKeys {
     read_key: Option<String>,
     admin_key: Option<String>,
     hash_secret: Option<String>,
+    /// HMAC of a fixed text under the hash secret the data was written with: a later
+    /// start with another secret would hash identities differently and deletion would
+    /// silently miss every existing user, so it is refused.
+    hash_secret_check: Option<String>,
 }
 
 pub struct Keys {
@@ -93,7 +97,22 @@ impl Keys {
         if write_keys.iter().any(|k| k.trim().is_empty()) {
             return Err(CollectorError::Config("a write key is empty".into()));
         }
-        if !generated.is_empty() {
+        let check = secret_check(&hash_secret);
+        let new_check = match &stored.hash_secret_check {
+            Some(kept) if *kept != check => {
+                return Err(CollectorError::Config(format!(
+                    "the hash secret differs from the one the data in {} was written with; \
+                     stored identities would no longer match (deletion would miss users)",
+                    config.data_dir.display()
+                )))
+            }
+            Some(_) => false,
+            None => {
+                stored.hash_secret_check = Some(check);
+                true
+            }
+        };
+        if !generated.is_empty() || new_check {
             save(&config.data_dir, &stored)?;
         }
         let keys = Keys {
@@ -128,6 +147,11 @@ impl Keys {
     }
 }
 
+fn secret_check(secret: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    hex(ring::hmac::sign(&key, b"cairn hash secret check").as_ref())
+}
+
 fn write_key_id(key: &str) -> WriteKeyId {
     let d = digest::digest(&digest::SHA256, key.as_bytes());
     d.as_ref()[..8].try_into().expect("8 bytes")
@@ -152,6 +176,8 @@ fn save(dir: &Path, keys: &StoredKeys) -> Result<(), CollectorError> {
     file.write_all(&serde_json::to_vec_pretty(keys).expect("keys serialise"))?;
     file.sync_all()?;
     fs::rename(&tmp, dir.join(KEYS_FILE))?;
+    // The rename is durable only once the directory is.
+    fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
@@ -192,6 +218,14 @@ mod tests {
         assert!(keys.write_key_id("wk2").is_some());
         assert!(keys.write_key_id("wk3").is_none());
         assert!(keys.is_admin_key("ak"));
+        config.hash_secret = Some("another".into());
+        let refused = Keys::resolve(&config)
+            .err()
+            .expect("another secret is refused");
+        assert!(
+            refused.to_string().contains("hash secret differs"),
+            "{refused}"
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -18,10 +18,19 @@ use crate::{
 
 type Reply<T> = oneshot::Sender<Result<T, Arc<CollectorError>>>;
 
+/// Whatever a request holds that must outlive it until its events are committed.
+pub type Reservation = Box<dyn Send>;
+
+/// A request waiting for its events' commit: where to answer, and what it holds.
+type Waiting = (Reply<Vec<Outcome>>, Reservation);
+
 enum Job {
     Append {
         events: Vec<NewEvent>,
         reply: Reply<Vec<Outcome>>,
+        /// The request's share of in-flight memory, held until the writer is done with
+        /// its events, even if the client has gone.
+        _reservation: Reservation,
     },
     Delete {
         request: DeleteUser,
@@ -76,10 +85,20 @@ impl Writer {
         !self.jobs.is_closed()
     }
 
-    /// Appends events durably; resolves once they are on disk.
-    pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Outcome>, CollectorError> {
+    /// Appends events durably; resolves once they are on disk. `reservation` is
+    /// released when the writer has committed them.
+    pub async fn append(
+        &self,
+        events: Vec<NewEvent>,
+        reservation: Reservation,
+    ) -> Result<Vec<Outcome>, CollectorError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Append { events, reply }, answer).await
+        let job = Job::Append {
+            events,
+            reply,
+            _reservation: reservation,
+        };
+        self.submit(job, answer).await
     }
 
     pub async fn delete_user(&self, request: DeleteUser) -> Result<Deletion, CollectorError> {
@@ -119,9 +138,13 @@ fn run(
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Append { events, reply } => {
+                Job::Append {
+                    events,
+                    reply,
+                    _reservation,
+                } => {
                     group_events += events.len();
-                    appends.push((events, reply));
+                    appends.push((events, (reply, _reservation)));
                 }
                 Job::Delete { request, reply } => deletes.push((request, reply)),
             }
@@ -142,11 +165,7 @@ fn run(
     tracing::info!("writer drained and stopped");
 }
 
-fn commit_group(
-    store: &dyn EventStore,
-    appends: Vec<(Vec<NewEvent>, Reply<Vec<Outcome>>)>,
-    metrics: &Metrics,
-) {
+fn commit_group(store: &dyn EventStore, appends: Vec<(Vec<NewEvent>, Waiting)>, metrics: &Metrics) {
     if appends.is_empty() {
         return;
     }
@@ -165,14 +184,14 @@ fn commit_group(
     match result {
         Ok(outcomes) => {
             let mut rest = outcomes.as_slice();
-            for (count, reply) in replies {
+            for (count, (reply, _reservation)) in replies {
                 let (mine, tail) = rest.split_at(count);
                 rest = tail;
                 let _ = reply.send(Ok(mine.to_vec()));
             }
         }
         Err(e) => {
-            for (_, reply) in replies {
+            for (_, (reply, _reservation)) in replies {
                 let _ = reply.send(Err(e.clone()));
             }
         }

@@ -41,11 +41,19 @@ async fn accept(
     body: Body,
 ) -> Result<Response, CollectorError> {
     let s = &state.inner;
+    // A key in the header wins over one in the body: a wrong or unreadable header is
+    // refused even when the body holds a right key.
     let header_key = presented_key(&headers);
-    if let Some(key) = &header_key {
-        s.keys
-            .write_key_id(key)
-            .ok_or(CollectorError::Unauthorized)?;
+    match &header_key {
+        Some(key) => {
+            s.keys
+                .write_key_id(key)
+                .ok_or(CollectorError::Unauthorized)?;
+        }
+        None if headers.contains_key(axum::http::header::AUTHORIZATION) => {
+            return Err(CollectorError::Unauthorized)
+        }
+        None => {}
     }
     let limit = s.config.limits.max_batch_bytes;
     let reserved = match content_length(&headers) {
@@ -53,14 +61,14 @@ async fn accept(
         _ => limit,
     };
     let permits = reserved.div_ceil(PERMIT_BYTES).max(1) as u32;
-    let _permit = s
+    let permit = s
         .inflight
         .clone()
         .try_acquire_many_owned(permits)
         .map_err(|_| CollectorError::Overloaded {
             retry_after_secs: s.config.limits.retry_after_secs,
         })?;
-    let _gauge = GaugeGuard::add(&s.metrics.inflight_bytes, reserved as i64);
+    let gauge = GaugeGuard::add(s.metrics.inflight_bytes.clone(), reserved as i64);
 
     let bytes = read_limited(&headers, body, limit).await?;
     let parsed = s.ingest.parse(&bytes, endpoint, s.time.now(), |body_key| {
@@ -88,7 +96,7 @@ async fn accept(
     let outcomes = if events.is_empty() {
         Vec::new()
     } else {
-        s.writer.append(events).await?
+        s.writer.append(events, Box::new((permit, gauge))).await?
     };
     let stored = outcomes
         .iter()
@@ -107,19 +115,19 @@ async fn accept(
 }
 
 /// Keeps the in-flight gauge in step with the reservation it mirrors.
-struct GaugeGuard<'a> {
-    gauge: &'a prometheus::IntGauge,
+struct GaugeGuard {
+    gauge: prometheus::IntGauge,
     amount: i64,
 }
 
-impl<'a> GaugeGuard<'a> {
-    fn add(gauge: &'a prometheus::IntGauge, amount: i64) -> Self {
+impl GaugeGuard {
+    fn add(gauge: prometheus::IntGauge, amount: i64) -> Self {
         gauge.add(amount);
         Self { gauge, amount }
     }
 }
 
-impl Drop for GaugeGuard<'_> {
+impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.gauge.sub(self.amount);
     }

@@ -8,7 +8,7 @@ mod validate;
 pub use body::{content_length, read_limited};
 pub use validate::{parse_time, Refusal};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{value::RawValue, Map, Value};
 
@@ -322,11 +322,18 @@ fn stamp_times(
         .and_then(Value::as_str)
         .or(batch_sent_at)
         .and_then(parse_time);
-    let timestamp = match (original, sent_at) {
-        (Some(original), Some(sent)) => received - (sent - original),
-        (Some(original), None) => original.with_timezone(&Utc),
-        (None, _) => received,
+    let plausible = |t: &DateTime<Utc>| (1970..=9999).contains(&t.year());
+    let original_utc = original.map(|o| o.with_timezone(&Utc));
+    let corrected = match (original, sent_at) {
+        (Some(original), Some(sent)) => received.checked_sub_signed(sent - original),
+        _ => None,
     };
+    // A correction that lands outside 1970..=9999 comes from nonsense clocks: keep the
+    // client's time if that is plausible, else the server's.
+    let timestamp = corrected
+        .filter(plausible)
+        .or(original_utc.filter(plausible))
+        .unwrap_or(received);
     if let Some(original) = original {
         event.insert(
             "originalTimestamp".into(),
@@ -370,6 +377,27 @@ mod tests {
         assert_eq!(stored["timestamp"], "2026-01-01T11:59:55.000Z");
         assert_eq!(stored["originalTimestamp"], "2026-01-01T10:00:00.000Z");
         assert_eq!(stored["receivedAt"], "2026-01-01T12:00:00.000Z");
+    }
+
+    #[test]
+    fn implausible_corrections_fall_back() {
+        let body = json!({"sentAt": "9999-12-31T00:00:00Z", "batch": [
+            {"type": "track", "event": "e", "anonymousId": "a", "timestamp": "0001-01-01T00:00:00Z"},
+            {"type": "track", "event": "e", "anonymousId": "a", "timestamp": "2025-06-01T00:00:00Z", "sentAt": "2025-06-01T00:00:01Z"}
+        ]});
+        let parsed = ingest()
+            .parse(
+                body.to_string().as_bytes(),
+                Endpoint::Batch,
+                received(),
+                |_| Ok([0; 8]),
+            )
+            .unwrap();
+        let stored =
+            |i: usize| -> Value { serde_json::from_slice(&parsed.events[i].1.json).unwrap() };
+        assert_eq!(stored(0)["timestamp"], "2026-01-01T12:00:00.000Z");
+        assert_eq!(stored(0)["originalTimestamp"], "0001-01-01T00:00:00.000Z");
+        assert_eq!(stored(1)["timestamp"], "2026-01-01T11:59:59.000Z");
     }
 
     #[test]

@@ -26,6 +26,8 @@ use super::{
 use crate::{privacy::Identity, CollectorError};
 
 const INDEXED: &[u8] = b"mindexed";
+/// How long opening waits for a previous instance to release the index.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How often the index is flushed while it is being written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Frames indexed per sled batch.
@@ -62,13 +64,25 @@ fn seq_of(key: &[u8]) -> Option<u64> {
 
 impl IdentityIndex {
     pub fn open(path: &Path) -> Result<Self, CollectorError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(64 * 1024 * 1024)
-            // No flusher thread of sled's own: it would outlive a close by up to its
-            // period and hold the directory lock. The indexer flushes instead.
-            .flush_every_ms(None)
-            .open()?;
+            // No flusher thread of sled's own; the indexer flushes.
+            .flush_every_ms(None);
+        // sled releases its directory lock from background threads a little after a
+        // close, so an immediate reopen (a quick restart) may find it still held.
+        let deadline = Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && Instant::now() < deadline =>
+                {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                other => break other?,
+            }
+        };
         let indexed = match db.get(INDEXED)? {
             Some(v) => seq_of(&v).unwrap_or(0),
             None => 0,
