@@ -124,7 +124,11 @@ mod tests {
             b.fail(Some(Duration::from_secs(99_999))),
             Duration::from_secs(3600)
         );
-        assert_eq!(b.fail(Some(Duration::ZERO)), Duration::from_secs(1), "floor: base");
+        assert_eq!(
+            b.fail(Some(Duration::ZERO)),
+            Duration::from_secs(1),
+            "floor: base"
+        );
         assert_eq!(b.failures(), 3);
     }
 

@@ -120,15 +120,13 @@ impl Engine {
             .get(KV_USER_ID)?
             .and_then(|v| String::from_utf8(v).ok())
             .filter(|u| !u.is_empty());
+        let mut damaged = false;
         let consent = match store.get(KV_CONSENT)?.map(|v| text::read_consent(&v)) {
             Some(Ok(c)) => c,
             None => Consent::initial(cfg.consent_mode),
             Some(Err(_)) => {
-                let c = Consent::none();
-                let mut v = Vec::with_capacity(64);
-                text::write_consent(&mut v, &c);
-                store.set(KV_CONSENT, &v)?;
-                c
+                damaged = true;
+                Consent::none()
             }
         };
         let dropped = match store.get(KV_DROPPED)? {
@@ -138,13 +136,9 @@ impl Engine {
         let mut uuid_ctx = V7::default();
         let session = match store.get(KV_SESSION)?.map(|v| text::read_session(&v)) {
             Some(Ok(s)) => s,
-            None => Session::new(uuid_ctx.next(now), now),
-            Some(Err(_)) => {
-                let s = Session::new(uuid_ctx.next(now), now);
-                let mut v = Vec::with_capacity(80);
-                text::write_session(&mut v, &s);
-                store.set(KV_SESSION, &v)?;
-                s
+            read => {
+                damaged |= read.is_some();
+                Session::new(uuid_ctx.next(now), now)
             }
         };
 
@@ -171,6 +165,10 @@ impl Engine {
             next_upload_id: 1,
             dirty_since: None,
         };
+        if damaged {
+            engine.write_consent()?;
+            engine.sync()?; // writes the session
+        }
         engine.restore_queue()?;
         Ok(engine)
     }
@@ -267,18 +265,17 @@ impl Engine {
         }
         let mut traits = into_map(traits)?;
         self.hash_contact_traits(&mut traits)?;
-        let user = self.hasher.user_id(user_id);
-        self.as_user(user, |e| {
-            e.enqueue(
-                Kind::Identify,
-                None,
-                Some(&traits),
-                None,
-                None,
-                Purpose::Analytics,
-                None,
-            )
-        })
+        let before = self.user_id.replace(self.hasher.user_id(user_id));
+        let sent = self.enqueue(
+            Kind::Identify,
+            None,
+            Some(&traits),
+            None,
+            None,
+            Purpose::Analytics,
+            None,
+        );
+        self.keep_user_if_sent(before, sent)
     }
 
     /// Links the current identity (user id, else anonymous id) to `new_user_id`.
@@ -290,18 +287,17 @@ impl Engine {
             .user_id
             .clone()
             .unwrap_or_else(|| self.anonymous_id.clone());
-        let user = self.hasher.user_id(new_user_id);
-        self.as_user(user, |e| {
-            e.enqueue(
-                Kind::Alias,
-                None,
-                None,
-                Some(&previous),
-                None,
-                Purpose::Analytics,
-                None,
-            )
-        })
+        let before = self.user_id.replace(self.hasher.user_id(new_user_id));
+        let sent = self.enqueue(
+            Kind::Alias,
+            None,
+            None,
+            Some(&previous),
+            None,
+            Purpose::Analytics,
+            None,
+        );
+        self.keep_user_if_sent(before, sent)
     }
 
     /// Associates the user with a group (account, team...). `email` / `phone`
@@ -341,10 +337,14 @@ impl Engine {
             self.purge_purpose(p)?;
         }
         self.consent = consent;
-        let mut v = Vec::with_capacity(64);
-        text::write_consent(&mut v, &consent);
-        self.store.set(KV_CONSENT, &v)?;
+        self.write_consent()?;
         self.sync()
+    }
+
+    fn write_consent(&self) -> Result<(), Error> {
+        let mut v = Vec::with_capacity(64);
+        text::write_consent(&mut v, &self.consent);
+        self.store.set(KV_CONSENT, &v)
     }
 
     /// Asks for everything queued to be uploaded now, and makes it durable.
@@ -567,7 +567,13 @@ impl Engine {
             let hashed = match v {
                 Value::String(s) if email => self.hasher.email(s),
                 Value::String(s) => self.hasher.phone(s),
-                Value::Number(n) if n.is_u64() => self.hasher.phone(&n.to_string()),
+                Value::Number(n) if n.is_u64() => {
+                    // push_u64, not to_string: no fmt code in the web tracker.
+                    let mut digits = Vec::with_capacity(20);
+                    text::push_u64(&mut digits, n.as_u64().unwrap_or_default());
+                    self.hasher
+                        .phone(std::str::from_utf8(&digits).unwrap_or_default())
+                }
                 Value::Null => continue,
                 _ => return Err(Error::NotAnObject),
             };
@@ -576,23 +582,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Rule: a new user (identify, alias) is kept, in memory and in the store,
-    /// only once its message was accepted (queued or not consented); after an
-    /// error (e.g. `EventTooLarge`) the user is unchanged.
-    fn as_user(
+    /// Rule: identify and alias set the new user, then enqueue their message with
+    /// it; the user is kept, and persisted, only if that was accepted (queued or
+    /// not consented). After an error (e.g. `EventTooLarge`) the user is `before`.
+    fn keep_user_if_sent(
         &mut self,
-        user: String,
-        send: impl FnOnce(&mut Self) -> Result<Tracked, Error>,
+        before: Option<String>,
+        sent: Result<Tracked, Error>,
     ) -> Result<Tracked, Error> {
-        let before = self.user_id.replace(user);
-        let sent = send(self).and_then(|t| {
+        let kept = sent.and_then(|t| {
             self.set_user(self.user_id.clone())?;
             Ok(t)
         });
-        if sent.is_err() {
+        if kept.is_err() {
             self.user_id = before;
         }
-        sent
+        kept
     }
 
     fn set_user(&mut self, user_id: Option<String>) -> Result<(), Error> {

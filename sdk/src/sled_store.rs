@@ -234,8 +234,15 @@ mod tests {
         let dir = TempDir::new("badkey");
         let s = SledStore::open(&dir.0).unwrap();
         s.put_event(key(Purpose::Analytics, 1), b"a1").unwrap();
-        s.queue(Purpose::Analytics).insert(b"bad", &b"x"[..]).unwrap();
-        let seqs: Vec<u64> = s.load_events().unwrap().iter().map(|(k, _)| k.seq).collect();
+        s.queue(Purpose::Analytics)
+            .insert(b"bad", &b"x"[..])
+            .unwrap();
+        let seqs: Vec<u64> = s
+            .load_events()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.seq)
+            .collect();
         assert_eq!(seqs, vec![1]);
         assert_eq!(s.queue(Purpose::Analytics).len(), 1, "the bad key is gone");
     }

@@ -527,14 +527,20 @@ fn damaged_records_fall_back_and_are_rewritten() {
     assert_eq!(e.session_id(), session);
     assert_eq!(e.anonymous_id(), anon);
     let consent = h.store.get("consent").unwrap().unwrap();
-    assert_eq!(crate::text::read_consent(&consent).unwrap(), Consent::none());
+    assert_eq!(
+        crate::text::read_consent(&consent).unwrap(),
+        Consent::none()
+    );
 
     // Session: a new one.
     h.store.set("session", br#"{"id":7}"#).unwrap();
     let e = reopen();
     assert_ne!(e.session_id(), session);
     let stored = h.store.get("session").unwrap().unwrap();
-    assert_eq!(crate::text::read_session(&stored).unwrap().id, e.session_id());
+    assert_eq!(
+        crate::text::read_session(&stored).unwrap().id,
+        e.session_id()
+    );
 
     // Anonymous id: empty, not UTF-8 or not printable: a new one.
     for bad in [&b""[..], b"\xff\xfe", b"a b"] {
@@ -647,10 +653,16 @@ fn contact_traits_are_hashed_in_any_case_by_identify_and_group() {
     let mut h = harness();
     let hasher = crate::identity::Hasher::new(Some(b"test-hash-key"));
     h.engine
-        .identify("u1", json!({"Email":" A@B.com ","PHONE":33612345678u64,"phone_2":"x"}))
+        .identify(
+            "u1",
+            json!({"Email":" A@B.com ","PHONE":33612345678u64,"phone_2":"x"}),
+        )
         .unwrap();
     h.engine
-        .group("acme", json!({"EMAIL":"Billing@Acme.io","phone":"+1 555","email_ok":null}))
+        .group(
+            "acme",
+            json!({"EMAIL":"Billing@Acme.io","phone":"+1 555","email_ok":null}),
+        )
         .unwrap();
     h.engine.flush().unwrap();
     let msgs = batch(&h.upload_now());
@@ -712,13 +724,19 @@ fn identify_and_alias_leave_the_user_unchanged_on_error() {
 #[test]
 fn pages_and_screens_may_be_nameless() {
     let mut h = harness();
-    assert_eq!(h.engine.page("", json!({"path":"/"})).unwrap(), Tracked::Queued);
+    assert_eq!(
+        h.engine.page("", json!({"path":"/"})).unwrap(),
+        Tracked::Queued
+    );
     assert_eq!(h.engine.screen(" ", Value::Null).unwrap(), Tracked::Queued);
     h.engine.track_event(Event::page_view("")).unwrap();
     h.engine.flush().unwrap();
     let msgs = batch(&h.upload_now());
     assert_eq!(msgs.len(), 3);
-    assert!(msgs.iter().all(|m| m.get("name").is_none()), "sent without name");
+    assert!(
+        msgs.iter().all(|m| m.get("name").is_none()),
+        "sent without name"
+    );
     assert_eq!(msgs[0]["properties"]["path"], "/");
 }
 
@@ -1001,16 +1019,27 @@ fn a_store_error_while_building_a_batch_keeps_every_event_queued() {
     let lost = store.inner.load_events().unwrap()[1].0;
     store.inner.remove_events(&[lost]).unwrap();
     e.flush().unwrap();
-    store.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+    store
+        .broken
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(matches!(e.next_upload(), Err(Error::Store(_))));
     assert_eq!(e.queued(), 3, "nothing left the queue");
     assert_eq!(e.oldest_pending_seq(), Some(0));
-    store.broken.store(false, std::sync::atomic::Ordering::SeqCst);
+    store
+        .broken
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     let Next::Upload(u) = e.next_upload().unwrap() else {
         panic!("expected an upload")
     };
-    let sent: Vec<Value> = batch(&u).iter().map(|m| m["properties"]["i"].clone()).collect();
-    assert_eq!(sent, vec![json!(0), json!(2)], "in order, the lost one skipped");
+    let sent: Vec<Value> = batch(&u)
+        .iter()
+        .map(|m| m["properties"]["i"].clone())
+        .collect();
+    assert_eq!(
+        sent,
+        vec![json!(0), json!(2)],
+        "in order, the lost one skipped"
+    );
 }
 
 // --- Wire format ------------------------------------------------------------------------------
@@ -1106,7 +1135,7 @@ fn a_clock_jumping_backwards_does_not_stall_uploads() {
     h.engine.sync().unwrap();
     h.clock.advance(Duration::from_secs(2));
     h.clock.set(T0 - 24 * 3600 * 1000); // a day back
-    // Following the Waits (no flush) sends the event at once, not a day later.
+                                        // Following the Waits (no flush) sends the event at once, not a day later.
     let (u, waited) = h.wait_for_upload();
     assert_eq!(waited, Duration::ZERO);
     h.engine
@@ -1135,11 +1164,19 @@ fn a_clock_jumping_backwards_does_not_stall_syncs_or_sessions() {
     h.clock.set(T0); // a minute back
     let syncs = h.store.sync_count();
     h.engine.next_upload().unwrap();
-    assert_eq!(h.store.sync_count(), syncs + 1, "a future write syncs at once");
+    assert_eq!(
+        h.store.sync_count(),
+        syncs + 1,
+        "a future write syncs at once"
+    );
     h.track_n(1); // activity now: the session timeout runs from T0
     h.clock.advance(Duration::from_secs(30 * 60 + 1));
     h.track_n(1);
-    assert_ne!(h.engine.session_id(), s1, "30 min idle by the clock as it is now");
+    assert_ne!(
+        h.engine.session_id(),
+        s1,
+        "30 min idle by the clock as it is now"
+    );
 }
 
 #[test]

@@ -152,7 +152,9 @@ impl Engine {
         {
             self.sync()?;
         }
-        Ok(self.dirty_since.map(|d| dur(d.saturating_add(sync_ms).saturating_sub(now))))
+        Ok(self
+            .dirty_since
+            .map(|d| dur(d.saturating_add(sync_ms).saturating_sub(now))))
     }
 
     /// Reports how upload `id` ended. Unknown ids are ignored.
