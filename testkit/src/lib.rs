@@ -190,8 +190,12 @@ impl CollectorProcess {
     pub fn wait_for_events(&self, count: usize, timeout: Duration) -> Vec<Value> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            let events: Vec<Value> = self
-                .feed(0)
+            let records = self.feed(0);
+            let last = records
+                .last()
+                .and_then(|r| r["cursor"].as_u64())
+                .unwrap_or(0);
+            let events: Vec<Value> = records
                 .into_iter()
                 .filter(|r| r["kind"] == "event")
                 .collect();
@@ -199,11 +203,6 @@ impl CollectorProcess {
             if events.len() >= count || now >= deadline {
                 return events;
             }
-            let last = self
-                .feed(0)
-                .last()
-                .and_then(|r| r["cursor"].as_u64())
-                .unwrap_or(0);
             let wait = (deadline - now).as_secs().clamp(1, 5);
             let _ = self
                 .client()
