@@ -102,8 +102,9 @@ impl Engine {
         let backoff = Backoff::new(cfg.backoff_base, cfg.backoff_cap, cfg.max_retry_after, seed);
 
         // Rule: a damaged record never stops the engine from starting. It falls
-        // back to a safe value, written back: no consent (restore_queue then deletes
-        // every stored event), a new session, a new anonymous id, no user.
+        // back to a safe value, written back at once: no consent (restore_queue
+        // then deletes every stored event), a new session, a new anonymous id.
+        // A damaged user id reads as no user (overwritten by identify or reset).
         let stored_anonymous_id = store
             .get(KV_ANONYMOUS_ID)?
             .and_then(|v| String::from_utf8(v).ok())
