@@ -360,19 +360,20 @@ mod tests {
         "2026-01-01T12:00:00Z".parse().unwrap()
     }
 
+    fn parse(endpoint: Endpoint, body: &Value) -> Parsed {
+        ingest()
+            .parse(body.to_string().as_bytes(), endpoint, received(), |_| {
+                Ok([0; 8])
+            })
+            .unwrap()
+    }
+
     #[test]
     fn clock_skew_is_corrected_and_original_kept() {
         let body = json!({"sentAt": "2026-01-01T10:00:05Z", "batch": [
             {"type": "track", "event": "e", "anonymousId": "a", "timestamp": "2026-01-01T10:00:00Z"}
         ]});
-        let parsed = ingest()
-            .parse(
-                body.to_string().as_bytes(),
-                Endpoint::Batch,
-                received(),
-                |_| Ok([0; 8]),
-            )
-            .unwrap();
+        let parsed = parse(Endpoint::Batch, &body);
         let stored: Value = serde_json::from_slice(&parsed.events[0].1.json).unwrap();
         assert_eq!(stored["timestamp"], "2026-01-01T11:59:55.000Z");
         assert_eq!(stored["originalTimestamp"], "2026-01-01T10:00:00.000Z");
@@ -385,14 +386,7 @@ mod tests {
             {"type": "track", "event": "e", "anonymousId": "a", "timestamp": "0001-01-01T00:00:00Z"},
             {"type": "track", "event": "e", "anonymousId": "a", "timestamp": "2025-06-01T00:00:00Z", "sentAt": "2025-06-01T00:00:01Z"}
         ]});
-        let parsed = ingest()
-            .parse(
-                body.to_string().as_bytes(),
-                Endpoint::Batch,
-                received(),
-                |_| Ok([0; 8]),
-            )
-            .unwrap();
+        let parsed = parse(Endpoint::Batch, &body);
         let stored =
             |i: usize| -> Value { serde_json::from_slice(&parsed.events[i].1.json).unwrap() };
         assert_eq!(stored(0)["timestamp"], "2026-01-01T12:00:00.000Z");
@@ -407,14 +401,7 @@ mod tests {
             {"type": "nope", "userId": "u", "messageId": "m2"},
             7
         ]});
-        let parsed = ingest()
-            .parse(
-                body.to_string().as_bytes(),
-                Endpoint::Batch,
-                received(),
-                |_| Ok([0; 8]),
-            )
-            .unwrap();
+        let parsed = parse(Endpoint::Batch, &body);
         assert_eq!(parsed.events.len(), 1);
         assert_eq!(parsed.rejected.len(), 2);
         assert_eq!(parsed.rejected[0].index, 1);
@@ -427,16 +414,9 @@ mod tests {
     fn identify_links_anonymous_id_to_user() {
         let body =
             json!({"userId": "alice", "anonymousId": "anon-1", "traits": {"email": "a@x.io"}});
-        let i = ingest();
-        let parsed = i
-            .parse(
-                body.to_string().as_bytes(),
-                Endpoint::Identify,
-                received(),
-                |_| Ok([0; 8]),
-            )
-            .unwrap();
+        let parsed = parse(Endpoint::Identify, &body);
         let event = &parsed.events[0].1;
+        let i = ingest();
         let p = i.pseudonymiser();
         assert_eq!(
             event.links,
