@@ -17,7 +17,6 @@ use crate::engine::{Engine, Entry, STAMP};
 use crate::error::Error;
 use crate::message::{expand, Dropped};
 use crate::text;
-use base64::Engine as _;
 use std::time::Duration;
 
 /// Room kept in `max_batch_bytes` for the envelope and `context.dropped`.
@@ -304,13 +303,15 @@ impl Engine {
     }
 
     fn headers(&self) -> Vec<(String, String)> {
-        let token =
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:", self.cfg.write_key));
+        let mut auth = String::from("Basic ");
+        let mut credentials = self.cfg.write_key.clone().into_bytes();
+        credentials.push(b':');
+        crate::text::push_base64(&mut auth, &credentials);
         vec![
             ("Content-Type".into(), "application/json".into()),
             #[cfg(feature = "gzip")]
             ("Content-Encoding".into(), "gzip".into()),
-            ("Authorization".into(), format!("Basic {token}")),
+            ("Authorization".into(), auth),
         ]
     }
 
