@@ -676,16 +676,31 @@ impl V7 {
     }
 }
 
-/// The hyphenated lower-case form (what `to_string` gives, without `fmt`).
+/// The hyphenated lower-case form (what `to_string` gives, without `fmt` and
+/// without uuid's generic encoder).
 fn uuid_str(u: Uuid) -> String {
-    u.hyphenated()
-        .encode_lower(&mut Uuid::encode_buffer())
-        .to_string()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(36);
+    for (i, b) in u.as_bytes().iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuid_str_is_the_hyphenated_form() {
+        for u in [Uuid::nil(), Uuid::max(), Uuid::new_v4(), Uuid::new_v4()] {
+            assert_eq!(uuid_str(u), u.hyphenated().to_string());
+        }
+    }
 
     #[test]
     fn v7_ids_are_valid_and_strictly_increasing() {
