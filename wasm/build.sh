@@ -35,7 +35,8 @@ wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-release/cairn_wasm.wasm"
 wasm-opt -Oz --converge --low-memory-unused --zero-filled-memory --enable-bulk-memory --enable-multivalue --enable-mutable-globals \
     --enable-nontrapping-float-to-int --enable-sign-ext --enable-reference-types \
     --strip-debug -o "$pkg/opt.wasm" "$wasm"
-wasm-bindgen --target web --remove-producers-section --out-dir "$pkg" --out-name cairn_wasm "$pkg/opt.wasm"
+# wasm-bindgen names its own shims (a name section): dropped too, like the producers.
+wasm-bindgen --target web --remove-producers-section --remove-name-section --out-dir "$pkg" --out-name cairn_wasm "$pkg/opt.wasm"
 rm "$pkg/opt.wasm"
 cp "$here/js/cairn.d.ts" "$pkg/"
 # The shipped JS without whole-line comments and indentation (no minifier needed:
