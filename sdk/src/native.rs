@@ -12,8 +12,11 @@ use crate::events::Event;
 use crate::store::Store;
 use crate::upload::{Next, Outcome, Upload};
 use serde_json::Value;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -282,7 +285,7 @@ async fn run(shared: Arc<Shared>, http: reqwest::Client) {
 /// Performs one upload while still syncing the store every `sync_interval`, so
 /// events tracked during a slow request are durable in time too.
 async fn send_keeping_durable(shared: &Shared, http: &reqwest::Client, u: Upload) -> Outcome {
-    let request = send(http, u);
+    let request = panic_as_transport_error(send(http, u));
     tokio::pin!(request);
     loop {
         let due = shared
@@ -297,6 +300,33 @@ async fn send_keeping_durable(shared: &Shared, http: &reqwest::Client, u: Upload
             _ = tokio::time::sleep(due.unwrap_or(Duration::from_millis(200))) => {}
         }
     }
+}
+
+/// Polls one send, turning a panic inside it into `Outcome::Transport`, so the
+/// loop survives it and the engine's retry and backoff apply (the events stay
+/// queued). Example: on Android, reqwest's rustls-platform-verifier panics on the
+/// first certificate check when the app has not initialised it; without this the
+/// upload task would die silently while `track` kept queueing.
+async fn panic_as_transport_error<F: Future<Output = Outcome>>(request: F) -> Outcome {
+    let mut request = std::pin::pin!(request);
+    // Once it has panicked the future is never polled again: poll_fn is done.
+    std::future::poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| request.as_mut().poll(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => Poll::Ready(Outcome::Transport(format!(
+                "upload panicked: {}",
+                panic_text(panic.as_ref())
+            ))),
+        },
+    )
+    .await
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// Performs one upload and turns the answer into an `Outcome`.
@@ -318,5 +348,43 @@ async fn send(http: &reqwest::Client, u: Upload) -> Outcome {
             Outcome::Status { code, retry_after }
         }
         Err(e) => Outcome::Transport(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_send_is_a_transport_failure() {
+        // Panics on its second poll, as a TLS verifier would after the connect.
+        let mut polled = false;
+        let send = std::future::poll_fn(move |cx| {
+            if polled {
+                panic!("Expect rustls-platform-verifier to be initialized");
+            }
+            polled = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending::<Outcome>
+        });
+        assert_eq!(
+            panic_as_transport_error(send).await,
+            Outcome::Transport(
+                "upload panicked: Expect rustls-platform-verifier to be initialized".into()
+            )
+        );
+        let formatted = async { panic!("status {}", 500) };
+        assert_eq!(
+            panic_as_transport_error(async {
+                formatted.await;
+                Outcome::status(200)
+            })
+            .await,
+            Outcome::Transport("upload panicked: status 500".into())
+        );
+        assert_eq!(
+            panic_as_transport_error(async { Outcome::status(200) }).await,
+            Outcome::status(200)
+        );
     }
 }
