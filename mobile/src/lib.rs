@@ -9,8 +9,9 @@
 //!
 //! Properties and traits cross the boundary as a JSON object in a string (see the
 //! README for why); the seed events have typed constructors in [`SeedEvent`].
-//! Every error is a [`CairnError`]; a panic inside the library is caught and
-//! returned as [`CairnError::Internal`], never unwound into the app.
+//! Every error is a [`CairnError`]; a panic inside a synchronous call is caught
+//! and returned as [`CairnError::Internal`] (in the async calls and
+//! `cairn_version`, UniFFI's scaffolding catches it), never unwound into the app.
 
 use cairn::{Client, ClientOptions, Engine, Event, SledConfig, SledStore, SystemClock, Tracked};
 use serde_json::{Map, Value};
@@ -212,8 +213,8 @@ pub struct DeviceContext {
     pub timezone: Option<String>,
 }
 
-/// How to build a [`Tracker`]. Only writeKey, endpoint and dataDir are required;
-/// every other field has the core's default.
+/// How to build a [`Tracker`]. writeKey, endpoint, dataDir and hashKey are
+/// required; every other field has the core's default.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct TrackerConfig {
     /// The collector's write key (HTTP Basic user name).
@@ -223,9 +224,9 @@ pub struct TrackerConfig {
     /// A directory the tracker owns for its queue (e.g. `filesDir/cairn` on
     /// Android, Application Support/cairn on iOS). One Tracker per directory.
     pub data_dir: String,
-    /// HMAC-SHA256 key for user ids, e-mails and phones; required while
-    /// `hashIdentities` is on.
-    #[uniffi(default = "")]
+    /// HMAC-SHA256 key for user ids, e-mails and phones. Required (no default):
+    /// hashing is on by default and refuses an empty key; pass "" only together
+    /// with `hashIdentities = false`.
     pub hash_key: String,
     /// Hash identifiers on the device (default on).
     #[uniffi(default = true)]
@@ -455,6 +456,27 @@ fn parse_object(
     }
 }
 
+/// On Android, reqwest's rustls verifies certificates with rustls-platform-verifier,
+/// which panics on the first check unless the app initialised it through JNI; that
+/// hook is not exported yet, so an https endpoint is refused up front. Compiled
+/// everywhere (and unit-tested), called only on Android.
+#[cfg_attr(not(target_os = "android"), allow(dead_code))]
+fn refuse_https_without_verifier(endpoint: &str) -> Result<(), CairnError> {
+    let https = endpoint
+        .trim_start()
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    if https {
+        return Err(CairnError::Config(
+            "HTTPS on Android needs rustls-platform-verifier initialised from the app \
+             through JNI, and cairn-mobile does not export that hook yet; use an http:// \
+             endpoint (uploads would otherwise fail on the first certificate check)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 fn build_config(c: &TrackerConfig) -> Result<cairn::Config, CairnError> {
     if c.data_dir.trim().is_empty() {
         return Err(CairnError::Config("dataDir is empty".into()));
@@ -464,6 +486,8 @@ fn build_config(c: &TrackerConfig) -> Result<cairn::Config, CairnError> {
             "flushAt, maxBatchEvents and maxQueueEvents must be at least 1".into(),
         ));
     }
+    #[cfg(target_os = "android")]
+    refuse_https_without_verifier(&c.endpoint)?;
     let mut cfg = cairn::Config::new(c.write_key.clone(), c.endpoint.clone());
     cfg.hash_key = c.hash_key.clone();
     cfg.hash_identities = c.hash_identities;
@@ -690,10 +714,10 @@ impl Tracker {
     /// Starts uploading everything queued now and returns at once.
     pub fn flush(&self) -> Result<(), CairnError> {
         guard(|| {
-            self.client.with_engine(|e| e.flush())?;
             let client = self.client.clone();
-            // Client::flush wakes the upload loop; its result is not awaited here
-            // (flushAwait does that).
+            // Everything, the engine's flush (an fsync) included, runs on the upload
+            // thread: Client::flush marks the queue due and wakes the upload loop.
+            // Its result is not awaited here (flushAwait does that).
             self.handle.spawn(async move {
                 let _ = client.flush().await;
             });
@@ -796,6 +820,17 @@ mod tests {
             e.to_string().starts_with("invalid JSON in properties"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn https_is_refused_where_the_verifier_is_not_initialised() {
+        for url in ["https://collect.example.com", " HTTPS://x"] {
+            let e = refuse_https_without_verifier(url).unwrap_err();
+            assert!(matches!(e, CairnError::Config(_)), "{e}");
+            assert!(e.to_string().contains("HTTPS on Android"), "{e}");
+        }
+        assert!(refuse_https_without_verifier("http://10.0.2.2:8080").is_ok());
+        assert!(refuse_https_without_verifier("").is_ok());
     }
 
     #[test]

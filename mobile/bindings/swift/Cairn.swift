@@ -1218,8 +1218,8 @@ public func FfiConverterTypeDeviceContext_lower(_ value: DeviceContext) -> RustB
 
 
 /**
- * How to build a [`Tracker`]. Only writeKey, endpoint and dataDir are required;
- * every other field has the core's default.
+ * How to build a [`Tracker`]. writeKey, endpoint, dataDir and hashKey are
+ * required; every other field has the core's default.
  */
 public struct TrackerConfig: Equatable, Hashable {
     /**
@@ -1236,8 +1236,9 @@ public struct TrackerConfig: Equatable, Hashable {
      */
     public var dataDir: String
     /**
-     * HMAC-SHA256 key for user ids, e-mails and phones; required while
-     * `hashIdentities` is on.
+     * HMAC-SHA256 key for user ids, e-mails and phones. Required (no default):
+     * hashing is on by default and refuses an empty key; pass "" only together
+     * with `hashIdentities = false`.
      */
     public var hashKey: String
     /**
@@ -1303,9 +1304,10 @@ public struct TrackerConfig: Equatable, Hashable {
          * Android, Application Support/cairn on iOS). One Tracker per directory.
          */dataDir: String, 
         /**
-         * HMAC-SHA256 key for user ids, e-mails and phones; required while
-         * `hashIdentities` is on.
-         */hashKey: String = "", 
+         * HMAC-SHA256 key for user ids, e-mails and phones. Required (no default):
+         * hashing is on by default and refuses an empty key; pass "" only together
+         * with `hashIdentities = false`.
+         */hashKey: String, 
         /**
          * Hash identifiers on the device (default on).
          */hashIdentities: Bool = true, 
