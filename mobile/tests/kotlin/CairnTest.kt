@@ -8,6 +8,8 @@
 //                                            prints TRACKED, then idles
 //                                            until the test kills it with SIGKILL
 //   crash2  <endpoint> <dataDir>             a new process on the same dataDir delivers the rest
+//   count   <endpoint> <dataDir>             prints what a new process finds queued and its
+//                                            consent, uploads nothing
 
 import dev.cairn.*
 import kotlinx.coroutines.runBlocking
@@ -114,14 +116,25 @@ fun crash2(endpoint: String, dataDir: String) {
     }
 }
 
+fun count(endpoint: String, dataDir: String) {
+    // flushAt/flushInterval high: this process only looks.
+    Tracker(config(endpoint, dataDir).copy(flushAt = 1000, flushIntervalMs = 600_000)).use { t ->
+        println("QUEUED ${t.queued()}")
+        println("ANALYTICS ${t.consent().analytics}")
+        println("PERSONALIZATION ${t.consent().personalization}")
+        println("DONE")
+    }
+}
+
 fun main(args: Array<String>) {
     when (args.getOrNull(0)) {
         "hashed" -> hashed(args[1], args[2], args[3])
         "consent" -> consent(args[1], args[2])
         "crash1" -> crash1(args[1], args[2], args[3].toInt(), args[4].toInt())
         "crash2" -> crash2(args[1], args[2])
+        "count" -> count(args[1], args[2])
         else -> {
-            System.err.println("usage: CairnTest hashed|consent|crash1|crash2 <endpoint> <dataDir> ...")
+            System.err.println("usage: CairnTest hashed|consent|crash1|crash2|count <endpoint> <dataDir> ...")
             exitProcess(2)
         }
     }

@@ -8,6 +8,7 @@ lines the Rust test reads.
     crash1  <endpoint> <dataDir> <sent> <left>   delivers `sent`, tracks `left` more,
                                                  prints TRACKED, then idles
     crash2  <endpoint> <dataDir>
+    count   <endpoint> <dataDir>                 what a new process finds queued, its consent
 """
 
 import asyncio
@@ -106,6 +107,15 @@ def crash2(endpoint, data_dir):
     print("DONE")
 
 
+def count(endpoint, data_dir):
+    # flush_at / flush_interval high: this process only looks.
+    t = cairn.Tracker(config(endpoint, data_dir, flush_at=1000, flush_interval_ms=600_000))
+    print(f"QUEUED {t.queued()}")
+    print(f"ANALYTICS {str(t.consent().analytics).lower()}")
+    print(f"PERSONALIZATION {str(t.consent().personalization).lower()}")
+    print("DONE")
+
+
 def main(argv):
     mode = argv[1] if len(argv) > 1 else ""
     if mode == "hashed":
@@ -116,8 +126,10 @@ def main(argv):
         crash1(argv[2], argv[3], int(argv[4]), int(argv[5]))
     elif mode == "crash2":
         crash2(argv[2], argv[3])
+    elif mode == "count":
+        count(argv[2], argv[3])
     else:
-        print("usage: cairn_test.py hashed|consent|crash1|crash2 <endpoint> <dataDir> ...", file=sys.stderr)
+        print("usage: cairn_test.py hashed|consent|crash1|crash2|count <endpoint> <dataDir> ...", file=sys.stderr)
         sys.exit(2)
     sys.stdout.flush()
 
