@@ -6,7 +6,9 @@
 #   mobile/generate-bindings.sh [--release] [OUT_DIR]
 #
 # OUT_DIR defaults to mobile/bindings (kotlin/, swift/, python/ below it).
-# The tests call it with a temporary OUT_DIR, so they always run fresh bindings.
+# The tests (tests/foreign.rs) do not call this script: they run the same uniffi-bindgen
+# directly, in library mode, into a temporary directory, so they always use fresh
+# bindings, and compare mobile/bindings/swift with that fresh copy.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
