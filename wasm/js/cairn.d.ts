@@ -53,7 +53,7 @@ export function reset(): void;
 /** Revoking a purpose deletes its queued events from storage at once (and in other tabs). */
 export function setConsent(consent: ConsentInput): void;
 export function getConsent(): ConsentState;
-/** Resolves when everything tracked before the call is delivered; rejects on the first failed attempt (events stay queued). */
+/** Resolves when everything tracked before the call is delivered; rejects on the first failed attempt, or at once while backing off for more than 30 s (events stay queued). */
 export function flush(): Promise<void>;
 export function setAutoPageViews(enabled: boolean): void;
 export function setClickTracking(enabled: boolean): void;

@@ -8,7 +8,7 @@ const DB = 'cairn', OS = 's', LS = 'cairn:', LOCK = 'cairn-tab-';
 // This page's queue namespace; a closed tab's namespace is adopted by the next page.
 const tab = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
 let ready, on = false, backend, q, ops = [], waiters = [], timer, chan, release;
-let auto = false, clicks = false, lastUrl, registered = false;
+let auto = false, clicks = false, lastUrl, registered = false, big;
 
 const J = (v) => (v === undefined || v === null ? '' : JSON.stringify(v));
 const guard = (f) => {
@@ -30,6 +30,8 @@ function idb(db) {
     write(o) {
       const tx = db.transaction(OS, 'readwrite'), s = tx.objectStore(OS);
       for (const [k, v] of o) v ? s.put(v, k) : s.delete(k);
+      // Committed now: a pagehide's deletes (after its beacon) land before the page goes.
+      tx.commit?.();
       return new Promise((ok) => { tx.oncomplete = tx.onerror = tx.onabort = ok; });
     },
   };
@@ -45,20 +47,27 @@ function ls() {
   };
 }
 // Opens the store; without `create`, only if this site stored something before
-// (so a visitor who never consented leaves no database behind).
+// (so a visitor who never consented leaves no database behind). Sets `big` when
+// IndexedDB is usable (the queue's byte cap follows the backend).
 async function open(create) {
+  big = 0;
   try {
     if (self.indexedDB) {
-      if (!create && indexedDB.databases && !(await indexedDB.databases()).some((d) => d.name === DB)) return null;
+      const have = !indexedDB.databases || (await indexedDB.databases()).some((d) => d.name === DB);
+      big = 1;
+      if (!create && !have) return null;
       const r = indexedDB.open(DB, 1);
       r.onupgradeneeded = () => r.result.createObjectStore(OS);
       return idb(await req(r));
     }
-  } catch (e) { /* private mode and the like: localStorage */ }
+  } catch (e) { big = 0; /* private mode and the like: localStorage */ }
   try {
     if (!create && !Object.keys(localStorage).some((k) => k.startsWith(LS))) return null;
     return ls();
   } catch (e) { return create ? MEM : null; }
+}
+function write(o) {
+  try { backend.write(o); } catch (e) { console.warn('cairn: storage failed, keeping the queue in memory', e); backend = MEM; }
 }
 const stamp = (b) => { let t = 0; for (let i = 1; i < 9; i++) t = t * 256 + b[i]; return t; };
 const mine = (k) => (k.startsWith('e:') ? 'e:' + tab + k.slice(1) : k);
@@ -81,13 +90,15 @@ async function adopt() {
       }
     }
     evs.sort((a, b) => stamp(a[1]) - stamp(b[1]));
-    for (const [p, v] of evs) o.push([mine(w.adopt(p, v)), v]);
+    // An empty key: the purpose is not consented (any more), so only the delete.
+    for (const [p, v] of evs) { const k = w.adopt(p, v); if (k) o.push([mine(k), v]); }
     if (o.length) await backend.write(o);
     return evs.length;
   };
   const n = await (navigator.locks ? navigator.locks.request('cairn-adopt', run) : run());
   if (n && on) safe(() => w.ctl(0));
 }
+const readopt = () => adopt().catch(() => {});
 
 // --- What the core calls -------------------------------------------------------
 const host = {
@@ -120,14 +131,16 @@ const host = {
     if (ms >= 0) timer = setTimeout(() => safe(() => w.ctl(0)), ms);
   },
   put(k, v) { ops.push([mine(k), v]); },
+  // Never throws into the wasm (that would leave its state borrowed for good): a
+  // store that fails (connection closed, quota) is replaced by memory.
   commit() {
     const o = ops;
     ops = [];
     if (!registered) { o.push(['t:' + tab, new Uint8Array(1)]); registered = true; }
-    if (backend) return void backend.write(o);
+    if (backend) return void write(o);
     if (!q) {
       q = [];
-      open(true).then((b) => { backend = b || MEM; for (const x of q) backend.write(x); q = null; });
+      open(true).then((b) => { backend = b || MEM; for (const x of q) write(x); q = null; });
     }
     q.push(o);
   },
@@ -148,7 +161,8 @@ function pageView() {
   lastUrl = u;
   safe(() => page(location.pathname, { referrer }));
 }
-const attr = (v) => (v === 'true' ? true : v === 'false' ? false : v !== '' && !isNaN(v) ? +v : v);
+// Numbers only when they read back the same ("007", "0x1F", " ", long SKUs stay text).
+const attr = (v) => (v === 'true' ? true : v === 'false' ? false : String(+v) === v ? +v : v);
 function onClick(e) {
   const el = clicks && e.target && e.target.closest && e.target.closest('[data-cairn-event]');
   if (!el) return;
@@ -165,15 +179,17 @@ function listen() {
   }
   addEventListener('popstate', pageView);
   document.addEventListener('click', onClick, true);
-  const bye = () => safe(() => w.ctl(1));
+  // Hidden: a flush by fetch (its real status counts; the tab may come back). Only a
+  // page really unloading sends a beacon (ctl 1), whose answer nobody sees.
+  const bye = (beacon) => safe(() => w.ctl(beacon ? 1 : 3));
   document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && bye());
-  addEventListener('pagehide', (e) => { bye(); if (!e.persisted && release) release(); });
+  addEventListener('pagehide', (e) => { bye(!e.persisted); if (!e.persisted && release) release(); });
   if (self.BroadcastChannel) {
     chan = new BroadcastChannel('cairn');
-    chan.onmessage = (e) => safe(() => w.setConsent(e.data));
+    chan.onmessage = (e) => { safe(() => w.setConsent(e.data)); readopt(); };
   }
-  setTimeout(() => adopt().catch(() => {}), 1500);
-  setInterval(() => adopt().catch(() => {}), 30000);
+  setTimeout(readopt, 1500);
+  setInterval(readopt, 30000);
 }
 
 // --- The API ---------------------------------------------------------------------
@@ -193,7 +209,7 @@ export function init(o) {
     const opts = {
       endpoint: location.origin,
       // localStorage holds about 5 MB: keep the queue well under it there.
-      maxQueueBytes: self.indexedDB ? undefined : 2e6,
+      maxQueueBytes: big ? undefined : 2e6,
       ...o,
       context: {
         userAgent: navigator.userAgent,
@@ -209,7 +225,7 @@ export function init(o) {
     clicks = o.trackClicks !== false;
     listen();
     pageView();
-  })().catch((e) => { ready = null; throw e; }));
+  })().catch((e) => { ready = null; if (release) release(); throw e; }));
 }
 
 // w.call: 0 track, 1 seed, 2 page, 3 identify, 4 alias, 5 group (see src/lib.rs).
@@ -230,11 +246,16 @@ export const reset = () => { guard(() => w.ctl(2)); };
 export function setConsent(consent) {
   guard(() => w.setConsent(J(consent)));
   if (chan) chan.postMessage(J(consent));
+  // Closed tabs' queues too: events of a purpose no longer consented are deleted.
+  readopt();
 }
 export const getConsent = () => guard(() => JSON.parse(w.consent()));
+// ctl 3 answers -1 (nothing pending) or below when backing off for longer than a
+// flush should wait (-2 - seconds): then it rejects at once.
 export function flush() {
   const s = guard(() => w.ctl(3));
-  return s < 0 ? Promise.resolve() : new Promise((ok, no) => waiters.push({ s, ok, no }));
+  return s < -1 ? Promise.reject(new Error('upload failed: backing off, next attempt in ' + (-2 - s) + ' s'))
+    : s < 0 ? Promise.resolve() : new Promise((ok, no) => waiters.push({ s, ok, no }));
 }
 export const setAutoPageViews = (enabled) => { auto = !!enabled; if (auto) pageView(); };
 export const setClickTracking = (enabled) => { clicks = !!enabled; };

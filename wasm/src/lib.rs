@@ -2,7 +2,7 @@
 //!
 //! The SDK core (`cairn::Engine`) compiled to wasm32 with wasm-bindgen, plus the
 //! browser driver: a write-behind store (`store::WebStore`), uploads through the
-//! JavaScript host (fetch with keepalive, sendBeacon when the page is hidden) and
+//! JavaScript host (fetch with keepalive, sendBeacon when the page unloads) and
 //! timers. The public, camelCase API is `js/cairn.js` (typed by `js/cairn.d.ts`):
 //! it owns the browser plumbing (IndexedDB, Web Locks, listeners) and calls the
 //! functions exported here, which take JSON text for properties and options.
@@ -215,17 +215,24 @@ pub fn load(key: &str, value: Vec<u8>) {
 // Takes an event left by a closed tab (`purpose` is its index) and returns its
 // new key, which the host writes (with the old key's deletion) in one transaction.
 // Before `start` it is simply loaded; afterwards the engine reloads to include it
-// at the next `pump` (the host calls it once after adopting a batch).
+// at the next `pump` (the host calls it once after adopting a batch). An empty key:
+// the purpose is not consented, the event is not taken (the host only deletes it).
 #[wasm_bindgen(skip_jsdoc)]
 pub fn adopt(purpose: u8, value: Vec<u8>) -> Result<String, JsValue> {
     let p = Purpose::from_index(purpose).ok_or(WebError::Invalid("purpose".into()))?;
-    let key = STORE.with(|s| s.adopt(p, value));
-    T.with(|t| {
-        if let Some(t) = t.borrow_mut().as_mut() {
+    let taken = T.with(|t| match t.borrow_mut().as_mut() {
+        Some(t) if !t.engine.consent().allows(p) => false,
+        Some(t) => {
             t.reload_due = true;
+            true
         }
+        None => true,
     });
-    Ok(key)
+    Ok(if taken {
+        STORE.with(|s| s.adopt(p, value))
+    } else {
+        String::new()
+    })
 }
 
 // Creates the engine from the options (JSON, see js/cairn.d.ts) over the loaded store.
@@ -313,22 +320,29 @@ pub fn consent() -> Result<String, JsValue> {
     })
 }
 
-// Uploads what is queued now. Returns the seq the flush must deliver, or -1
-// when nothing is pending.
+/// A flush() rejects at once rather than wait out a longer backoff (up to an hour
+/// after a Retry-After), as the native Client's does beyond its request timeout.
+const FLUSH_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
+// Uploads what is queued now. Returns the seq the flush must deliver, -1 when
+// nothing is pending, or -2 - s while backing off for s > 30 more seconds.
 fn flush(t: &mut Tracker) -> R<f64> {
     t.engine.flush()?;
-    Ok(match (t.engine.oldest_pending_seq(), t.engine.last_seq()) {
-        (Some(_), Some(last)) => last as f64,
+    let wait = t.engine.retry_in().filter(|d| *d > FLUSH_WAIT_MAX);
+    let s = match (t.engine.oldest_pending_seq(), t.engine.last_seq(), wait) {
+        (Some(_), _, Some(d)) => -2.0 - d.as_secs() as f64,
+        (Some(_), Some(last), _) => last as f64,
         _ => -1.0,
-    })
+    };
+    Ok(s)
 }
 
-// The page is being hidden or unloaded: make everything durable and send what
-// is queued with sendBeacon (unless the collector was unreachable: then the
-// queue stays for the next page).
+// The page is being unloaded: make everything durable and send what is queued
+// with sendBeacon (unless the collector was unreachable or asked to back off:
+// a beacon's answer is never seen, so then the queue stays for the next page).
 fn hide(t: &mut Tracker) -> R<f64> {
     t.engine.on_background()?;
-    if !t.down() {
+    if !t.down() && t.engine.retry_in().is_none() {
         while let Next::Upload(u) = t.engine.next_upload()? {
             let body = std::str::from_utf8(&u.body).unwrap_or_default();
             let outcome = if t.host.beacon(&u.url, body) {
