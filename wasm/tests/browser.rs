@@ -62,7 +62,13 @@ fn web_tracker_in_headless_chromium() {
     let mut b = CollectorProcess::start(collector_bin(), temp_dir("web-b"), &[]);
 
     let started = Instant::now();
-    let mut node = Command::new("node")
+    let mut cmd = Command::new("node");
+    // One case only when asked for here, never by a CAIRN_CASE left in the environment.
+    match std::env::var("CAIRN_BROWSER_CASE") {
+        Ok(case) => cmd.env("CAIRN_CASE", case),
+        Err(_) => cmd.env_remove("CAIRN_CASE"),
+    };
+    let mut node = cmd
         .arg(suite.join("run.mjs"))
         .current_dir(&suite)
         .env("CAIRN_A", &a.url)
