@@ -430,7 +430,10 @@ const cases = {
       const grab = async (f) => { try { await f(); out.push(null); } catch (e) { out.push([e instanceof Error, e.message]); } };
       await grab(() => cairn.track('early'));
       await grab(() => cairn.init({}));
-      await cairn.init({ writeKey: 'k', consent: true, autoPageViews: false });
+      // A failed start (bad option) must not keep the tab's Web Lock: the retry resolves.
+      await grab(() => cairn.init({ writeKey: 'k', consent: 3 }));
+      await Promise.race([cairn.init({ writeKey: 'k', consent: true, autoPageViews: false }),
+        new Promise((_, no) => setTimeout(() => no(new Error('init() retry hangs')), 3000))]);
       await grab(() => cairn.track(''));
       await grab(() => cairn.track('x', [1, 2]));
       await grab(() => cairn.track('x', {}, { purpose: 'sales' }));
