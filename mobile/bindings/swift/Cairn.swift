@@ -2371,55 +2371,55 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cairn_mobile_checksum_func_cairn_version() != 20611) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_alias() != 55102) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_alias() != 3598) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_anonymous_id() != 28269) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_anonymous_id() != 1143) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_consent() != 450) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_consent() != 37809) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_flush() != 2854) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_flush() != 13952) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_flush_await() != 12258) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_flush_await() != 20102) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_group() != 39722) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_group() != 24719) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_identify() != 54559) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_identify() != 9222) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_on_background() != 14618) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_on_background() != 51845) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_on_foreground() != 32644) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_on_foreground() != 64758) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_queued() != 7797) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_queued() != 17235) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_reset() != 26193) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_reset() != 40856) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_screen() != 60875) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_screen() != 60155) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_set_consent() != 42979) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_set_consent() != 16148) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_shutdown() != 15912) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_shutdown() != 28976) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_track() != 12551) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_track() != 59722) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_track_event() != 3046) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_track_event() != 60337) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_constructor_tracker_new() != 8639) {
+    if (uniffi_cairn_mobile_checksum_constructor_tracker_new() != 46046) {
         return InitializationResult.apiChecksumMismatch
     }
 
