@@ -1,0 +1,104 @@
+//! Consent: nothing stored without it, opt-out mode, and purging what a
+//! revoked purpose queued, now and after a restart.
+
+use super::*;
+
+#[test]
+fn opt_in_by_default_stores_nothing_without_consent() {
+    let mut h = harness_with(test_config());
+    assert_eq!(h.engine.consent(), Consent::none());
+    assert_eq!(
+        h.engine.track("x", json!({})).unwrap(),
+        Tracked::NoConsent(Purpose::Analytics)
+    );
+    h.engine.identify("u1", json!({"email":"a@b.c"})).unwrap();
+    assert_eq!(h.store.event_count(), 0);
+    h.engine.flush().unwrap();
+    assert_eq!(h.engine.next_upload().unwrap(), Next::Idle);
+
+    h.engine
+        .set_consent(Consent::only(&[Purpose::Analytics]))
+        .unwrap();
+    assert_eq!(h.engine.track("x", json!({})).unwrap(), Tracked::Queued);
+    let m = Event::wishlist_add("p").purpose(Purpose::Marketing);
+    assert_eq!(
+        h.engine.track_event(m).unwrap(),
+        Tracked::NoConsent(Purpose::Marketing)
+    );
+    assert_eq!(h.store.event_count(), 1);
+}
+
+#[test]
+fn opt_out_mode_collects_until_revoked() {
+    let mut cfg = test_config();
+    cfg.consent_mode = ConsentMode::OptOut;
+    let mut h = harness_with(cfg);
+    assert_eq!(h.engine.track("x", Value::Null).unwrap(), Tracked::Queued);
+}
+
+#[test]
+fn revoking_purges_queued_and_in_flight_events_and_persists() {
+    let mut h = harness();
+    h.track_n(3);
+    for i in 0..3 {
+        let e = Event::hide_item(&format!("p{i}")).purpose(Purpose::Personalization);
+        h.engine.track_event(e).unwrap();
+    }
+    h.engine.flush().unwrap();
+    let inflight = h.upload_now();
+    assert_eq!(inflight.events, 6);
+    for i in 0..2 {
+        let e = Event::hide_item(&format!("q{i}")).purpose(Purpose::Personalization);
+        h.engine.track_event(e).unwrap();
+    }
+    assert_eq!(h.store.event_count(), 8);
+    let syncs = h.store.sync_count();
+
+    h.engine
+        .set_consent(Consent::only(&[Purpose::Analytics, Purpose::Marketing]))
+        .unwrap();
+    // Gone from the store before set_consent returned, and synced.
+    assert_eq!(h.store.event_count(), 3);
+    assert!(h.store.sync_count() > syncs);
+    assert_eq!(h.engine.queued(), 3);
+    // The in-flight batch fails; its retry no longer carries the revoked events.
+    h.finish(&inflight, 503);
+    let (retry, _) = h.wait_for_upload();
+    let msgs = batch(&retry);
+    assert_eq!(msgs.len(), 3);
+    assert!(msgs.iter().all(|m| m["context"]["purpose"] == "analytics"));
+    assert!(
+        msgs.iter()
+            .all(|m| m["context"]["consent"]["personalization"] == true),
+        "tracked while granted, so sent with the consent of the time"
+    );
+
+    // The state survives a restart; revoked events do not come back.
+    drop(h.engine);
+    let e2 = Engine::new(test_config(), h.store.clone(), Arc::new(h.clock.clone())).unwrap();
+    assert_eq!(
+        e2.consent(),
+        Consent::only(&[Purpose::Analytics, Purpose::Marketing])
+    );
+    assert_eq!(e2.queued(), 3);
+}
+
+#[test]
+fn restart_drops_stored_events_whose_purpose_is_no_longer_consented() {
+    let h = harness();
+    // A stored marketing event that the persisted consent no longer covers
+    // (as after switching the consent mode).
+    let mut e = h.engine;
+    e.track_event(Event::signup("x").purpose(Purpose::Marketing))
+        .unwrap();
+    h.store
+        .set(
+            "consent",
+            br#"{"analytics":true,"personalization":true,"marketing":false}"#,
+        )
+        .unwrap();
+    drop(e);
+    let e2 = Engine::new(test_config(), h.store.clone(), Arc::new(h.clock.clone())).unwrap();
+    assert_eq!(e2.queued(), 0);
+    assert_eq!(h.store.event_count(), 0);
+}
