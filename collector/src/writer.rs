@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
     metrics::Metrics,
-    store::{DeleteUser, Deletion, EventStore, NewEvent, Outcome},
+    store::{DeleteUser, Deletion, EventStore, FoundEvents, NewEvent, Outcome},
     CollectorError,
 };
 
@@ -34,6 +34,8 @@ enum Job {
     },
     Delete {
         request: DeleteUser,
+        /// The user's events found before the job was sent (`EventStore::find_user_events`).
+        found: FoundEvents,
         reply: Reply<Deletion>,
     },
 }
@@ -101,9 +103,19 @@ impl Writer {
         self.submit(job, answer).await
     }
 
-    pub async fn delete_user(&self, request: DeleteUser) -> Result<Deletion, CollectorError> {
+    /// Finishes a deletion whose events were found with `EventStore::find_user_events`.
+    pub async fn delete_user(
+        &self,
+        request: DeleteUser,
+        found: FoundEvents,
+    ) -> Result<Deletion, CollectorError> {
         let (reply, answer) = oneshot::channel();
-        self.submit(Job::Delete { request, reply }, answer).await
+        let job = Job::Delete {
+            request,
+            found,
+            reply,
+        };
+        self.submit(job, answer).await
     }
 
     async fn submit<T>(
@@ -146,15 +158,19 @@ fn run(
                     group_events += events.len();
                     appends.push((events, (reply, _reservation)));
                 }
-                Job::Delete { request, reply } => deletes.push((request, reply)),
+                Job::Delete {
+                    request,
+                    found,
+                    reply,
+                } => deletes.push((request, found, reply)),
             }
             if group_events < settings.max_group_events {
                 next = jobs.try_recv().ok();
             }
         }
         commit_group(store.as_ref(), appends, &metrics);
-        for (request, reply) in deletes {
-            let _ = reply.send(store.delete_user(&request).map_err(Arc::new));
+        for (request, found, reply) in deletes {
+            let _ = reply.send(store.delete_found(&request, found).map_err(Arc::new));
         }
         committed.send_replace(store.last_cursor());
         if last_expiry.elapsed() >= EXPIRY_INTERVAL {

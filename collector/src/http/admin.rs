@@ -32,7 +32,14 @@ pub async fn delete_user(
         stored_user_id: p.stored_user_id(&user_id),
         deleted_at: s.time.now().to_rfc3339_opts(SecondsFormat::Millis, true),
     };
-    let deletion = s.writer.delete_user(request.clone()).await?;
+    // The search for the user's events runs here, beside ingest; the writer then only
+    // adds what arrived meanwhile, appends the tombstone and zeroes.
+    let store = s.store.clone();
+    let identity = request.identity;
+    let found = tokio::task::spawn_blocking(move || store.find_user_events(identity))
+        .await
+        .map_err(|e| CollectorError::Store(format!("user search failed: {e}")))??;
+    let deletion = s.writer.delete_user(request.clone(), found).await?;
     tracing::info!(deleted = deletion.deleted_events, "user deleted");
     Ok(Json(json!({
         "success": true,

@@ -334,15 +334,58 @@ impl Log {
         after: u64,
         mut visit: impl FnMut(&Frame, u64) -> ControlFlow<()>,
     ) -> io::Result<()> {
+        self.read_after_at(after, |frame, segment, _| visit(frame, segment))
+    }
+
+    /// Like `read_after`, also giving each frame's offset in its segment, so that it can
+    /// be read again with `read_frame_at`.
+    pub fn read_after_at(
+        &self,
+        after: u64,
+        mut visit: impl FnMut(&Frame, u64, u64) -> ControlFlow<()>,
+    ) -> io::Result<()> {
         let last = self.last_seq();
         if after >= last {
             return Ok(());
         }
-        self.walk(after + 1, |segment, decoded, _| match decoded {
+        self.walk(after + 1, |segment, decoded, at| match decoded {
             Decoded::Frame { frame, .. } if frame.seq > last => ControlFlow::Break(()),
-            Decoded::Frame { frame, .. } if frame.seq > after => visit(&frame, segment.first_seq),
+            Decoded::Frame { frame, .. } if frame.seq > after => {
+                visit(&frame, segment.first_seq, at)
+            }
             Decoded::Incomplete => ControlFlow::Break(()),
             _ => ControlFlow::Continue(()),
+        })
+    }
+
+    /// Reads the durable frame at `offset` of `segment` and calls `visit` with it; `None`
+    /// if there is no intact frame there (a frame torn by a deletion, or no such segment).
+    pub fn read_frame_at<T>(
+        &self,
+        segment: u64,
+        offset: u64,
+        visit: impl FnOnce(&Frame) -> T,
+    ) -> io::Result<Option<T>> {
+        let Some(segment) = self.segments.read().unwrap().get(&segment).cloned() else {
+            return Ok(None);
+        };
+        let end = segment.durable_len.load(Ordering::Acquire);
+        let mut header = [0u8; frame::HEADER];
+        if offset + frame::HEADER as u64 > end {
+            return Ok(None);
+        }
+        segment.file.read_exact_at(&mut header, offset)?;
+        let Some(need) = frame::declared_len(&header) else {
+            return Ok(None);
+        };
+        if offset + need as u64 > end {
+            return Ok(None);
+        }
+        let mut bytes = vec![0; need];
+        segment.file.read_exact_at(&mut bytes, offset)?;
+        Ok(match frame::decode(&bytes) {
+            Decoded::Frame { frame, .. } => Some(visit(&frame)),
+            _ => None,
         })
     }
 

@@ -17,10 +17,10 @@ use serde_json::json;
 use super::{
     dedup::{fingerprint, DedupWindow},
     event_record, feed_line,
-    frame::{self, EventBody, Kind},
+    frame::{self, EventBody, Frame, Kind},
     index::IdentityIndex,
     log::Log,
-    tombstone_record, DeleteUser, Deletion, EventStore, NewEvent, Outcome,
+    tombstone_record, DeleteUser, Deletion, EventStore, FoundEvents, NewEvent, Outcome,
 };
 use crate::{
     privacy::{hex, Identity},
@@ -46,6 +46,12 @@ fn belongs_to(body: &EventBody, wanted: &HashSet<Identity>) -> bool {
         (None, Some(anonymous)) => wanted.contains(&anonymous),
         (None, None) => false,
     }
+}
+
+/// Whether a frame is a live event that belongs to `wanted` (see `belongs_to`).
+fn is_mine(f: &Frame, wanted: &HashSet<Identity>) -> bool {
+    f.kind == Kind::Event
+        && frame::decode_event_body(f.body).is_some_and(|b| belongs_to(&b, wanted))
 }
 
 impl LogStore {
@@ -105,9 +111,7 @@ impl LogStore {
         for &segment in segments {
             let mut doomed = Vec::new();
             self.log.scan_segment(segment, |f, offset| {
-                let mine = f.kind == Kind::Event
-                    && frame::decode_event_body(f.body).is_some_and(|b| belongs_to(&b, wanted));
-                if mine {
+                if is_mine(f, wanted) {
                     doomed.push((offset, frame::zeroed(f)));
                 }
             })?;
@@ -194,26 +198,66 @@ impl EventStore for LogStore {
         Ok(lines)
     }
 
-    fn delete_user(&self, request: &DeleteUser) -> Result<Deletion, CollectorError> {
+    fn find_user_events(&self, identity: Identity) -> Result<FoundEvents, CollectorError> {
+        let snapshot = self.log.last_seq();
+        self.index.wait_indexed(snapshot);
+        let entries = self.index.entries_of(identity)?;
+        let wanted: HashSet<Identity> = entries.identities.iter().copied().collect();
+        let mut positions = Vec::new();
+        for &segment in &entries.segments {
+            self.log.scan_segment(segment, |f, offset| {
+                if f.seq <= snapshot && is_mine(f, &wanted) {
+                    positions.push((f.seq, segment, offset));
+                }
+            })?;
+        }
+        Ok(FoundEvents {
+            snapshot,
+            identities: entries.identities,
+            positions,
+        })
+    }
+
+    fn delete_found(
+        &self,
+        request: &DeleteUser,
+        found: FoundEvents,
+    ) -> Result<Deletion, CollectorError> {
         let _writer = self.writer.lock().unwrap();
         let last = self.log.last_seq();
         self.index.wait_indexed(last);
         let entries = self.index.entries_of(request.identity)?;
         let wanted: HashSet<Identity> = entries.identities.iter().copied().collect();
-        let mut count = 0;
-        for &segment in &entries.segments {
-            self.log.scan_segment(segment, |f, _| {
-                let mine = f.kind == Kind::Event
-                    && frame::decode_event_body(f.body).is_some_and(|b| belongs_to(&b, &wanted));
-                count += usize::from(mine);
-            })?;
+        let found_ids: HashSet<Identity> = found.identities.iter().copied().collect();
+        let mut positions = Vec::new();
+        if wanted == found_ids && found.snapshot <= last {
+            // The same identities: what was found up to the snapshot stands; add the
+            // events appended since.
+            positions = found.positions;
+            self.log
+                .read_after_at(found.snapshot, |f, segment, offset| {
+                    if is_mine(f, &wanted) {
+                        positions.push((f.seq, segment, offset));
+                    }
+                    ControlFlow::Continue(())
+                })?;
+        } else {
+            // Identities were linked to (or unlinked from) the user meanwhile: their
+            // older events were not looked for, so search every listed segment again.
+            for &segment in &entries.segments {
+                self.log.scan_segment(segment, |f, offset| {
+                    if is_mine(f, &wanted) {
+                        positions.push((f.seq, segment, offset));
+                    }
+                })?;
+            }
         }
         // The tombstone goes first: once it is durable, a crash in the middle of the
         // zeroing below is finished at the next start.
         let value = json!({
             "userId": request.stored_user_id,
             "identities": entries.identities.iter().map(|i| hex(i)).collect::<Vec<_>>(),
-            "deletedEvents": count,
+            "deletedEvents": positions.len(),
             "deletedAt": request.deleted_at,
         });
         let record = tombstone_record(&request.stored_user_id, value.to_string().as_bytes());
@@ -222,11 +266,28 @@ impl EventStore for LogStore {
         let mut bytes = Vec::new();
         frame::encode(&mut bytes, tombstone_seq, Kind::Tombstone, 0, &[], &[&body])?;
         self.log.append(&bytes, &[(tombstone_seq, 0)])?;
-        let zeroed = self.zero_events_of(&wanted, &entries.segments)?;
+        // Each frame is read again: one found before the writer was reached may have
+        // been zeroed since by another deletion.
+        let mut zeroed = 0;
+        for &(seq, segment, offset) in &positions {
+            let doomed = self
+                .log
+                .read_frame_at(segment, offset, |f| {
+                    (f.seq == seq && f.kind == Kind::Event).then(|| frame::zeroed(f))
+                })?
+                .flatten();
+            if let Some(bytes) = doomed {
+                self.log.rewrite(segment, offset, &bytes)?;
+                zeroed += 1;
+            }
+        }
+        if zeroed > 0 {
+            self.log.sync_all_segments()?;
+        }
         self.index.forget(entries)?;
         self.index.notify(tombstone_seq);
         Ok(Deletion {
-            deleted_events: zeroed as u64,
+            deleted_events: zeroed,
             tombstone_cursor: tombstone_seq,
         })
     }

@@ -54,6 +54,31 @@ pub struct DeleteUser {
     pub deleted_at: String,
 }
 
+/// What the first, concurrent phase of a deletion found: the positions of the user's
+/// event frames up to a snapshot of the log (positions only, never the bytes), and the
+/// identities they were matched against. `EventStore::delete_found` finishes the deletion
+/// from it on the writer.
+#[derive(Debug, Clone, Default)]
+pub struct FoundEvents {
+    /// Newest cursor when the search started: frames after it were not looked at.
+    snapshot: u64,
+    /// The identities tied to the user at `snapshot`.
+    identities: Vec<Identity>,
+    /// (seq, segment, offset) of each matching event frame with seq <= `snapshot`.
+    positions: Vec<(u64, u64, u64)>,
+}
+
+impl FoundEvents {
+    /// How many event frames the search found.
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+}
+
 pub trait EventStore: Send + Sync + 'static {
     /// Appends events, skipping those whose dedup key is known, and returns only once all
     /// of them are durable. All or nothing: after a crash either every record of the
@@ -70,8 +95,26 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<Vec<u8>>, CollectorError>;
 
     /// Removes every event of the user and of identities linked to it, appends a
-    /// tombstone record, and returns once durable.
-    fn delete_user(&self, request: &DeleteUser) -> Result<Deletion, CollectorError>;
+    /// tombstone record, and returns once durable: `find_user_events`, then
+    /// `delete_found`.
+    fn delete_user(&self, request: &DeleteUser) -> Result<Deletion, CollectorError> {
+        let found = self.find_user_events(request.identity)?;
+        self.delete_found(request, found)
+    }
+
+    /// The first phase of a deletion, which may run concurrently with appends (off the
+    /// writer): finds where the user's events are, up to the current end of the log.
+    /// Changes nothing.
+    fn find_user_events(&self, identity: Identity) -> Result<FoundEvents, CollectorError>;
+
+    /// The second phase, on the writer: adds what was appended (or linked to the user)
+    /// since `found` was taken, appends the tombstone durably, then removes the events
+    /// and returns once that is durable.
+    fn delete_found(
+        &self,
+        request: &DeleteUser,
+        found: FoundEvents,
+    ) -> Result<Deletion, CollectorError>;
 
     /// Cursor of the newest durable record (0 when empty).
     fn last_cursor(&self) -> u64;

@@ -275,3 +275,106 @@ fn batch_of_a_heavy_user_deletes_with_a_small_tombstone() {
     );
     let _ = fs::remove_dir_all(&d);
 }
+
+fn request(user: u8) -> DeleteUser {
+    DeleteUser {
+        identity: [user; 32],
+        stored_user_id: format!("h{user}"),
+        deleted_at: "t".into(),
+    }
+}
+
+#[test]
+fn events_appended_between_the_two_phases_are_deleted_too() {
+    let d = dir("phases");
+    let store = LogStore::open(&d, 0).unwrap();
+    store
+        .append(&[
+            event("a", 1, 2, true),
+            event("b", 1, 2, false),
+            event("c", 0, 2, false),
+            event("other", 3, 4, false),
+        ])
+        .unwrap();
+    let found = store.find_user_events([1; 32]).unwrap();
+    assert_eq!(found.len(), 3);
+    // Ingest goes on while the writer has not reached the deletion yet.
+    store
+        .append(&[
+            event("d", 1, 2, false),
+            event("e", 0, 2, false),
+            event("other2", 3, 4, false),
+        ])
+        .unwrap();
+    let deletion = store.delete_found(&request(1), found).unwrap();
+    assert_eq!(deletion.deleted_events, 5);
+    assert_eq!(deletion.tombstone_cursor, 8);
+    assert_eq!(
+        keys(&store),
+        ["event:other", "event:other2", "tombstone:h1"]
+    );
+    let text = String::from_utf8_lossy(&log_bytes(&d)).into_owned();
+    for gone in ["raw-a", "raw-b", "raw-c", "raw-d", "raw-e"] {
+        assert!(!text.contains(gone), "{gone} remains");
+    }
+    drop(store);
+    let store = LogStore::open(&d, 0).unwrap();
+    assert_eq!(
+        keys(&store),
+        ["event:other", "event:other2", "tombstone:h1"]
+    );
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn an_anonymous_id_linked_between_the_two_phases_is_deleted_too() {
+    let d = dir("phases-link");
+    let store = LogStore::open(&d, 0).unwrap();
+    store
+        .append(&[
+            event("a", 1, 2, true),
+            event("b", 1, 2, false),
+            // A second device, not yet tied to user 1.
+            event("before", 0, 7, false),
+            event("other", 3, 4, false),
+        ])
+        .unwrap();
+    let found = store.find_user_events([1; 32]).unwrap();
+    assert_eq!(found.len(), 2);
+    // The user logs in on the second device: identify ties anonymous id 7 to user 1.
+    store
+        .append(&[event("identify", 1, 7, true), event("after", 0, 7, false)])
+        .unwrap();
+    let deletion = store.delete_found(&request(1), found).unwrap();
+    assert_eq!(deletion.deleted_events, 5);
+    assert_eq!(keys(&store), ["event:other", "tombstone:h1"]);
+    let text = String::from_utf8_lossy(&log_bytes(&d)).into_owned();
+    for gone in ["raw-a", "raw-b", "raw-before", "raw-identify", "raw-after"] {
+        assert!(!text.contains(gone), "{gone} remains");
+    }
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn events_zeroed_by_another_deletion_between_the_phases_are_not_counted() {
+    let d = dir("phases-race");
+    let store = LogStore::open(&d, 0).unwrap();
+    store
+        .append(&[
+            event("a", 1, 2, true),
+            event("anon", 0, 2, false),
+            event("other", 3, 4, false),
+        ])
+        .unwrap();
+    let found = store.find_user_events([1; 32]).unwrap();
+    assert_eq!(found.len(), 2);
+    // Another deletion, whose identities include anonymous id 2, finishes first.
+    assert_eq!(store.delete_user(&request(2)).unwrap().deleted_events, 1);
+    let deletion = store.delete_found(&request(1), found).unwrap();
+    assert_eq!(deletion.deleted_events, 1);
+    assert_eq!(
+        keys(&store),
+        ["event:other", "tombstone:h2", "tombstone:h1"]
+    );
+    let _ = fs::remove_dir_all(&d);
+}
