@@ -129,28 +129,34 @@ fn scan(
 /// valid frame before `end`: then what lies between was torn by an in-place zeroing.
 fn valid_frame_follows(segment: &Segment, mut offset: u64, end: u64) -> bool {
     loop {
-        let mut header = [0u8; frame::HEADER];
-        if offset + frame::HEADER as u64 > end
-            || segment.file.read_exact_at(&mut header, offset).is_err()
-        {
-            return false;
-        }
-        let Some(need) = frame::declared_len(&header) else {
+        let Ok(Some(bytes)) = frame_bytes_at(segment, offset, end) else {
             return false;
         };
-        if offset + need as u64 > end {
-            return false;
-        }
-        let mut bytes = vec![0; need];
-        if segment.file.read_exact_at(&mut bytes, offset).is_err() {
-            return false;
-        }
         match frame::decode(&bytes) {
             Decoded::Frame { .. } => return true,
             Decoded::Corrupt { len } => offset += len as u64,
             Decoded::Incomplete => return false,
         }
     }
+}
+
+/// The bytes of the whole frame that starts at `offset`, if its declared length is
+/// plausible and it ends by `end`.
+fn frame_bytes_at(segment: &Segment, offset: u64, end: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut header = [0u8; frame::HEADER];
+    if offset + frame::HEADER as u64 > end {
+        return Ok(None);
+    }
+    segment.file.read_exact_at(&mut header, offset)?;
+    let Some(need) = frame::declared_len(&header) else {
+        return Ok(None);
+    };
+    if offset + need as u64 > end {
+        return Ok(None);
+    }
+    let mut bytes = vec![0; need];
+    segment.file.read_exact_at(&mut bytes, offset)?;
+    Ok(Some(bytes))
 }
 
 impl Log {
@@ -370,19 +376,9 @@ impl Log {
             return Ok(None);
         };
         let end = segment.durable_len.load(Ordering::Acquire);
-        let mut header = [0u8; frame::HEADER];
-        if offset + frame::HEADER as u64 > end {
-            return Ok(None);
-        }
-        segment.file.read_exact_at(&mut header, offset)?;
-        let Some(need) = frame::declared_len(&header) else {
+        let Some(bytes) = frame_bytes_at(&segment, offset, end)? else {
             return Ok(None);
         };
-        if offset + need as u64 > end {
-            return Ok(None);
-        }
-        let mut bytes = vec![0; need];
-        segment.file.read_exact_at(&mut bytes, offset)?;
         Ok(match frame::decode(&bytes) {
             Decoded::Frame { frame, .. } => Some(visit(&frame)),
             _ => None,

@@ -106,19 +106,45 @@ impl LogStore {
         &self,
         wanted: &HashSet<Identity>,
         segments: &[u64],
-    ) -> Result<usize, CollectorError> {
-        let mut zeroed = 0;
+    ) -> Result<u64, CollectorError> {
+        let positions = self.positions_of(wanted, segments, u64::MAX)?;
+        self.zero_at(&positions)
+    }
+
+    /// (seq, segment, offset) of every event up to `up_to` in `segments` that belongs
+    /// to `wanted`.
+    fn positions_of(
+        &self,
+        wanted: &HashSet<Identity>,
+        segments: &[u64],
+        up_to: u64,
+    ) -> Result<Vec<(u64, u64, u64)>, CollectorError> {
+        let mut positions = Vec::new();
         for &segment in segments {
-            let mut doomed = Vec::new();
             self.log.scan_segment(segment, |f, offset| {
-                if is_mine(f, wanted) {
-                    doomed.push((offset, frame::zeroed(f)));
+                if f.seq <= up_to && is_mine(f, wanted) {
+                    positions.push((f.seq, segment, offset));
                 }
             })?;
-            for (offset, bytes) in &doomed {
-                self.log.rewrite(segment, *offset, bytes)?;
+        }
+        Ok(positions)
+    }
+
+    /// Zeroes the frames at `positions` that are still the events found there (another
+    /// deletion may have zeroed one since), then syncs once. Returns how many it zeroed.
+    fn zero_at(&self, positions: &[(u64, u64, u64)]) -> Result<u64, CollectorError> {
+        let mut zeroed = 0;
+        for &(seq, segment, offset) in positions {
+            let doomed = self
+                .log
+                .read_frame_at(segment, offset, |f| {
+                    (f.seq == seq && f.kind == Kind::Event).then(|| frame::zeroed(f))
+                })?
+                .flatten();
+            if let Some(bytes) = doomed {
+                self.log.rewrite(segment, offset, &bytes)?;
+                zeroed += 1;
             }
-            zeroed += doomed.len();
         }
         if zeroed > 0 {
             self.log.sync_all_segments()?;
@@ -203,14 +229,7 @@ impl EventStore for LogStore {
         self.index.wait_indexed(snapshot);
         let entries = self.index.entries_of(identity)?;
         let wanted: HashSet<Identity> = entries.identities.iter().copied().collect();
-        let mut positions = Vec::new();
-        for &segment in &entries.segments {
-            self.log.scan_segment(segment, |f, offset| {
-                if f.seq <= snapshot && is_mine(f, &wanted) {
-                    positions.push((f.seq, segment, offset));
-                }
-            })?;
-        }
+        let positions = self.positions_of(&wanted, &entries.segments, snapshot)?;
         Ok(FoundEvents {
             snapshot,
             identities: entries.identities,
@@ -229,11 +248,10 @@ impl EventStore for LogStore {
         let entries = self.index.entries_of(request.identity)?;
         let wanted: HashSet<Identity> = entries.identities.iter().copied().collect();
         let found_ids: HashSet<Identity> = found.identities.iter().copied().collect();
-        let mut positions = Vec::new();
-        if wanted == found_ids && found.snapshot <= last {
+        let positions = if wanted == found_ids && found.snapshot <= last {
             // The same identities: what was found up to the snapshot stands; add the
             // events appended since.
-            positions = found.positions;
+            let mut positions = found.positions;
             self.log
                 .read_after_at(found.snapshot, |f, segment, offset| {
                     if is_mine(f, &wanted) {
@@ -241,17 +259,12 @@ impl EventStore for LogStore {
                     }
                     ControlFlow::Continue(())
                 })?;
+            positions
         } else {
             // Identities were linked to (or unlinked from) the user meanwhile: their
             // older events were not looked for, so search every listed segment again.
-            for &segment in &entries.segments {
-                self.log.scan_segment(segment, |f, offset| {
-                    if is_mine(f, &wanted) {
-                        positions.push((f.seq, segment, offset));
-                    }
-                })?;
-            }
-        }
+            self.positions_of(&wanted, &entries.segments, u64::MAX)?
+        };
         // The tombstone goes first: once it is durable, a crash in the middle of the
         // zeroing below is finished at the next start.
         let value = json!({
@@ -266,24 +279,7 @@ impl EventStore for LogStore {
         let mut bytes = Vec::new();
         frame::encode(&mut bytes, tombstone_seq, Kind::Tombstone, 0, &[], &[&body])?;
         self.log.append(&bytes, &[(tombstone_seq, 0)])?;
-        // Each frame is read again: one found before the writer was reached may have
-        // been zeroed since by another deletion.
-        let mut zeroed = 0;
-        for &(seq, segment, offset) in &positions {
-            let doomed = self
-                .log
-                .read_frame_at(segment, offset, |f| {
-                    (f.seq == seq && f.kind == Kind::Event).then(|| frame::zeroed(f))
-                })?
-                .flatten();
-            if let Some(bytes) = doomed {
-                self.log.rewrite(segment, offset, &bytes)?;
-                zeroed += 1;
-            }
-        }
-        if zeroed > 0 {
-            self.log.sync_all_segments()?;
-        }
+        let zeroed = self.zero_at(&positions)?;
         self.index.forget(entries)?;
         self.index.notify(tombstone_seq);
         Ok(Deletion {
