@@ -1,0 +1,174 @@
+//! One identity per person, on every path.
+//!
+//! The scheme: an identifier is normalised (user ids trimmed; e-mails trimmed and
+//! lower-cased; phones brought to E.164 shape), then hashed with HMAC-SHA256 under the
+//! *project hash key*, which all of a project's platforms share, and written as
+//! lower-case hex. SDKs do this on the device and list what they hashed in
+//! `context.hashed`; the collector does it for whatever arrives raw (a Segment server
+//! library, a tracker with hashing off), using the project hash key configured for
+//! the write key. Either way the collector then re-keys the device hash with its
+//! server secret, so one person has one stored pseudonym whichever path the event
+//! came by, and deletion by the raw id finds all of them.
+
+use crate::sha256::HmacKey;
+
+/// A contact trait: a personal identifier that is never stored raw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact {
+    Email,
+    Phone,
+}
+
+/// Trait keys that hold contact identifiers (matched in any ASCII case: `Email`,
+/// `PHONE`), in `traits` and in `context.traits`.
+pub const CONTACT_TRAITS: [(&str, Contact); 2] =
+    [("email", Contact::Email), ("phone", Contact::Phone)];
+
+/// Which contact identifier a trait key holds, if any.
+pub fn contact_trait(key: &str) -> Option<Contact> {
+    CONTACT_TRAITS
+        .iter()
+        .find(|(name, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, c)| *c)
+}
+
+/// `context.hashed` path of the user id.
+pub const USER_ID: &str = "userId";
+/// `context.hashed` path of an alias's previous id.
+pub const PREVIOUS_ID: &str = "previousId";
+/// Prefix of a trait's `context.hashed` path (`traits.email`).
+pub const TRAITS_PREFIX: &str = "traits.";
+/// Prefix of a context trait's `context.hashed` path (`context.traits.email`).
+pub const CONTEXT_TRAITS_PREFIX: &str = "context.traits.";
+
+/// User ids are case-sensitive: only surrounding white space goes.
+pub fn normalize_user_id(raw: &str) -> &str {
+    raw.trim()
+}
+
+/// Trimmed and lower-cased (Unicode full lower-case, as `str::to_lowercase`).
+pub fn normalize_email(raw: &str) -> String {
+    normalize_email_with(raw, str::to_lowercase)
+}
+
+/// [`normalize_email`] with another lower-case mapping of the same Unicode rules (the
+/// web tracker uses the browser's `toLowerCase` to keep Rust's tables out of its wasm).
+pub fn normalize_email_with(raw: &str, lowercase: impl Fn(&str) -> String) -> String {
+    let t = raw.trim();
+    if t.is_ascii() {
+        t.to_ascii_lowercase()
+    } else {
+        lowercase(t)
+    }
+}
+
+/// E.164 shape: the digits, after a `+` when the number is international (written
+/// with `+` or the `00` prefix, wherever the first digit or `+` stands):
+/// `"+44 (20) 7946-0018"` and `"(00) 44 20 7946 0018"` both give `"+442079460018"`;
+/// a national number keeps its digits (`"06 12 34 56 78"` -> `"0612345678"`).
+pub fn normalize_phone(raw: &str) -> String {
+    let t = raw.trim();
+    let plus = t.chars().find(|c| *c == '+' || c.is_ascii_digit()) == Some('+');
+    let digits: String = t.chars().filter(char::is_ascii_digit).collect();
+    if plus {
+        format!("+{digits}")
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        format!("+{rest}")
+    } else {
+        digits
+    }
+}
+
+/// The normalised text of a contact identifier.
+pub fn normalize_contact(contact: Contact, raw: &str) -> String {
+    match contact {
+        Contact::Email => normalize_email(raw),
+        Contact::Phone => normalize_phone(raw),
+    }
+}
+
+/// Hashes normalised identifiers under a project hash key (the device side of the
+/// scheme; the collector uses it too for identifiers that arrive raw).
+#[derive(Clone)]
+pub struct ProjectHasher(HmacKey);
+
+impl core::fmt::Debug for ProjectHasher {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ProjectHasher(..)")
+    }
+}
+
+impl ProjectHasher {
+    pub fn new(project_hash_key: &[u8]) -> Self {
+        ProjectHasher(HmacKey::new(project_hash_key))
+    }
+
+    /// HMAC-SHA256 of already normalised text, as 64 lower-case hex digits.
+    pub fn hash(&self, normalised: &str) -> String {
+        hex(&self.0.sign(normalised.as_bytes()))
+    }
+
+    pub fn user_id(&self, raw: &str) -> String {
+        self.hash(normalize_user_id(raw))
+    }
+
+    pub fn contact(&self, contact: Contact, raw: &str) -> String {
+        self.hash(&normalize_contact(contact, raw))
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_normalisation() {
+        assert_eq!(
+            normalize_email("  Alice@Example.COM \n"),
+            "alice@example.com"
+        );
+        assert_eq!(normalize_email(" ÅSA.Σ@Exämple.COM "), "åsa.ς@exämple.com");
+        assert_eq!(normalize_phone(" +44 (20) 7946-0018 "), "+442079460018");
+        assert_eq!(normalize_phone("(00) 44 20 7946 0018"), "+442079460018");
+        assert_eq!(normalize_phone("0033 6 12 34 56 78"), "+33612345678");
+        assert_eq!(normalize_phone("(+1) 555 0100"), "+15550100");
+        assert_eq!(normalize_phone("06-12-34-56-78"), "0612345678");
+        assert_eq!(normalize_user_id("  u-1 "), "u-1");
+    }
+
+    #[test]
+    fn contact_keys_in_any_case() {
+        assert_eq!(contact_trait("EMAIL"), Some(Contact::Email));
+        assert_eq!(contact_trait("Phone"), Some(Contact::Phone));
+        assert_eq!(contact_trait("phones"), None);
+    }
+
+    #[test]
+    fn hashing_scheme_known_vector() {
+        // RFC 4231 test case 2 through the scheme (user ids are trimmed first).
+        let h = ProjectHasher::new(b"Jefe");
+        assert_eq!(
+            h.user_id(" what do ya want for nothing? "),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            h.contact(Contact::Email, "A@B.com"),
+            h.contact(Contact::Email, " a@b.COM")
+        );
+        assert_eq!(
+            h.contact(Contact::Phone, "0044 20 7946 0018"),
+            h.contact(Contact::Phone, "+442079460018")
+        );
+    }
+}
