@@ -9,11 +9,12 @@ use crate::config::Config;
 use crate::consent::{Consent, Purpose};
 use crate::error::Error;
 use crate::events::{into_map, Event, EventKind};
-use crate::identity::{Hasher, EMAIL_TRAITS, PHONE_TRAITS};
+use crate::identity::Hasher;
 use crate::message::{Dropped, Kind, Message};
 use crate::session::Session;
 use crate::store::{EventKey, Store};
 use crate::text;
+use cairn_protocol::identity::contact_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
@@ -124,7 +125,7 @@ impl Engine {
         let mut damaged = false;
         let consent = match store.get(KV_CONSENT)?.map(|v| text::read_consent(&v)) {
             Some(Ok(c)) => c,
-            None => Consent::initial(cfg.consent_mode),
+            None => crate::consent::initial(cfg.consent_mode),
             Some(Err(_)) => {
                 damaged = true;
                 Consent::none()
@@ -334,7 +335,8 @@ impl Engine {
     /// Replaces the consent state. Revoked purposes have their queued events
     /// deleted from the store (and synced) before this returns.
     pub fn set_consent(&mut self, consent: Consent) -> Result<(), Error> {
-        for p in self.consent.revoked_by(&consent) {
+        let revoked: Vec<Purpose> = self.consent.revoked_by(&consent).collect();
+        for p in revoked {
             self.purge_purpose(p)?;
         }
         self.consent = consent;
@@ -559,15 +561,12 @@ impl Engine {
         if !self.hasher.enabled() {
             return Ok(());
         }
-        let named = |names: &[&str], k: &str| names.iter().any(|n| k.eq_ignore_ascii_case(n));
         for (k, v) in traits.iter_mut() {
-            let email = named(EMAIL_TRAITS, k);
-            if !email && !named(PHONE_TRAITS, k) {
+            let Some(contact) = contact_trait(k) else {
                 continue;
-            }
+            };
             let hashed = match v {
-                Value::String(s) if email => self.hasher.email(s),
-                Value::String(s) => self.hasher.phone(s),
+                Value::String(s) => self.hasher.contact(contact, s),
                 Value::Number(n) if n.is_u64() => {
                     // push_u64, not to_string: no fmt code in the web tracker.
                     let mut digits = Vec::with_capacity(20);

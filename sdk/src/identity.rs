@@ -1,35 +1,13 @@
-//! Identifiers are hashed on the device: HMAC-SHA256 (ring) under the app's hash
+//! Identifiers are hashed on the device: HMAC-SHA256 under the project hash
 //! key, hex-encoded, over a normalised input, so the same person hashes the same
 //! way on every platform and no raw e-mail, phone or user id leaves the device.
 
-#[cfg(not(target_arch = "wasm32"))]
-use ring::hmac;
-
-/// HMAC-SHA256: ring on native targets, the core's own on wasm32 (`sha256.rs`).
-#[cfg(not(target_arch = "wasm32"))]
-#[derive(Clone)]
-struct Key(hmac::Key);
-#[cfg(not(target_arch = "wasm32"))]
-impl Key {
-    fn new(k: &[u8]) -> Self {
-        Key(hmac::Key::new(hmac::HMAC_SHA256, k))
-    }
-    fn sign(&self, data: &[u8]) -> hmac::Tag {
-        hmac::sign(&self.0, data)
-    }
-}
-#[cfg(target_arch = "wasm32")]
-use crate::sha256::HmacKey as Key;
-
-/// Trait names whose values are personal identifiers, hashed by `identify` and
-/// `group` (matched in any case).
-pub const EMAIL_TRAITS: &[&str] = &["email"];
-pub const PHONE_TRAITS: &[&str] = &["phone"];
+use cairn_protocol::identity::{self as scheme, Contact, ProjectHasher};
 
 /// Hashes identifiers under one key (or passes them through when hashing is off).
 #[derive(Clone)]
 pub struct Hasher {
-    key: Option<Key>,
+    key: Option<ProjectHasher>,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -44,7 +22,7 @@ impl Hasher {
     /// `None` disables hashing.
     pub fn new(key: Option<&[u8]>) -> Self {
         Hasher {
-            key: key.map(Key::new),
+            key: key.map(ProjectHasher::new),
         }
     }
 
@@ -54,7 +32,7 @@ impl Hasher {
 
     /// User ids: trimmed (case is kept, ids are case-sensitive), then hashed.
     pub fn user_id(&self, raw: &str) -> String {
-        self.hash(raw.trim())
+        self.hash(scheme::normalize_user_id(raw))
     }
 
     /// E-mails: trimmed and lower-cased, then hashed.
@@ -62,22 +40,31 @@ impl Hasher {
         self.hash(&normalize_email(raw))
     }
 
-    /// Phones: E.164-ish (leading `+` kept, digits only), then hashed.
+    /// Phones: E.164 shape (protocol's one normalisation), then hashed.
     pub fn phone(&self, raw: &str) -> String {
-        self.hash(&normalize_phone(raw))
+        self.hash(&scheme::normalize_phone(raw))
+    }
+
+    /// A contact trait's value, normalised for its kind, then hashed.
+    pub fn contact(&self, contact: Contact, raw: &str) -> String {
+        match contact {
+            Contact::Email => self.email(raw),
+            Contact::Phone => self.phone(raw),
+        }
     }
 
     fn hash(&self, normalised: &str) -> String {
         match &self.key {
-            Some(k) => hex(k.sign(normalised.as_bytes()).as_ref()),
+            Some(k) => k.hash(normalised),
             None => normalised.to_string(),
         }
     }
 }
 
-/// Trimmed, lower-cased (Unicode full lower-case, as `str::to_lowercase`).
+/// Trimmed, lower-cased (Unicode full lower-case, as `str::to_lowercase`): the
+/// protocol's normalisation, with the browser's lower-case mapping in the web tracker.
 pub fn normalize_email(raw: &str) -> String {
-    lowercase(raw.trim())
+    scheme::normalize_email_with(raw, lowercase)
 }
 
 #[cfg(not(all(feature = "js", target_arch = "wasm32")))]
@@ -90,9 +77,6 @@ fn lowercase(s: &str) -> String {
 /// the web tracker. ASCII, nearly every e-mail, never leaves Rust.
 #[cfg(all(feature = "js", target_arch = "wasm32"))]
 fn lowercase(s: &str) -> String {
-    if s.is_ascii() {
-        return s.to_ascii_lowercase();
-    }
     use wasm_bindgen::JsCast;
     wasm_bindgen::JsValue::from_str(s)
         .unchecked_into::<JsText>()
@@ -109,29 +93,7 @@ extern "C" {
     fn to_lower_case(this: &JsText) -> String;
 }
 
-/// E.164-ish: keeps a leading `+` and the digits ("+44 (20) 7946-0018" ->
-/// "+442079460018"); a "00" international prefix becomes "+".
-pub fn normalize_phone(raw: &str) -> String {
-    let t = raw.trim();
-    let digits: String = t.chars().filter(|c| c.is_ascii_digit()).collect();
-    if t.starts_with('+') {
-        format!("+{digits}")
-    } else if let Some(rest) = digits.strip_prefix("00") {
-        format!("+{rest}")
-    } else {
-        digits
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
-}
+pub use cairn_protocol::identity::normalize_phone;
 
 #[cfg(test)]
 mod tests {

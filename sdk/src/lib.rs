@@ -28,8 +28,7 @@ mod events;
 mod identity;
 mod message;
 mod session;
-#[cfg(any(test, target_arch = "wasm32"))]
-mod sha256;
+
 mod store;
 mod text;
 mod upload;

@@ -7,60 +7,9 @@
 
 use crate::consent::{Consent, Purpose};
 use crate::text;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Segment's message types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Track,
-    Page,
-    Screen,
-    Identify,
-    Alias,
-    Group,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Track => "track",
-            Kind::Page => "page",
-            Kind::Screen => "screen",
-            Kind::Identify => "identify",
-            Kind::Alias => "alias",
-            Kind::Group => "group",
-        }
-    }
-}
-
-/// Counters of events dropped on the device since the last delivered batch,
-/// sent as `context.dropped` on the first message of each batch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Dropped {
-    /// Evicted (oldest first) because the queue hit its count or byte bound.
-    pub overflow: u64,
-    /// Evicted because older than `max_event_age`.
-    pub expired: u64,
-    /// Refused by the collector with a 4xx other than 408/413/429.
-    pub rejected: u64,
-    /// A single event the collector still refused with 413.
-    pub too_large: u64,
-}
-
-impl Dropped {
-    pub fn total(&self) -> u64 {
-        self.overflow + self.expired + self.rejected + self.too_large
-    }
-
-    /// Removes counts that have now been reported.
-    pub fn subtract(&mut self, reported: &Dropped) {
-        self.overflow = self.overflow.saturating_sub(reported.overflow);
-        self.expired = self.expired.saturating_sub(reported.expired);
-        self.rejected = self.rejected.saturating_sub(reported.rejected);
-        self.too_large = self.too_large.saturating_sub(reported.too_large);
-    }
-}
+pub use cairn_protocol::{Dropped, Kind};
 
 /// Everything one message carries; `write` turns it into JSON bytes.
 pub struct Message<'a> {
