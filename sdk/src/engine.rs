@@ -14,7 +14,8 @@ use crate::message::{Dropped, Kind, Message};
 use crate::session::Session;
 use crate::store::{EventKey, Store};
 use crate::text;
-use cairn_protocol::identity::contact_trait;
+use cairn_protocol::events::CONSENT_CHANGED;
+use cairn_protocol::identity::{self, contact_trait};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
@@ -31,6 +32,9 @@ pub(crate) const KV_DROPPED: &str = "dropped";
 /// Stored event value: a format byte, the 8-byte big-endian enqueue time
 /// (epoch ms), then the message JSON without its static context (see message.rs).
 pub(crate) const FORMAT: u8 = 1;
+/// The format byte of a consent record (kept whatever the consent; see
+/// `enqueue_consent_record`).
+pub(crate) const FORMAT_RECORD: u8 = 2;
 pub(crate) const STAMP: usize = 9;
 
 /// What happened to a tracked event.
@@ -184,7 +188,9 @@ impl Engine {
         let mut stale = Vec::new();
         for (key, value) in self.store.load_events()? {
             self.next_seq = self.next_seq.max(key.seq + 1);
-            if value.len() < STAMP || value[0] != FORMAT || !self.consent.allows(key.purpose) {
+            let record = value.first() == Some(&FORMAT_RECORD);
+            let readable = value.len() >= STAMP && (value[0] == FORMAT || record);
+            if !readable || !(record || self.consent.allows(key.purpose)) {
                 stale.push(key);
                 continue;
             }
@@ -217,43 +223,33 @@ impl Engine {
             EventKind::Page => Kind::Page,
             EventKind::Screen => Kind::Screen,
         };
-        self.enqueue(
-            kind,
-            Some(&e.name),
-            Some(&e.properties),
-            None,
-            None,
-            e.purpose,
-            e.timestamp,
-        )
+        self.enqueue(Outgoing {
+            name: Some(&e.name),
+            body: Some(&e.properties),
+            purpose: Some(e.purpose),
+            timestamp: e.timestamp,
+            ..Outgoing::new(kind)
+        })
     }
 
     /// A page view (Segment `page`).
     pub fn page(&mut self, name: &str, properties: Value) -> Result<Tracked, Error> {
         let props = into_map(properties)?;
-        self.enqueue(
-            Kind::Page,
-            Some(name),
-            Some(&props),
-            None,
-            None,
-            Purpose::Analytics,
-            None,
-        )
+        self.enqueue(Outgoing {
+            name: Some(name),
+            body: Some(&props),
+            ..Outgoing::new(Kind::Page)
+        })
     }
 
     /// A screen view (Segment `screen`).
     pub fn screen(&mut self, name: &str, properties: Value) -> Result<Tracked, Error> {
         let props = into_map(properties)?;
-        self.enqueue(
-            Kind::Screen,
-            Some(name),
-            Some(&props),
-            None,
-            None,
-            Purpose::Analytics,
-            None,
-        )
+        self.enqueue(Outgoing {
+            name: Some(name),
+            body: Some(&props),
+            ..Outgoing::new(Kind::Screen)
+        })
     }
 
     /// Sets the user. The user id and the `email` / `phone` traits are normalised
@@ -266,39 +262,40 @@ impl Engine {
             return Err(Error::EmptyName);
         }
         let mut traits = into_map(traits)?;
-        self.hash_contact_traits(&mut traits)?;
+        let hashed = self.hash_contact_traits(&mut traits)?;
+        let hashed: Vec<&str> = hashed.iter().map(String::as_str).collect();
         let before = self.user_id.replace(self.hasher.user_id(user_id));
-        let sent = self.enqueue(
-            Kind::Identify,
-            None,
-            Some(&traits),
-            None,
-            None,
-            Purpose::Analytics,
-            None,
-        );
+        let sent = self.enqueue(Outgoing {
+            body: Some(&traits),
+            hashed: &hashed,
+            ..Outgoing::new(Kind::Identify)
+        });
         self.keep_user_if_sent(before, sent)
     }
 
     /// Links the current identity (user id, else anonymous id) to `new_user_id`.
+    /// The collector accepts a link between two user ids only from a server write
+    /// key; from an app it ties the anonymous id to the user.
     pub fn alias(&mut self, new_user_id: &str) -> Result<Tracked, Error> {
         if new_user_id.trim().is_empty() {
             return Err(Error::EmptyName);
         }
+        let previous_is_user = self.user_id.is_some();
         let previous = self
             .user_id
             .clone()
             .unwrap_or_else(|| self.anonymous_id.clone());
         let before = self.user_id.replace(self.hasher.user_id(new_user_id));
-        let sent = self.enqueue(
-            Kind::Alias,
-            None,
-            None,
-            Some(&previous),
-            None,
-            Purpose::Analytics,
-            None,
-        );
+        let hashed: &[&str] = if previous_is_user && self.hasher.enabled() {
+            &[identity::PREVIOUS_ID]
+        } else {
+            &[]
+        };
+        let sent = self.enqueue(Outgoing {
+            previous_id: Some(&previous),
+            hashed,
+            ..Outgoing::new(Kind::Alias)
+        });
         self.keep_user_if_sent(before, sent)
     }
 
@@ -306,16 +303,14 @@ impl Engine {
     /// traits are hashed as in `identify`.
     pub fn group(&mut self, group_id: &str, traits: Value) -> Result<Tracked, Error> {
         let mut traits = into_map(traits)?;
-        self.hash_contact_traits(&mut traits)?;
-        self.enqueue(
-            Kind::Group,
-            None,
-            Some(&traits),
-            None,
-            Some(group_id),
-            Purpose::Analytics,
-            None,
-        )
+        let hashed = self.hash_contact_traits(&mut traits)?;
+        let hashed: Vec<&str> = hashed.iter().map(String::as_str).collect();
+        self.enqueue(Outgoing {
+            body: Some(&traits),
+            group_id: Some(group_id),
+            hashed: &hashed,
+            ..Outgoing::new(Kind::Group)
+        })
     }
 
     /// Logs out: a new anonymous id, no user, a new session. Queued events keep
@@ -335,13 +330,35 @@ impl Engine {
     /// Replaces the consent state. Revoked purposes have their queued events
     /// deleted from the store (and synced) before this returns.
     pub fn set_consent(&mut self, consent: Consent) -> Result<(), Error> {
+        if consent == self.consent {
+            return self.sync();
+        }
         let revoked: Vec<Purpose> = self.consent.revoked_by(&consent).collect();
         for p in revoked {
             self.purge_purpose(p)?;
         }
         self.consent = consent;
         self.write_consent()?;
+        self.enqueue_consent_record()?;
         self.sync()
+    }
+
+    /// Rule: every change of consent queues the consent record (`consent_changed`
+    /// with the full purpose set), whatever is granted: it is the record of the
+    /// choice, so downstream can forget a user for a purpose, and nothing else
+    /// rides on it. It is stored under a granted purpose (analytics when none is),
+    /// so a later revocation may purge it, but only when a newer record follows.
+    fn enqueue_consent_record(&mut self) -> Result<Tracked, Error> {
+        let mut props = Map::new();
+        for p in Purpose::ALL {
+            props.insert(p.as_str().into(), Value::Bool(self.consent.allows(p)));
+        }
+        self.enqueue(Outgoing {
+            name: Some(CONSENT_CHANGED),
+            body: Some(&props),
+            purpose: None,
+            ..Outgoing::new(Kind::Track)
+        })
     }
 
     fn write_consent(&self) -> Result<(), Error> {
@@ -437,17 +454,17 @@ impl Engine {
 
     // --- Internals --------------------------------------------------------------
 
-    #[allow(clippy::too_many_arguments)]
-    fn enqueue(
-        &mut self,
-        kind: Kind,
-        name: Option<&str>,
-        body: Option<&Map<String, Value>>,
-        previous_id: Option<&str>,
-        group_id: Option<&str>,
-        purpose: Purpose,
-        timestamp: Option<DateTime<Utc>>,
-    ) -> Result<Tracked, Error> {
+    fn enqueue(&mut self, out: Outgoing) -> Result<Tracked, Error> {
+        let Outgoing {
+            kind,
+            name,
+            body,
+            previous_id,
+            group_id,
+            purpose,
+            timestamp,
+            hashed,
+        } = out;
         // Rule: a track needs an event name and a group an id; a page or screen
         // may be nameless (as in Segment) and is then sent without `name`.
         let blank = |s: &str| s.trim().is_empty();
@@ -455,15 +472,31 @@ impl Engine {
             return Err(Error::EmptyName);
         }
         let name = name.filter(|n| !blank(n));
-        // Rule: no consent, no queue, no disk.
-        if !self.consent.allows(purpose) {
-            return Ok(Tracked::NoConsent(purpose));
+        // Rule: no consent, no queue, no disk (the consent record needs none).
+        if let Some(p) = purpose.filter(|p| !self.consent.allows(*p)) {
+            return Ok(Tracked::NoConsent(p));
         }
+        let key_purpose = purpose.unwrap_or_else(|| {
+            Purpose::ALL
+                .into_iter()
+                .find(|p| self.consent.allows(*p))
+                .unwrap_or(Purpose::Analytics)
+        });
+        // The stored user id is the device hash when hashing is on.
+        let mut all_hashed: Vec<&str> = Vec::new();
+        if self.user_id.is_some() && self.hasher.enabled() {
+            all_hashed.push(identity::USER_ID);
+        }
+        all_hashed.extend_from_slice(hashed);
         let now = self.clock.now_millis();
         self.touch_session(now);
         let message_id = self.uuid_ctx.next(now);
         let mut value = Vec::with_capacity(512);
-        value.push(FORMAT);
+        value.push(if purpose.is_some() {
+            FORMAT
+        } else {
+            FORMAT_RECORD
+        });
         value.extend_from_slice(&now.to_be_bytes());
         Message {
             kind,
@@ -478,6 +511,7 @@ impl Engine {
             session_id: &self.session.id,
             consent: self.consent,
             purpose,
+            hashed: &all_hashed,
         }
         .write(&mut value)?;
         // The event limit applies to the message as sent, static context included;
@@ -491,7 +525,7 @@ impl Engine {
             });
         }
         let key = EventKey {
-            purpose,
+            purpose: key_purpose,
             seq: self.next_seq,
         };
         self.store.put_event(key, &value)?;
@@ -557,9 +591,11 @@ impl Engine {
     /// number, a bool, an array, an object) is refused with `NotAnObject`, so no
     /// raw identifier can leave the device inside it. With hashing off traits
     /// go as given.
-    fn hash_contact_traits(&self, traits: &mut Map<String, Value>) -> Result<(), Error> {
+    /// Returns the `context.hashed` paths of the traits it hashed.
+    fn hash_contact_traits(&self, traits: &mut Map<String, Value>) -> Result<Vec<String>, Error> {
+        let mut paths = Vec::new();
         if !self.hasher.enabled() {
-            return Ok(());
+            return Ok(paths);
         }
         for (k, v) in traits.iter_mut() {
             let Some(contact) = contact_trait(k) else {
@@ -578,8 +614,9 @@ impl Engine {
                 _ => return Err(Error::NotAnObject),
             };
             *v = Value::String(hashed);
+            paths.push([identity::TRAITS_PREFIX, k].concat());
         }
-        Ok(())
+        Ok(paths)
     }
 
     /// Rule: identify and alias set the new user, then enqueue their message with
@@ -629,6 +666,38 @@ impl Engine {
     pub(crate) fn mark_dirty(&mut self, now: i64) {
         if self.dirty_since.is_none() {
             self.dirty_since = Some(now);
+        }
+    }
+}
+
+/// One message on its way into the queue (what `enqueue` writes).
+struct Outgoing<'a> {
+    kind: Kind,
+    /// `event` of a track, `name` of a page or screen.
+    name: Option<&'a str>,
+    /// `properties` or `traits`.
+    body: Option<&'a Map<String, Value>>,
+    previous_id: Option<&'a str>,
+    group_id: Option<&'a str>,
+    /// `None` for the consent record.
+    purpose: Option<Purpose>,
+    timestamp: Option<DateTime<Utc>>,
+    /// Fields hashed on the device other than the user id (which `enqueue` adds).
+    hashed: &'a [&'a str],
+}
+
+impl Outgoing<'_> {
+    /// A message of `kind` needing analytics consent, with nothing else set.
+    fn new(kind: Kind) -> Self {
+        Outgoing {
+            kind,
+            name: None,
+            body: None,
+            previous_id: None,
+            group_id: None,
+            purpose: Some(Purpose::Analytics),
+            timestamp: None,
+            hashed: &[],
         }
     }
 }

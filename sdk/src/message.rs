@@ -7,6 +7,7 @@
 
 use crate::consent::{Consent, Purpose};
 use crate::text;
+use cairn_protocol::field;
 use serde_json::{Map, Value};
 
 pub use cairn_protocol::{Dropped, Kind};
@@ -27,7 +28,11 @@ pub struct Message<'a> {
     pub group_id: Option<&'a str>,
     pub session_id: &'a str,
     pub consent: Consent,
-    pub purpose: Purpose,
+    /// The purpose the event needs; `None` for the consent record.
+    pub purpose: Option<Purpose>,
+    /// Fields hashed on the device under the project hash key (`context.hashed`,
+    /// paths as in `cairn_protocol::identity`); empty when none were.
+    pub hashed: &'a [&'a str],
 }
 
 impl Message<'_> {
@@ -81,8 +86,22 @@ impl Message<'_> {
         out.extend_from_slice(b",\"consent\":");
         text::write_consent(out, &self.consent);
         out.extend_from_slice(b",\"purpose\":\"");
-        out.extend_from_slice(self.purpose.as_str().as_bytes());
-        out.extend_from_slice(b"\"}}");
+        let purpose = self
+            .purpose
+            .map_or(field::CONSENT_RECORD_PURPOSE, Purpose::as_str);
+        out.extend_from_slice(purpose.as_bytes());
+        out.push(b'"');
+        if !self.hashed.is_empty() {
+            out.extend_from_slice(b",\"hashed\":[");
+            for (i, path) in self.hashed.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                text::push_str(out, path);
+            }
+            out.push(b']');
+        }
+        out.extend_from_slice(b"}}");
         Ok(())
     }
 }
@@ -148,7 +167,8 @@ mod tests {
             group_id: None,
             session_id: "s1",
             consent: Consent::only(&[Purpose::Analytics]),
-            purpose: Purpose::Analytics,
+            purpose: Some(Purpose::Analytics),
+            hashed: &["userId"],
         };
         let mut stored = Vec::new();
         m.write(&mut stored).unwrap();
@@ -165,6 +185,7 @@ mod tests {
         assert_eq!(v["context"]["consent"]["analytics"], true);
         assert_eq!(v["context"]["consent"]["marketing"], false);
         assert_eq!(v["context"]["purpose"], "analytics");
+        assert_eq!(v["context"]["hashed"], serde_json::json!(["userId"]));
         assert!(v["context"].get("dropped").is_none());
 
         let d = serde_json::to_vec(&Dropped {
@@ -198,7 +219,8 @@ mod tests {
             group_id: None,
             session_id: "s",
             consent: Consent::all(),
-            purpose: Purpose::Marketing,
+            purpose: None,
+            hashed: &[],
         };
         let mut stored = Vec::new();
         m.write(&mut stored).unwrap();
@@ -207,6 +229,7 @@ mod tests {
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["properties"]["context"], serde_json::json!({"x": 1}));
         assert_eq!(v["context"]["locale"], "fr-FR");
-        assert_eq!(v["context"]["purpose"], "marketing");
+        assert_eq!(v["context"]["purpose"], "consent");
+        assert!(v["context"].get("hashed").is_none());
     }
 }

@@ -36,6 +36,9 @@ pub struct SledStore {
     kv: sled::Tree,
 }
 
+/// How long opening waits for an earlier instance to release the directory lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl SledStore {
     /// Opens (or creates) the store at `path` with default settings.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, Error> {
@@ -43,13 +46,27 @@ impl SledStore {
     }
 
     pub fn open_with(cfg: SledConfig) -> Result<Self, Error> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&cfg.path)
             .cache_capacity(cfg.cache_capacity)
             .mode(sled::Mode::LowSpace)
             // Durability is driven by the engine's sync(), not a timer thread.
-            .flush_every_ms(None)
-            .open()?;
+            .flush_every_ms(None);
+        // Rule: sled releases its directory lock from background threads a little
+        // after a close, so a quick reopen (an app restarting its tracker) waits
+        // for it, up to LOCK_WAIT, instead of failing.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other?,
+            }
+        };
         let tree = |p: Purpose| db.open_tree(format!("queue.{}", p.as_str()));
         let queues = [
             tree(Purpose::Analytics)?,
@@ -270,12 +287,13 @@ mod tests {
         let mut e = Engine::new(cfg.clone(), store, Arc::new(clock.clone())).unwrap();
         assert_eq!(e.anonymous_id(), anon);
         assert_eq!(e.consent(), Consent::all());
-        assert_eq!(e.queued(), 5);
+        // The five events and the consent record that granting queued.
+        assert_eq!(e.queued(), 6);
         clock.advance(std::time::Duration::from_secs(10));
         let Next::Upload(u) = e.next_upload().unwrap() else {
             panic!("leftovers are due")
         };
-        assert_eq!(u.events, 5);
+        assert_eq!(u.events, 6);
         e.upload_finished(u.id, Outcome::status(200)).unwrap();
         e.sync().unwrap();
         drop(e);

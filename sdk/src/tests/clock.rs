@@ -62,7 +62,7 @@ fn huge_durations_saturate_instead_of_wrapping() {
     cfg.max_event_age = Duration::MAX;
     cfg.sync_interval = Duration::MAX;
     let mut h = harness_with(cfg);
-    h.engine.set_consent(Consent::all()).unwrap();
+    h.grant(Consent::all());
     h.track_n(1);
     let s1 = h.engine.session_id().to_string();
     h.clock.advance(Duration::from_secs(365 * 24 * 3600));

@@ -25,7 +25,8 @@ fn opt_in_by_default_stores_nothing_without_consent() {
         h.engine.track_event(m).unwrap(),
         Tracked::NoConsent(Purpose::Marketing)
     );
-    assert_eq!(h.store.event_count(), 1);
+    // The event and the consent record.
+    assert_eq!(h.store.event_count(), 2);
 }
 
 #[test]
@@ -57,18 +58,28 @@ fn revoking_purges_queued_and_in_flight_events_and_persists() {
     h.engine
         .set_consent(Consent::only(&[Purpose::Analytics, Purpose::Marketing]))
         .unwrap();
-    // Gone from the store before set_consent returned, and synced.
-    assert_eq!(h.store.event_count(), 3);
+    // Gone from the store before set_consent returned, and synced; the consent
+    // record of the change is queued.
+    assert_eq!(h.store.event_count(), 4);
     assert!(h.store.sync_count() > syncs);
-    assert_eq!(h.engine.queued(), 3);
+    assert_eq!(h.engine.queued(), 4);
     // The in-flight batch fails; its retry no longer carries the revoked events.
     h.finish(&inflight, 503);
     let (retry, _) = h.wait_for_upload();
     let msgs = batch(&retry);
-    assert_eq!(msgs.len(), 3);
-    assert!(msgs.iter().all(|m| m["context"]["purpose"] == "analytics"));
+    assert_eq!(msgs.len(), 4);
+    assert!(msgs[..3]
+        .iter()
+        .all(|m| m["context"]["purpose"] == "analytics"));
+    assert_eq!(msgs[3]["event"], "consent_changed");
+    assert_eq!(msgs[3]["context"]["purpose"], "consent");
+    assert_eq!(
+        msgs[3]["properties"],
+        json!({"analytics": true, "personalization": false, "marketing": true})
+    );
     assert!(
-        msgs.iter()
+        msgs[..3]
+            .iter()
             .all(|m| m["context"]["consent"]["personalization"] == true),
         "tracked while granted, so sent with the consent of the time"
     );
@@ -80,7 +91,7 @@ fn revoking_purges_queued_and_in_flight_events_and_persists() {
         e2.consent(),
         Consent::only(&[Purpose::Analytics, Purpose::Marketing])
     );
-    assert_eq!(e2.queued(), 3);
+    assert_eq!(e2.queued(), 4);
 }
 
 #[test]

@@ -105,6 +105,7 @@ fn a_store_error_while_building_a_batch_keeps_every_event_queued() {
     let clock = ManualClock::new(T0);
     let mut e = Engine::new(test_config(), store.clone(), Arc::new(clock.clone())).unwrap();
     e.set_consent(Consent::all()).unwrap();
+    deliver_consent_record(&mut e);
     for i in 0..3 {
         e.track("e", json!({ "i": i })).unwrap();
     }
@@ -117,7 +118,11 @@ fn a_store_error_while_building_a_batch_keeps_every_event_queued() {
         .store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(matches!(e.next_upload(), Err(Error::Store(_))));
     assert_eq!(e.queued(), 3, "nothing left the queue");
-    assert_eq!(e.oldest_pending_seq(), Some(0));
+    assert_eq!(
+        e.oldest_pending_seq(),
+        Some(1),
+        "seq 0 was the consent record"
+    );
     store
         .broken
         .store(false, std::sync::atomic::Ordering::SeqCst);

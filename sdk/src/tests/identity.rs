@@ -30,6 +30,12 @@ fn identify_hashes_normalised_identifiers() {
         msgs[1]["userId"], want_uid,
         "later events carry the hashed user"
     );
+    // The SDK says what it hashed; the collector guesses nothing.
+    assert_eq!(
+        msgs[0]["context"]["hashed"],
+        json!(["userId", "traits.email", "traits.phone"])
+    );
+    assert_eq!(msgs[1]["context"]["hashed"], json!(["userId"]));
     let text = serde_json::to_string(&msgs).unwrap();
     for raw in [
         "user-42",
@@ -94,7 +100,7 @@ fn identify_and_alias_leave_the_user_unchanged_on_error() {
     cfg.hash_identities = false; // so a long id makes a long message
     cfg.hash_key.clear();
     let mut h = harness_with(cfg);
-    h.engine.set_consent(Consent::all()).unwrap();
+    h.grant(Consent::all());
     h.engine.identify("u1", Value::Null).unwrap();
     let big = json!({ "blob": "z".repeat(33 * 1024) });
     assert!(matches!(
@@ -120,13 +126,15 @@ fn hashing_can_be_turned_off() {
     cfg.hash_identities = false;
     cfg.hash_key.clear();
     let mut h = harness_with(cfg);
-    h.engine.set_consent(Consent::all()).unwrap();
+    h.grant(Consent::all());
     h.engine
         .identify("user-42", json!({"email":"A@B.com"}))
         .unwrap();
     assert_eq!(h.engine.user_id(), Some("user-42"));
     h.engine.flush().unwrap();
-    assert_eq!(batch(&h.upload_now())[0]["traits"]["email"], "A@B.com");
+    let sent = batch(&h.upload_now());
+    assert_eq!(sent[0]["traits"]["email"], "A@B.com");
+    assert!(sent[0]["context"].get("hashed").is_none(), "nothing hashed");
 }
 
 #[test]

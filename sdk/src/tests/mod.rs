@@ -49,14 +49,27 @@ fn harness_with(cfg: Config) -> Harness {
     }
 }
 
-/// An engine with every purpose granted.
+/// An engine with every purpose granted, and the consent record that granting
+/// queued already delivered (so tests start from an empty queue).
 fn harness() -> Harness {
     let mut h = harness_with(test_config());
     h.engine.set_consent(Consent::all()).unwrap();
+    h.deliver_consent_record();
     h
 }
 
 impl Harness {
+    /// Uploads the queued consent record (the only queued event) with a 200.
+    fn deliver_consent_record(&mut self) {
+        deliver_consent_record(&mut self.engine);
+    }
+
+    /// Sets consent and delivers the consent record it queued.
+    fn grant(&mut self, consent: Consent) {
+        self.engine.set_consent(consent).unwrap();
+        self.deliver_consent_record();
+    }
+
     fn track_n(&mut self, n: usize) {
         for i in 0..n {
             assert_eq!(
@@ -98,6 +111,19 @@ impl Harness {
             .upload_finished(u.id, Outcome::status(code))
             .unwrap();
     }
+}
+
+/// Uploads the queued consent record (the only queued event) with a 200, and
+/// syncs, so a test starts from an empty, clean queue.
+fn deliver_consent_record(e: &mut Engine) {
+    e.flush().unwrap();
+    let Next::Upload(u) = e.next_upload().unwrap() else {
+        panic!("the consent record is due")
+    };
+    assert_eq!(batch(&u)[0]["event"], "consent_changed");
+    assert_eq!(u.events, 1);
+    e.upload_finished(u.id, Outcome::status(200)).unwrap();
+    e.sync().unwrap();
 }
 
 fn decode(u: &Upload) -> Value {

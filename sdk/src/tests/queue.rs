@@ -9,7 +9,7 @@ fn queue_count_bound_drops_oldest_and_counts() {
     cfg.max_queue_events = 5;
     cfg.flush_at = 100;
     let mut h = harness_with(cfg);
-    h.engine.set_consent(Consent::all()).unwrap();
+    h.grant(Consent::all());
     h.track_n(8);
     assert_eq!(h.engine.queued(), 5);
     assert_eq!(h.store.event_count(), 5);
@@ -31,7 +31,7 @@ fn queue_byte_bound_drops_oldest() {
     cfg.max_queue_bytes = 4_000;
     cfg.flush_at = 100;
     let mut h = harness_with(cfg);
-    h.engine.set_consent(Consent::all()).unwrap();
+    h.grant(Consent::all());
     let blob = "y".repeat(900);
     for i in 0..10 {
         h.engine
@@ -49,7 +49,7 @@ fn in_flight_events_are_not_evicted() {
     let mut cfg = test_config();
     cfg.max_queue_events = 4;
     let mut h = harness_with(cfg);
-    h.engine.set_consent(Consent::all()).unwrap();
+    h.grant(Consent::all());
     h.track_n(3);
     h.engine.flush().unwrap();
     let u = h.upload_now();

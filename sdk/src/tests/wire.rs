@@ -13,12 +13,10 @@ fn wire_format_is_segment_batch_with_cairn_context() {
     cfg.context.locale = Some("en-GB".into());
     cfg.context.timezone = Some("Europe/London".into());
     let mut h = harness_with(cfg);
-    h.engine
-        .set_consent(Consent::only(&[
-            Purpose::Analytics,
-            Purpose::Personalization,
-        ]))
-        .unwrap();
+    h.grant(Consent::only(&[
+        Purpose::Analytics,
+        Purpose::Personalization,
+    ]));
     h.engine
         .track_event(Event::add_to_cart("sku-1", 2))
         .unwrap();
