@@ -79,6 +79,9 @@ pub struct Engine {
     pub(crate) flush_until: Option<u64>,
     pub(crate) split: Option<crate::upload::Split>,
     pub(crate) dropped: Dropped,
+    /// The status (401 or 403) with which the collector last refused the write
+    /// key; cleared by the next successful upload.
+    pub(crate) key_refused: Option<u16>,
     pub(crate) next_upload_id: u64,
     /// When the oldest write not yet synced happened.
     pub(crate) dirty_since: Option<i64>,
@@ -168,6 +171,7 @@ impl Engine {
             flush_until: None,
             split: None,
             dropped,
+            key_refused: None,
             next_upload_id: 1,
             dirty_since: None,
         };
@@ -420,6 +424,11 @@ impl Engine {
     /// Drops not yet reported to the collector.
     pub fn dropped(&self) -> Dropped {
         self.dropped
+    }
+    /// Some(401 or 403) while the collector refuses the write key: uploads are
+    /// paused and nothing is dropped (fix the key; the queue is kept).
+    pub fn key_refused(&self) -> Option<u16> {
+        self.key_refused
     }
     /// Consecutive failed upload attempts (0 after a success).
     pub fn failures(&self) -> u32 {

@@ -153,6 +153,12 @@ impl Client {
             let mut e = self.lock();
             e.flush()?;
             if e.oldest_pending_seq().is_some() {
+                if let Some(code) = e.key_refused() {
+                    return Err(Error::Upload(format!(
+                        "the collector refused the write key ({code}); {} events kept, uploads paused",
+                        e.queued()
+                    )));
+                }
                 if let Some(d) = e.retry_in().filter(|d| *d > self.request_timeout) {
                     return Err(Error::Upload(format!(
                         "backing off after {} failed attempts; next attempt in {} s",

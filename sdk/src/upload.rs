@@ -169,6 +169,7 @@ impl Engine {
         };
         match code {
             Some(200..=299) => {
+                self.key_refused = None;
                 self.delete(&fl.entries)?;
                 self.dropped.subtract(&fl.reported);
                 self.backoff.succeed();
@@ -186,6 +187,16 @@ impl Engine {
                     max_events: n.div_ceil(2),
                     remaining,
                 });
+                self.requeue(fl.entries);
+            }
+            // Rule: a refused write key is a configuration error, never a reason
+            // to lose data: the batch stays queued, uploads pause for the longest
+            // backoff (`backoff_cap`, so a key fixed on the server is picked up),
+            // and `key_refused` tells the app until an upload succeeds.
+            Some(c @ (401 | 403)) => {
+                let delay = self.backoff.fail(retry_after).max(self.cfg.backoff_cap);
+                self.retry_at = Some(now.saturating_add(ms(delay)));
+                self.key_refused = Some(c);
                 self.requeue(fl.entries);
             }
             Some(c @ 400..=499) if c != 408 && c != 429 => {

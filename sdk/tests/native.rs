@@ -3,7 +3,8 @@
 //! really performs what the engine asks: request shape, retry, flush, shutdown.
 
 use cairn::{
-    Client, ClientOptions, Config, Consent, Engine, Event, ManualClock, MemoryStore, SystemClock,
+    Client, ClientOptions, Config, ConsentMode, Engine, Event, ManualClock, MemoryStore,
+    SystemClock,
 };
 use flate2::read::GzDecoder;
 use serde_json::{json, Value};
@@ -80,10 +81,11 @@ fn client(url: &str) -> Client {
     cfg.hash_key = "k".into();
     cfg.rng_seed = Some(1);
     cfg.backoff_base = Duration::from_millis(20);
+    // Opt-out: everything granted from the start, so no consent record is queued
+    // and each test sees only its own events.
+    cfg.consent_mode = ConsentMode::OptOut;
     let engine = Engine::new(cfg, Arc::new(MemoryStore::new()), Arc::new(SystemClock)).unwrap();
-    let c = Client::start(engine, ClientOptions::default()).unwrap();
-    c.set_consent(Consent::all()).unwrap();
-    c
+    Client::start(engine, ClientOptions::default()).unwrap()
 }
 
 fn message_ids(s: &Seen) -> Vec<String> {
@@ -142,6 +144,7 @@ async fn flush_while_backing_off_fails_at_once() {
     cfg.rng_seed = Some(1);
     cfg.backoff_base = Duration::from_secs(3600);
     cfg.backoff_cap = Duration::from_secs(3600);
+    cfg.consent_mode = ConsentMode::OptOut;
     // The fake clock never moves: the backoff never ends.
     let clock = Arc::new(ManualClock::new(1_762_000_000_000));
     let engine = Engine::new(cfg, Arc::new(MemoryStore::new()), clock).unwrap();
@@ -150,7 +153,6 @@ async fn flush_while_backing_off_fails_at_once() {
         ..ClientOptions::default()
     };
     let c = Client::start(engine, options).unwrap();
-    c.set_consent(Consent::all()).unwrap();
     c.track("e1", json!({})).unwrap();
     assert!(c.flush().await.is_err());
     let again = tokio::time::timeout(Duration::from_secs(2), c.flush())
@@ -192,4 +194,25 @@ async fn shutdown_uploads_what_is_queued() {
         .map(|s| message_ids(s).len())
         .sum();
     assert_eq!(total, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_key_fails_flush_and_keeps_the_events() {
+    let (url, seen) = server(vec![401]).await;
+    let c = client(&url);
+    c.track("e1", json!({})).unwrap();
+    c.track("e2", json!({})).unwrap();
+    let err = c.flush().await.unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    // Uploads are paused: the next flush says why at once, and nothing is lost.
+    let again = c.flush().await.unwrap_err();
+    assert!(
+        again.to_string().contains("refused the write key"),
+        "{again}"
+    );
+    assert_eq!(
+        c.with_engine(|e| (e.queued(), e.key_refused())),
+        (2, Some(401))
+    );
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }

@@ -1,5 +1,6 @@
 //! Retry rules: seeded full-jitter backoff, which answers are retried,
-//! Retry-After, splitting on 413 and dropping other 4xx batches.
+//! Retry-After, splitting on 413, pausing on a refused key and dropping other
+//! 4xx batches.
 
 use super::*;
 use crate::backoff::Backoff;
@@ -191,4 +192,29 @@ fn other_4xx_drops_the_batch_and_reports_it() {
     assert_eq!(batch(&again)[0]["context"]["dropped"]["rejected"], 4);
     h.finish(&again, 200);
     assert_eq!(h.engine.dropped().total(), 0);
+}
+
+#[test]
+fn a_refused_write_key_keeps_the_queue_and_pauses_uploads() {
+    for code in [401, 403] {
+        let mut h = harness();
+        h.track_n(3);
+        h.engine.flush().unwrap();
+        let u = h.upload_now();
+        h.finish(&u, code);
+        assert_eq!(h.engine.key_refused(), Some(code));
+        assert_eq!(h.engine.queued(), 3, "nothing dropped");
+        assert_eq!(h.engine.dropped(), Dropped::default());
+        assert!(
+            h.engine.retry_in().unwrap() >= h.engine.config().backoff_cap,
+            "paused for the longest backoff"
+        );
+        // The key is fixed on the server: the next attempt delivers everything.
+        let (retry, waited) = h.wait_for_upload();
+        assert!(waited >= h.engine.config().backoff_cap);
+        assert_eq!(retry.events, 3);
+        h.finish(&retry, 200);
+        assert_eq!(h.engine.key_refused(), None);
+        assert_eq!(h.engine.queued(), 0);
+    }
 }
