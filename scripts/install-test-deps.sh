@@ -55,17 +55,13 @@ if [[ ! -x "${kotlin_pkg}/bin/kotlinc" || ! -f "${kotlin_pkg}/lib/kotlinx-corout
 fi
 
 # --- Web tracker (wasm/build.sh and wasm/tests/browser.rs) ---------------------------
-# wasm32 target; clang + llvm-ar (ring's C code for wasm32), binaryen (wasm-opt),
-# Debian's chromium (the browser tests never download one); the wasm-bindgen CLI at the
-# exact version of the wasm-bindgen crate in Cargo.lock; playwright-core from npm.
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
-    step "rustup target add wasm32-unknown-unknown"
-    rustup target add wasm32-unknown-unknown
-fi
+# The build toolchain (scripts/install-web-deps.sh: wasm32 target, wasm-opt, the
+# wasm-bindgen CLI); then clang + llvm-ar (ring's C code for the mobile and native
+# builds), Debian's chromium (the browser tests never download one) and playwright-core.
+bash "${root}/scripts/install-web-deps.sh"
 missing=()
 command -v clang >/dev/null || missing+=(clang)
 command -v llvm-ar >/dev/null || missing+=(llvm)
-command -v wasm-opt >/dev/null || missing+=(binaryen)
 command -v chromium >/dev/null || missing+=(chromium)
 if (( ${#missing[@]} )); then
     step "apt-get install ${missing[*]}"
@@ -73,12 +69,6 @@ if (( ${#missing[@]} )); then
     [[ $(id -u) -ne 0 ]] && sudo_="sudo"
     $sudo_ apt-get update -qq
     $sudo_ apt-get install -y -qq "${missing[@]}"
-fi
-wb_want="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "${root}/Cargo.lock")"
-wb_have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
-if [[ -n "$wb_want" && "$wb_have" != "$wb_want" ]]; then
-    step "cargo install wasm-bindgen-cli --version ${wb_want}"
-    cargo install wasm-bindgen-cli --version "$wb_want"
 fi
 browser_tests="${root}/wasm/tests/browser"
 if [[ ! -d "${browser_tests}/node_modules/playwright-core" ]]; then

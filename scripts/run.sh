@@ -1,19 +1,73 @@
 #!/usr/bin/env bash
 # The main job: the collector on its embedded store, in release mode, with the demo
-# shop served at /demo/ (the web tracker is built first if it is not yet). Flags pass
-# through to the collector.
+# shop at /demo/. Builds only what the demo needs (the web tracker when its sources
+# changed, the collector), quietly, then prints one banner. Flags pass through to
+# the collector (`bash scripts/run.sh --help`).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cairn-target}"
+cache="$HOME/.cache/cairn"
+mkdir -p "$cache"
+build_log="$cache/run-build.log"
+: >"$build_log"
 
-# The demo page posts with the write key "demo-key" (or ?writeKey= in its URL); set
-# CAIRN_WRITE_KEYS to use your own keys instead.
-export CAIRN_WRITE_KEYS="${CAIRN_WRITE_KEYS:-demo-key}"
-if [[ ! -f examples/web/pkg/cairn.js ]]; then
-    bash scripts/install-test-deps.sh   # the wasm toolchain (idempotent)
-    bash wasm/build.sh
+# The demo page posts with the write key "demo-key" (source "demo-shop") and hashes
+# identifiers with the project hash key "demo-hash-key"; set these to use your own.
+export CAIRN_WRITE_KEYS="${CAIRN_WRITE_KEYS:-demo-key:source=demo-shop}"
+export CAIRN_PROJECT_HASH_KEY="${CAIRN_PROJECT_HASH_KEY:-demo-hash-key}"
+export CAIRN_DATA_DIR="${CAIRN_DATA_DIR:-./cairn-data}"
+export CAIRN_LOG="${CAIRN_LOG:-warn}"
+
+# Runs a build step with its output in the build log, shown only if it fails.
+quiet() {
+    if ! "$@" >>"$build_log" 2>&1; then
+        echo "run.sh: '$*' failed; the end of $build_log:" >&2
+        tail -n 40 "$build_log" >&2
+        exit 1
+    fi
+}
+
+pkg=examples/web/pkg/cairn.js
+if [[ ! -f "$pkg" ]] || [[ -n "$(find wasm/src wasm/js sdk/src protocol/src wasm/Cargo.toml \
+        sdk/Cargo.toml -newer "$pkg" -print -quit)" ]]; then
+    echo "run.sh: building the web tracker (the first time installs its toolchain: a few minutes)"
+    quiet bash scripts/install-web-deps.sh
+    quiet bash wasm/build.sh
 fi
-args=(--demo-dir examples/web)
-exec cargo run --release -p cairn-collector -- "${args[@]}" "$@"
+echo "run.sh: building the collector (release)"
+quiet cargo build --release -p cairn-collector
+bin="$CARGO_TARGET_DIR/release/cairn-collector"
+
+out="$cache/run-collector.out"
+: >"$out"
+"$bin" --demo-dir examples/web "$@" > >(tee "$out") 2>&1 &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit' INT TERM
+
+# Wait for the collector to say where it listens and to be ready (or to exit).
+address=""
+for _ in $(seq 1 300); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid"; exit $?; }
+    address="$(sed -n 's/^cairn-collector listening on \(http:[^ ]*\).*/\1/p' "$out" | head -n 1)"
+    if [[ -n "$address" ]] && curl -fsS -o /dev/null "$address/readyz" 2>/dev/null; then
+        break
+    fi
+    sleep 0.1
+done
+[[ -n "$address" ]] || { echo "run.sh: the collector did not start; see above" >&2; exit 1; }
+
+read_key="${CAIRN_READ_KEY:-$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("readKey") or "")' \
+    "$CAIRN_DATA_DIR/keys.json" 2>/dev/null || true)}"
+cat <<BANNER
+
+  Cairn is running
+    demo shop  $address/demo/
+    feed       curl -H 'authorization: Bearer ${read_key:-<read key>}' '$address/v1/feed?after=0&wait=10'
+    read key   ${read_key:-see readKey in $CAIRN_DATA_DIR/keys.json}   (kept in $CAIRN_DATA_DIR/keys.json)
+    write key  ${CAIRN_WRITE_KEYS%%[:,]*}   data  $CAIRN_DATA_DIR
+    stop       Ctrl-C
+
+BANNER
+wait "$pid"

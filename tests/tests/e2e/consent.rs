@@ -91,3 +91,89 @@ fn consent_denied_sends_and_stores_nothing() {
         Vec::<std::path::PathBuf>::new()
     );
 }
+
+/// The consent record (`consent_changed`) reaches the feed on every change, and a
+/// revoked purpose's events never do: neither those queued before the revoke
+/// (purged on the device) nor those tracked after it (refused at the call).
+#[test]
+fn consent_changed_reaches_the_feed_and_a_revoked_purpose_does_not() {
+    let dir = test_dir("consent-record");
+    let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
+    let rt = runtime();
+    let client = client(&rt, config(&collector.url), &dir.join("sdk"));
+    let personal = |n: u32| {
+        Event::track("e2e_personal", json!({ "n": n }))
+            .unwrap()
+            .purpose(Purpose::Personalization)
+    };
+
+    client.set_consent(Consent::all()).unwrap();
+    client.track_event(personal(0)).unwrap();
+    flush_until_delivered(&rt, &client, Duration::from_secs(10));
+    // Queued, never flushed: the revoke purges it on the device.
+    client.track_event(personal(1)).unwrap();
+    client
+        .set_consent(Consent::only(&[Purpose::Analytics]))
+        .unwrap();
+    assert_eq!(
+        client.track_event(personal(2)).unwrap(),
+        Tracked::NoConsent(Purpose::Personalization)
+    );
+    client.track("e2e_analytics", json!({})).unwrap();
+    flush_until_delivered(&rt, &client, Duration::from_secs(10));
+
+    let events = collector.wait_for_events(4, Duration::from_secs(10));
+    let names: Vec<&str> = events
+        .iter()
+        .map(|r| r["value"]["event"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "consent_changed",
+            "e2e_personal",
+            "consent_changed",
+            "e2e_analytics"
+        ],
+        "{events:#?}"
+    );
+    let revoke = &events[2]["value"];
+    assert_eq!(revoke["context"]["purpose"], "consent");
+    assert_eq!(
+        revoke["properties"],
+        json!({"analytics": true, "personalization": false, "marketing": false})
+    );
+    assert_eq!(events[1]["value"]["properties"]["n"], 0);
+    let after_revoke = &events[3..];
+    assert!(after_revoke
+        .iter()
+        .all(|r| r["value"]["context"]["purpose"] != "personalization"));
+}
+
+/// Refusing everything still records the choice: the consent record is sent (and
+/// nothing else), so downstream learns to forget the user.
+#[test]
+fn refusing_everything_sends_only_the_consent_record() {
+    let dir = test_dir("consent-refuse-all");
+    let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
+    let rt = runtime();
+    let client = client(&rt, config(&collector.url), &dir.join("sdk"));
+    client.set_consent(Consent::all()).unwrap();
+    client.track("e2e_before", json!({})).unwrap();
+    client.set_consent(Consent::none()).unwrap();
+    assert!(matches!(
+        client.track("e2e_after", json!({})).unwrap(),
+        Tracked::NoConsent(_)
+    ));
+    flush_until_delivered(&rt, &client, Duration::from_secs(10));
+    let events = collector.wait_for_events(2, Duration::from_secs(10));
+    let props: Vec<&serde_json::Value> = events.iter().map(|r| &r["value"]["properties"]).collect();
+    assert_eq!(
+        props,
+        [
+            &json!({"analytics": true, "personalization": true, "marketing": true}),
+            &json!({"analytics": false, "personalization": false, "marketing": false}),
+        ],
+        "only the two consent records: the event tracked before the refusal was purged"
+    );
+}
