@@ -117,6 +117,13 @@ impl ProjectHasher {
     }
 }
 
+/// The pseudonym the collector stores for a device hash: HMAC-SHA256 under its
+/// server secret, as hex. Services downstream that are given the secret (the
+/// recommender) derive it the same way from an id a caller passes them.
+pub fn pseudonym(server_secret: &[u8], device_hash: &str) -> String {
+    hex(&HmacKey::new(server_secret).sign(device_hash.as_bytes()))
+}
+
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -170,5 +177,8 @@ mod tests {
             h.contact(Contact::Phone, "0044 20 7946 0018"),
             h.contact(Contact::Phone, "+442079460018")
         );
+        let device = h.user_id("u-1");
+        assert_eq!(pseudonym(b"s", &device).len(), 64);
+        assert_ne!(pseudonym(b"s", &device), pseudonym(b"t", &device));
     }
 }
