@@ -16,7 +16,6 @@ use crate::store::{EventKey, Store};
 use crate::text;
 use cairn_protocol::events::CONSENT_CHANGED;
 use cairn_protocol::identity::{self, contact_trait};
-use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -82,6 +81,11 @@ pub struct Engine {
     /// The status (401 or 403) with which the collector last refused the write
     /// key; cleared by the next successful upload.
     pub(crate) key_refused: Option<u16>,
+    /// Whether the user has made a consent choice (a stored consent state).
+    consent_chosen: bool,
+    /// The last page or screen view tracked before analytics was granted, in
+    /// memory only (never stored): the landing page is not lost to the banner.
+    held_view: Option<HeldView>,
     pub(crate) next_upload_id: u64,
     /// When the oldest write not yet synced happened.
     pub(crate) dirty_since: Option<i64>,
@@ -130,7 +134,9 @@ impl Engine {
             .and_then(|v| String::from_utf8(v).ok())
             .filter(|u| !u.is_empty());
         let mut damaged = false;
-        let consent = match store.get(KV_CONSENT)?.map(|v| text::read_consent(&v)) {
+        let stored_consent = store.get(KV_CONSENT)?;
+        let consent_chosen = stored_consent.is_some();
+        let consent = match stored_consent.map(|v| text::read_consent(&v)) {
             Some(Ok(c)) => c,
             None => crate::consent::initial(cfg.consent_mode),
             Some(Err(_)) => {
@@ -172,6 +178,8 @@ impl Engine {
             split: None,
             dropped,
             key_refused: None,
+            consent_chosen,
+            held_view: None,
             next_upload_id: 1,
             dirty_since: None,
         };
@@ -231,7 +239,7 @@ impl Engine {
             name: Some(&e.name),
             body: Some(&e.properties),
             purpose: Some(e.purpose),
-            timestamp: e.timestamp,
+            timestamp: e.timestamp.map(|t| t.timestamp_millis()),
             ..Outgoing::new(kind)
         })
     }
@@ -325,6 +333,7 @@ impl Engine {
         self.store
             .set(KV_ANONYMOUS_ID, self.anonymous_id.as_bytes())?;
         self.set_user(None)?;
+        self.held_view = None;
         let id = self.uuid_ctx.next(now);
         self.session.rotate(id, now);
         self.mark_dirty(now);
@@ -333,17 +342,31 @@ impl Engine {
 
     /// Replaces the consent state. Revoked purposes have their queued events
     /// deleted from the store (and synced) before this returns.
+    ///
+    /// Rule: the first choice, and every change after it, queues the consent
+    /// record. A page or screen view held from before analytics was granted is
+    /// queued after it if analytics is now granted, else dropped.
     pub fn set_consent(&mut self, consent: Consent) -> Result<(), Error> {
-        if consent == self.consent {
-            return self.sync();
+        if consent != self.consent || !self.consent_chosen {
+            let revoked: Vec<Purpose> = self.consent.revoked_by(&consent).collect();
+            for p in revoked {
+                self.purge_purpose(p)?;
+            }
+            self.consent = consent;
+            self.consent_chosen = true;
+            self.write_consent()?;
+            self.enqueue_consent_record()?;
         }
-        let revoked: Vec<Purpose> = self.consent.revoked_by(&consent).collect();
-        for p in revoked {
-            self.purge_purpose(p)?;
+        if let Some(v) = self.held_view.take() {
+            if self.consent.allows(Purpose::Analytics) {
+                self.enqueue(Outgoing {
+                    name: v.name.as_deref(),
+                    body: v.body.as_ref(),
+                    timestamp: Some(v.at),
+                    ..Outgoing::new(v.kind)
+                })?;
+            }
         }
-        self.consent = consent;
-        self.write_consent()?;
-        self.enqueue_consent_record()?;
         self.sync()
     }
 
@@ -483,6 +506,14 @@ impl Engine {
         let name = name.filter(|n| !blank(n));
         // Rule: no consent, no queue, no disk (the consent record needs none).
         if let Some(p) = purpose.filter(|p| !self.consent.allows(*p)) {
+            if p == Purpose::Analytics && matches!(kind, Kind::Page | Kind::Screen) {
+                self.held_view = Some(HeldView {
+                    kind,
+                    name: name.map(str::to_owned),
+                    body: body.cloned(),
+                    at: timestamp.unwrap_or_else(|| self.clock.now_millis()),
+                });
+            }
             return Ok(Tracked::NoConsent(p));
         }
         let key_purpose = purpose.unwrap_or_else(|| {
@@ -512,7 +543,7 @@ impl Engine {
             message_id: &message_id,
             anonymous_id: &self.anonymous_id,
             user_id: self.user_id.as_deref(),
-            timestamp: timestamp.map_or(now, |t| t.timestamp_millis()),
+            timestamp: timestamp.unwrap_or(now),
             name,
             body,
             previous_id,
@@ -679,6 +710,15 @@ impl Engine {
     }
 }
 
+/// A view held in memory until consent is decided (see `Engine::set_consent`).
+struct HeldView {
+    kind: Kind,
+    name: Option<String>,
+    body: Option<Map<String, Value>>,
+    /// When it was tracked, epoch ms.
+    at: i64,
+}
+
 /// One message on its way into the queue (what `enqueue` writes).
 struct Outgoing<'a> {
     kind: Kind,
@@ -690,7 +730,8 @@ struct Outgoing<'a> {
     group_id: Option<&'a str>,
     /// `None` for the consent record.
     purpose: Option<Purpose>,
-    timestamp: Option<DateTime<Utc>>,
+    /// When it happened (epoch ms); default now.
+    timestamp: Option<i64>,
     /// Fields hashed on the device other than the user id (which `enqueue` adds).
     hashed: &'a [&'a str],
 }

@@ -113,3 +113,48 @@ fn restart_drops_stored_events_whose_purpose_is_no_longer_consented() {
     assert_eq!(e2.queued(), 0);
     assert_eq!(h.store.event_count(), 0);
 }
+
+#[test]
+fn the_view_before_consent_is_held_in_memory_and_sent_on_accept() {
+    let mut h = harness_with(test_config());
+    h.engine
+        .page("Landing", json!({"referrer": "https://search.example/"}))
+        .unwrap();
+    let at = h.clock.now_millis();
+    assert_eq!(h.store.event_count(), 0, "held in memory, never stored");
+    h.clock.advance(Duration::from_secs(5)); // the visitor reads the banner
+    h.engine
+        .set_consent(Consent::only(&[Purpose::Analytics]))
+        .unwrap();
+    h.engine.flush().unwrap();
+    let msgs = batch(&h.upload_now());
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0]["event"], "consent_changed");
+    assert_eq!(msgs[1]["type"], "page");
+    assert_eq!(msgs[1]["name"], "Landing");
+    assert_eq!(msgs[1]["properties"]["referrer"], "https://search.example/");
+    assert_eq!(
+        msgs[1]["timestamp"],
+        crate::text::rfc3339_millis(at),
+        "when it was viewed, not when consent came"
+    );
+}
+
+#[test]
+fn the_held_view_is_dropped_on_reject_and_only_the_choice_is_sent() {
+    let mut h = harness_with(test_config());
+    h.engine.page("Landing", json!({})).unwrap();
+    // Rejecting from the initial state is a choice: its record is sent.
+    h.engine.set_consent(Consent::none()).unwrap();
+    h.engine.flush().unwrap();
+    let msgs = batch(&h.upload_now());
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["event"], "consent_changed");
+    assert_eq!(
+        msgs[0]["properties"],
+        json!({"analytics": false, "personalization": false, "marketing": false})
+    );
+    // A later grant finds no view held.
+    h.engine.set_consent(Consent::all()).unwrap();
+    assert_eq!(h.engine.queued(), 2, "the second consent record only");
+}
