@@ -3,7 +3,10 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use cairn_protocol::limits;
 use clap::{ArgAction, Args, Parser};
+
+pub use crate::keys::WriteKeySpec;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "cairn-collector", version, about = "Cairn event collector")]
@@ -14,9 +17,17 @@ pub struct Config {
     /// Directory of the embedded store and of generated keys.
     #[arg(long, env = "CAIRN_DATA_DIR", default_value = "./cairn-data")]
     pub data_dir: PathBuf,
-    /// Write keys accepted on ingest (repeatable, or comma-separated). Generated if none.
+    /// Write keys accepted on ingest, `KEY[:source=NAME][:server][:hash-key=K]`
+    /// (repeatable, or comma-separated). `source` names the key's events in the feed
+    /// (default `default`); `server` marks a key kept on servers, the only kind whose
+    /// aliases may link two user ids; `hash-key` is the project hash key its SDKs hash
+    /// identifiers with (default `--project-hash-key`). Generated if none.
     #[arg(long = "write-key", env = "CAIRN_WRITE_KEYS", value_delimiter = ',')]
-    pub write_keys: Vec<String>,
+    pub write_keys: Vec<WriteKeySpec>,
+    /// The project hash key of write keys that name none: the key the SDKs hash user
+    /// ids, e-mails and phones with on the device. Generated if not given.
+    #[arg(long, env = "CAIRN_PROJECT_HASH_KEY")]
+    pub project_hash_key: Option<String>,
     /// Key for reading the feed. Generated if not given.
     #[arg(long, env = "CAIRN_READ_KEY")]
     pub read_key: Option<String>,
@@ -40,13 +51,13 @@ pub struct Config {
 #[derive(Debug, Clone, Args)]
 pub struct Limits {
     /// Largest event, in bytes of JSON.
-    #[arg(long, env = "CAIRN_MAX_EVENT_BYTES", default_value_t = 32 * 1024)]
+    #[arg(long, env = "CAIRN_MAX_EVENT_BYTES", default_value_t = limits::MAX_EVENT_BYTES)]
     pub max_event_bytes: usize,
     /// Largest request body, in bytes after decompression.
-    #[arg(long, env = "CAIRN_MAX_BATCH_BYTES", default_value_t = 500 * 1024)]
+    #[arg(long, env = "CAIRN_MAX_BATCH_BYTES", default_value_t = limits::MAX_BATCH_BYTES)]
     pub max_batch_bytes: usize,
     /// Deepest nesting of objects and arrays inside one event.
-    #[arg(long, env = "CAIRN_MAX_DEPTH", default_value_t = 32)]
+    #[arg(long, env = "CAIRN_MAX_DEPTH", default_value_t = limits::MAX_DEPTH)]
     pub max_depth: usize,
     /// Request bytes held in memory at once; past this, 503 with Retry-After.
     #[arg(long, env = "CAIRN_MAX_INFLIGHT_BYTES", default_value_t = 64 * 1024 * 1024)]
@@ -60,6 +71,10 @@ pub struct Limits {
     /// Events committed together in one group (one fsync) at most.
     #[arg(long, env = "CAIRN_MAX_GROUP_EVENTS", default_value_t = 20_000)]
     pub max_group_events: usize,
+    /// Anonymous ids that events may tie to one user id; past it new ties are refused
+    /// (the events are kept) and counted in `cairn_identity_links_refused_total`.
+    #[arg(long, env = "CAIRN_MAX_ANONYMOUS_IDS_PER_USER", default_value_t = limits::MAX_ANONYMOUS_IDS_PER_USER)]
+    pub max_anonymous_ids_per_user: usize,
     /// Longest long-poll wait on the feed, in seconds.
     #[arg(long, env = "CAIRN_MAX_FEED_WAIT_SECS", default_value_t = 30)]
     pub max_feed_wait_secs: u64,

@@ -1,21 +1,78 @@
-//! The collector's secrets: write keys, the read and admin keys, and the hash secret.
-//! A secret not given in the config is generated once, kept in `keys.json` in the data
-//! dir (mode 0600) and reported to the caller so it can be printed exactly once.
+//! The collector's secrets: write keys (with their source, role and project hash key),
+//! the read and admin keys, the default project hash key and the hash secret. A secret
+//! not given in the config is generated once, kept in `keys.json` in the data dir (mode
+//! 0600) and reported to the caller so it can be printed exactly once.
 
-use std::{collections::HashMap, fs, io::Write, path::Path};
+use std::{collections::HashMap, fs, io::Write, path::Path, str::FromStr, sync::Arc};
 
+use cairn_protocol::identity::{hex, ProjectHasher};
 use ring::{
     digest,
     rand::{SecureRandom, SystemRandom},
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{privacy::hex, CollectorError, Config};
+use crate::{CollectorError, Config};
 
 const KEYS_FILE: &str = "keys.json";
+/// The source of a write key that names none.
+pub const DEFAULT_SOURCE: &str = "default";
 
 /// A write key's short stable id: deduplication is per write key without storing the key.
 pub type WriteKeyId = [u8; 8];
+
+/// One configured write key: `KEY[:source=NAME][:server][:hash-key=K]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteKeySpec {
+    pub key: String,
+    pub source: Option<String>,
+    pub server: bool,
+    pub hash_key: Option<String>,
+}
+
+impl FromStr for WriteKeySpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut parts = text.trim().split(':');
+        let key = parts.next().unwrap_or_default().to_owned();
+        if key.is_empty() {
+            return Err("a write key is empty".into());
+        }
+        let mut spec = WriteKeySpec {
+            key,
+            source: None,
+            server: false,
+            hash_key: None,
+        };
+        for option in parts {
+            match option.split_once('=') {
+                None if option == "server" => spec.server = true,
+                Some(("source", name)) if !name.is_empty() => spec.source = Some(name.into()),
+                Some(("hash-key", k)) if !k.is_empty() => spec.hash_key = Some(k.into()),
+                _ => {
+                    return Err(format!(
+                        "write key option {option:?}: expected source=NAME, server or hash-key=K"
+                    ))
+                }
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// What a write key is, as ingest needs it.
+#[derive(Clone)]
+pub struct WriteKey {
+    pub id: WriteKeyId,
+    /// The name its events carry in the feed; never the key.
+    pub source: Arc<str>,
+    /// Server keys may link two user ids by alias; client keys (in pages and apps,
+    /// hence public) may only tie anonymous ids to a user.
+    pub server: bool,
+    /// Hashes what arrives raw, as the key's SDKs hash on the device.
+    pub project: Arc<ProjectHasher>,
+}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,6 +80,8 @@ struct StoredKeys {
     write_keys: Vec<String>,
     read_key: Option<String>,
     admin_key: Option<String>,
+    #[serde(default)]
+    project_hash_key: Option<String>,
     hash_secret: Option<String>,
     /// HMAC of a fixed text under the hash secret the data was written with: a later
     /// start with another secret would hash identities differently and deletion would
@@ -31,7 +90,9 @@ struct StoredKeys {
 }
 
 pub struct Keys {
-    write_keys: HashMap<String, WriteKeyId>,
+    write_keys: HashMap<String, WriteKey>,
+    /// Every distinct project hash key, the default first.
+    projects: Vec<Arc<ProjectHasher>>,
     read_key: String,
     admin_key: String,
     hash_secret: String,
@@ -81,7 +142,12 @@ impl Keys {
             &mut stored.hash_secret,
             "hash secret",
         );
-        let write_keys = if config.write_keys.is_empty() {
+        let project_hash_key = pick(
+            config.project_hash_key.as_ref(),
+            &mut stored.project_hash_key,
+            "project hash key",
+        );
+        let specs = if config.write_keys.is_empty() {
             if stored.write_keys.is_empty() {
                 let value = random_key();
                 generated.push(Generated {
@@ -90,13 +156,14 @@ impl Keys {
                 });
                 stored.write_keys.push(value);
             }
-            stored.write_keys.clone()
+            stored
+                .write_keys
+                .iter()
+                .map(|k| k.parse().map_err(CollectorError::Config))
+                .collect::<Result<Vec<WriteKeySpec>, _>>()?
         } else {
             config.write_keys.clone()
         };
-        if write_keys.iter().any(|k| k.trim().is_empty()) {
-            return Err(CollectorError::Config("a write key is empty".into()));
-        }
         let check = secret_check(&hash_secret);
         let new_check = match &stored.hash_secret_check {
             Some(kept) if *kept != check => {
@@ -115,14 +182,38 @@ impl Keys {
         if !generated.is_empty() || new_check {
             save(&config.data_dir, &stored)?;
         }
+        let mut project_keys = vec![project_hash_key];
+        let mut projects = vec![Arc::new(ProjectHasher::new(project_keys[0].as_bytes()))];
+        let mut write_keys = HashMap::new();
+        for spec in specs {
+            let hash_key = spec
+                .hash_key
+                .clone()
+                .unwrap_or_else(|| project_keys[0].clone());
+            let at = match project_keys.iter().position(|k| *k == hash_key) {
+                Some(at) => at,
+                None => {
+                    project_keys.push(hash_key.clone());
+                    projects.push(Arc::new(ProjectHasher::new(hash_key.as_bytes())));
+                    projects.len() - 1
+                }
+            };
+            let key = WriteKey {
+                id: write_key_id(&spec.key),
+                source: spec.source.as_deref().unwrap_or(DEFAULT_SOURCE).into(),
+                server: spec.server,
+                project: projects[at].clone(),
+            };
+            if write_keys.insert(spec.key.clone(), key).is_some() {
+                return Err(CollectorError::Config(format!(
+                    "write key {:?} is configured twice",
+                    spec.key
+                )));
+            }
+        }
         let keys = Keys {
-            write_keys: write_keys
-                .into_iter()
-                .map(|k| {
-                    let id = write_key_id(&k);
-                    (k, id)
-                })
-                .collect(),
+            write_keys,
+            projects,
             read_key,
             admin_key,
             hash_secret,
@@ -130,8 +221,13 @@ impl Keys {
         Ok((keys, generated))
     }
 
-    pub fn write_key_id(&self, key: &str) -> Option<WriteKeyId> {
-        self.write_keys.get(key).copied()
+    pub fn write_key(&self, key: &str) -> Option<&WriteKey> {
+        self.write_keys.get(key)
+    }
+
+    /// Every distinct project hash key's hasher: a raw user id is deleted under each.
+    pub fn projects(&self) -> &[Arc<ProjectHasher>] {
+        &self.projects
     }
 
     pub fn is_read_key(&self, key: &str) -> bool {
@@ -195,7 +291,7 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         let config = Config::with_data_dir(&dir);
         let (first, generated) = Keys::resolve(&config).unwrap();
-        assert_eq!(generated.len(), 4);
+        assert_eq!(generated.len(), 5);
         let (second, again) = Keys::resolve(&config).unwrap();
         assert!(again.is_empty());
         assert_eq!(first.hash_secret(), second.hash_secret());
@@ -209,14 +305,32 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cairn-keys-given-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let mut config = Config::with_data_dir(&dir);
-        config.write_keys = vec!["wk1".into(), "wk2".into()];
+        config.write_keys = vec![
+            "wk1".parse().unwrap(),
+            "wk2:source=backend:server:hash-key=other".parse().unwrap(),
+        ];
+        config.project_hash_key = Some("pk".into());
         config.read_key = Some("rk".into());
         config.admin_key = Some("ak".into());
         config.hash_secret = Some("hs".into());
         let (keys, generated) = Keys::resolve(&config).unwrap();
         assert!(generated.is_empty());
-        assert!(keys.write_key_id("wk2").is_some());
-        assert!(keys.write_key_id("wk3").is_none());
+        let (wk1, wk2) = (
+            keys.write_key("wk1").unwrap(),
+            keys.write_key("wk2").unwrap(),
+        );
+        assert_eq!((&*wk1.source, wk1.server), (DEFAULT_SOURCE, false));
+        assert_eq!((&*wk2.source, wk2.server), ("backend", true));
+        assert_eq!(
+            wk1.project.user_id("u"),
+            ProjectHasher::new(b"pk").user_id("u")
+        );
+        assert_eq!(
+            wk2.project.user_id("u"),
+            ProjectHasher::new(b"other").user_id("u")
+        );
+        assert_eq!(keys.projects().len(), 2);
+        assert!(keys.write_key("wk3").is_none());
         assert!(keys.is_admin_key("ak"));
         config.hash_secret = Some("another".into());
         let refused = Keys::resolve(&config)
@@ -227,5 +341,17 @@ mod tests {
             "{refused}"
         );
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn write_key_syntax() {
+        let spec: WriteKeySpec = "k1:server:source=shop".parse().unwrap();
+        assert_eq!(
+            (spec.key.as_str(), spec.server, spec.source.as_deref()),
+            ("k1", true, Some("shop"))
+        );
+        assert!("k1:admin".parse::<WriteKeySpec>().is_err());
+        assert!(":server".parse::<WriteKeySpec>().is_err());
+        assert!("k1:source=".parse::<WriteKeySpec>().is_err());
     }
 }

@@ -5,11 +5,17 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+/// A client key's alias of a previousId other than its own anonymousId.
+pub const LINK_CLIENT_ALIAS: &str = "client_alias";
+/// An anonymous id tied to a user who has the most allowed already.
+pub const LINK_ANONYMOUS_CAP: &str = "anonymous_cap";
+
 pub struct Metrics {
     registry: Registry,
     pub accepted: IntCounter,
     pub duplicates: IntCounter,
     pub rejected: IntCounterVec,
+    pub links_refused: IntCounterVec,
     pub requests: HistogramVec,
     pub flush_seconds: Histogram,
     pub group_events: Histogram,
@@ -33,6 +39,17 @@ impl Metrics {
             &["reason"],
         )
         .unwrap();
+        let links_refused = IntCounterVec::new(
+            Opts::new(
+                "cairn_identity_links_refused_total",
+                "Identity links refused (their events kept), by reason",
+            ),
+            &["reason"],
+        )
+        .unwrap();
+        for reason in [LINK_CLIENT_ALIAS, LINK_ANONYMOUS_CAP] {
+            links_refused.with_label_values(&[reason]);
+        }
         let requests = HistogramVec::new(
             HistogramOpts::new("cairn_request_duration_seconds", "Request latency by route")
                 .buckets(latency_buckets()),
@@ -61,6 +78,7 @@ impl Metrics {
             Box::new(accepted.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duplicates.clone()),
             Box::new(rejected.clone()),
+            Box::new(links_refused.clone()),
             Box::new(requests.clone()),
             Box::new(flush_seconds.clone()),
             Box::new(group_events.clone()),
@@ -73,6 +91,7 @@ impl Metrics {
             accepted,
             duplicates,
             rejected,
+            links_refused,
             requests,
             flush_seconds,
             group_events,

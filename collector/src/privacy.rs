@@ -1,11 +1,19 @@
 //! Pseudonymisation: identifiers are re-keyed with the server's secret before anything is
 //! written, so the store never holds a raw user id, e-mail or phone, and a value hashed on
 //! the device cannot be reversed by someone who only has the SDK's key.
+//!
+//! One person has one pseudonym whichever path an identifier came by: the stored value is
+//! `hex(HMAC(server secret, D))`, where `D` is the device hash (cairn-protocol's scheme
+//! under the write key's project hash key). `D` is the value as sent when the event's
+//! `context.hashed` lists the field, else the collector computes it from the raw value.
 
+use cairn_protocol::identity::{
+    contact_trait, hex, ProjectHasher, CONTEXT_TRAITS_PREFIX, PREVIOUS_ID, TRAITS_PREFIX, USER_ID,
+};
 use ring::hmac;
 use serde_json::{Map, Value};
 
-/// HMAC-SHA256 under the server secret, as lower-case hex.
+/// HMAC-SHA256 under the server secret.
 pub struct Pseudonymiser {
     key: hmac::Key,
     enabled: bool,
@@ -15,6 +23,23 @@ pub struct Pseudonymiser {
 /// whether or not event bodies are pseudonymised.
 pub type Identity = [u8; 32];
 
+/// The identities of an event's user ids, derived as their stored pseudonyms are.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct UserIdentities {
+    pub user: Option<Identity>,
+    pub previous: Option<Identity>,
+}
+
+/// The device hash `D` of a user id: the value itself when the SDK hashed it, else the
+/// project hash of the raw id.
+pub fn device_user_id(project: &ProjectHasher, id: &str, hashed: bool) -> String {
+    if hashed {
+        id.to_owned()
+    } else {
+        project.user_id(id)
+    }
+}
+
 impl Pseudonymiser {
     pub fn new(secret: &str, enabled: bool) -> Self {
         Self {
@@ -23,53 +48,72 @@ impl Pseudonymiser {
         }
     }
 
-    pub fn identity(&self, id: &str) -> Identity {
-        hmac::sign(&self.key, id.as_bytes())
+    /// HMAC of `text` under the server secret: the identity of an anonymousId as sent,
+    /// or of a device hash `D`.
+    pub fn identity(&self, text: &str) -> Identity {
+        hmac::sign(&self.key, text.as_bytes())
             .as_ref()
             .try_into()
             .expect("32-byte tag")
     }
 
-    fn hash_hex(&self, value: &str) -> String {
-        hex(&self.identity(value))
-    }
-
-    /// The userId as the store keeps it.
-    pub fn stored_user_id(&self, user_id: &str) -> String {
+    /// The userId a deletion names in its tombstone: the pseudonym of `D`, or `D`
+    /// itself when pseudonymisation is off.
+    pub fn stored_user_id(&self, device_hash: &str) -> String {
         if self.enabled {
-            self.hash_hex(user_id)
+            hex(&self.identity(device_hash))
         } else {
-            user_id.to_owned()
+            device_hash.to_owned()
         }
     }
 
-    /// Replaces userId, previousId and the e-mail / phone traits of one event in place.
-    pub fn apply(&self, event: &mut Map<String, Value>) {
-        if !self.enabled {
-            return;
-        }
-        for field in ["userId", "previousId"] {
+    /// Replaces userId, previousId and the contact traits of one event in place by
+    /// their pseudonyms (when enabled), and returns the identities of the two ids.
+    /// `hashed` is the event's `context.hashed`.
+    pub fn apply(
+        &self,
+        event: &mut Map<String, Value>,
+        project: &ProjectHasher,
+        hashed: &[String],
+    ) -> UserIdentities {
+        let listed = |path: &str| hashed.iter().any(|h| h == path);
+        let mut ids = UserIdentities::default();
+        for (field, slot) in [(USER_ID, &mut ids.user), (PREVIOUS_ID, &mut ids.previous)] {
             if let Some(Value::String(id)) = event.get_mut(field) {
-                *id = self.hash_hex(id);
+                let identity = self.identity(&device_user_id(project, id, listed(field)));
+                if self.enabled {
+                    *id = hex(&identity);
+                }
+                *slot = Some(identity);
             }
         }
+        if !self.enabled {
+            return ids;
+        }
         if let Some(Value::Object(traits)) = event.get_mut("traits") {
-            self.hash_contact_traits(traits);
+            self.hash_contact_traits(traits, project, TRAITS_PREFIX, &listed);
         }
         if let Some(Value::Object(context)) = event.get_mut("context") {
             if let Some(Value::Object(traits)) = context.get_mut("traits") {
-                self.hash_contact_traits(traits);
+                self.hash_contact_traits(traits, project, CONTEXT_TRAITS_PREFIX, &listed);
             }
         }
+        ids
     }
 
     /// Contact traits are found whatever the case of their key and hashed whether
-    /// they are strings or numbers (validation refuses other types). Raw values are
-    /// normalised first; a value the device already hashed (64 hex digits) is re-keyed
-    /// as it is, since normalising it as a phone number would throw most of it away.
-    fn hash_contact_traits(&self, traits: &mut Map<String, Value>) {
+    /// they are strings or numbers (validation refuses other types). A value listed as
+    /// hashed (`<prefix><key as sent>`) is `D`; a raw one is normalised and
+    /// project-hashed first.
+    fn hash_contact_traits(
+        &self,
+        traits: &mut Map<String, Value>,
+        project: &ProjectHasher,
+        prefix: &str,
+        listed: &dyn Fn(&str) -> bool,
+    ) {
         for (key, value) in traits.iter_mut() {
-            let Some(normalise) = contact_normaliser(key) else {
+            let Some(contact) = contact_trait(key) else {
                 continue;
             };
             let text = match value {
@@ -77,64 +121,14 @@ impl Pseudonymiser {
                 Value::Number(n) => n.to_string(),
                 _ => continue,
             };
-            let input = if is_device_hash(&text) {
+            let device_hash = if listed(&format!("{prefix}{key}")) {
                 text
             } else {
-                normalise(&text)
+                project.contact(contact, &text)
             };
-            *value = Value::String(self.hash_hex(&input));
+            *value = Value::String(hex(&self.identity(&device_hash)));
         }
     }
-}
-
-/// Brings a raw identifier to the one form that is hashed.
-type Normalise = fn(&str) -> String;
-
-/// The contact traits that are pseudonymised, each with its normalisation.
-const CONTACT_TRAITS: [(&str, Normalise); 2] =
-    [("email", normalise_email), ("phone", normalise_phone)];
-
-/// The normalisation of a contact trait key (`email`, `Phone`, ...), if it is one.
-pub fn contact_normaliser(key: &str) -> Option<Normalise> {
-    CONTACT_TRAITS
-        .iter()
-        .find(|(name, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, normalise)| *normalise)
-}
-
-/// What an SDK sends for a hashed identifier: HMAC-SHA256 as lower-case hex.
-fn is_device_hash(value: &str) -> bool {
-    value.len() == 64
-        && value
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// Trimmed and lower-cased, so one address always hashes the same.
-pub fn normalise_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-/// E.164 shape: a leading `+` (from `+` or `00`) and digits only.
-pub fn normalise_phone(phone: &str) -> String {
-    let trimmed = phone.trim();
-    let international = trimmed.starts_with('+') || trimmed.starts_with("00");
-    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
-    match (international, trimmed.starts_with("00")) {
-        (true, true) => format!("+{}", &digits[2..]),
-        (true, false) => format!("+{digits}"),
-        _ => digits,
-    }
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0xf) as usize] as char);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -142,59 +136,82 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn project() -> ProjectHasher {
+        ProjectHasher::new(b"project")
+    }
+
+    fn pseudonym(p: &Pseudonymiser, device_hash: &str) -> Value {
+        json!(hex(&p.identity(device_hash)))
+    }
+
     #[test]
-    fn hashes_ids_and_contact_traits() {
+    fn raw_ids_and_contact_traits_become_pseudonyms_of_their_device_hash() {
         let p = Pseudonymiser::new("secret", true);
+        let project = project();
         let mut event = json!({
-            "userId": "alice@example.com",
-            "traits": {"email": "  Alice@Example.COM ", "phone": "+44 (20) 7946-0958", "plan": "pro"},
+            "userId": " alice ",
+            "traits": {"email": "  Alice@Example.COM ", "phone": "(00) 44 20 7946-0958", "plan": "pro"},
             "context": {"traits": {"email": "alice@example.com"}}
         });
-        p.apply(event.as_object_mut().unwrap());
+        let ids = p.apply(event.as_object_mut().unwrap(), &project, &[]);
         let text = event.to_string();
-        assert!(!text.contains("alice"), "{text}");
-        assert!(!text.contains("7946"), "{text}");
+        assert!(!text.contains("alice") && !text.contains("7946"), "{text}");
         assert_eq!(event["traits"]["plan"], "pro");
+        assert_eq!(event["userId"], pseudonym(&p, &project.user_id("alice")));
+        assert_eq!(ids.user, Some(p.identity(&project.user_id("alice"))));
         assert_eq!(
             event["traits"]["email"],
             event["context"]["traits"]["email"]
         );
-        assert_eq!(event["traits"]["phone"], json!(p.hash_hex("+442079460958")));
-        assert_eq!(event["userId"].as_str().unwrap().len(), 64);
+        assert_eq!(
+            event["traits"]["phone"],
+            pseudonym(&p, &project.hash("+442079460958"))
+        );
     }
 
     #[test]
-    fn contact_traits_match_any_case_and_numbers() {
+    fn listed_fields_are_rekeyed_as_sent() {
         let p = Pseudonymiser::new("secret", true);
+        let project = project();
+        let d_user = project.user_id("alice");
+        let d_mail = project.hash("a@x.io");
+        let mut device = json!({"userId": d_user, "traits": {"Email": d_mail},
+            "context": {"traits": {"email": "A@x.io"}}});
+        let hashed = vec!["userId".to_owned(), "traits.Email".to_owned()];
+        let ids = p.apply(device.as_object_mut().unwrap(), &project, &hashed);
+        let mut raw = json!({"userId": "alice", "traits": {"Email": " A@X.io"}});
+        let raw_ids = p.apply(raw.as_object_mut().unwrap(), &project, &[]);
+        assert_eq!(ids, raw_ids);
+        assert_eq!(device["userId"], raw["userId"]);
+        assert_eq!(device["traits"]["Email"], raw["traits"]["Email"]);
+        // Not listed: the raw context trait is hashed to the same pseudonym.
+        assert_eq!(device["context"]["traits"]["email"], raw["traits"]["Email"]);
+    }
+
+    #[test]
+    fn numbers_and_any_key_case() {
+        let p = Pseudonymiser::new("secret", true);
+        let project = project();
         let mut event = json!({"traits": {"Phone": 15551234567_u64, "EMAIL": " Bob@X.io "}});
-        p.apply(event.as_object_mut().unwrap());
-        assert_eq!(event["traits"]["Phone"], json!(p.hash_hex("15551234567")));
-        assert_eq!(event["traits"]["EMAIL"], json!(p.hash_hex("bob@x.io")));
+        p.apply(event.as_object_mut().unwrap(), &project, &[]);
+        assert_eq!(
+            event["traits"]["Phone"],
+            pseudonym(&p, &project.hash("15551234567"))
+        );
+        assert_eq!(
+            event["traits"]["EMAIL"],
+            pseudonym(&p, &project.hash("bob@x.io"))
+        );
     }
 
     #[test]
-    fn device_hashes_are_rekeyed_whole() {
-        let p = Pseudonymiser::new("secret", true);
-        let device = hex(&[0xab; 32]);
-        let mut event = json!({"traits": {"phone": device.clone(), "email": device.clone()}});
-        p.apply(event.as_object_mut().unwrap());
-        assert_eq!(event["traits"]["phone"], json!(p.hash_hex(&device)));
-        assert_eq!(event["traits"]["email"], json!(p.hash_hex(&device)));
-    }
-
-    #[test]
-    fn disabled_keeps_values() {
+    fn disabled_keeps_values_and_still_derives_identities() {
         let p = Pseudonymiser::new("secret", false);
+        let project = project();
         let mut event = json!({"userId": "u1"});
-        p.apply(event.as_object_mut().unwrap());
+        let ids = p.apply(event.as_object_mut().unwrap(), &project, &[]);
         assert_eq!(event["userId"], "u1");
-        assert_eq!(p.stored_user_id("u1"), "u1");
-    }
-
-    #[test]
-    fn phone_normalisation() {
-        assert_eq!(normalise_phone("0044 20 7946 0958"), "+442079460958");
-        assert_eq!(normalise_phone(" +1 (555) 010-9999 "), "+15550109999");
-        assert_eq!(normalise_phone("555 0100"), "5550100");
+        assert_eq!(ids.user, Some(p.identity(&project.user_id("u1"))));
+        assert_eq!(p.stored_user_id("d"), "d");
     }
 }

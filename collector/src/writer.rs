@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
     metrics::Metrics,
-    store::{DeleteUser, Deletion, EventStore, FoundEvents, NewEvent, Outcome},
+    store::{DeleteUser, EventStore, FoundEvents, NewEvent, Outcome, PendingDeletion},
     CollectorError,
 };
 
@@ -36,7 +36,7 @@ enum Job {
         request: DeleteUser,
         /// The user's events found before the job was sent (`EventStore::find_user_events`).
         found: FoundEvents,
-        reply: Reply<Deletion>,
+        reply: Reply<PendingDeletion>,
     },
 }
 
@@ -103,12 +103,14 @@ impl Writer {
         self.submit(job, answer).await
     }
 
-    /// Finishes a deletion whose events were found with `EventStore::find_user_events`.
+    /// The second phase of a deletion whose events were found with
+    /// `EventStore::find_user_events`: its tombstones are durable once this resolves;
+    /// `EventStore::finish_deletion` then zeroes the events, off the writer.
     pub async fn delete_user(
         &self,
         request: DeleteUser,
         found: FoundEvents,
-    ) -> Result<Deletion, CollectorError> {
+    ) -> Result<PendingDeletion, CollectorError> {
         let (reply, answer) = oneshot::channel();
         let job = Job::Delete {
             request,

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::{auth::presented_key, AppState, PERMIT_BYTES};
 use crate::{
     ingest::{content_length, read_limited, Endpoint},
+    metrics::LINK_CLIENT_ALIAS,
     store::Outcome,
     CollectorError,
 };
@@ -46,9 +47,7 @@ async fn accept(
     let header_key = presented_key(&headers);
     match &header_key {
         Some(key) => {
-            s.keys
-                .write_key_id(key)
-                .ok_or(CollectorError::Unauthorized)?;
+            s.keys.write_key(key).ok_or(CollectorError::Unauthorized)?;
         }
         None if headers.contains_key(axum::http::header::AUTHORIZATION) => {
             return Err(CollectorError::Unauthorized)
@@ -73,11 +72,12 @@ async fn accept(
     let bytes = read_limited(&headers, body, limit).await?;
     let parsed = s.ingest.parse(&bytes, endpoint, s.time.now(), |body_key| {
         let key = header_key.as_deref().or(body_key);
-        key.and_then(|k| s.keys.write_key_id(k))
+        key.and_then(|k| s.keys.write_key(k))
+            .cloned()
             .ok_or(CollectorError::Unauthorized)
     })?;
     drop(bytes);
-    if endpoint != Endpoint::Batch {
+    if endpoint.is_some() {
         // Counted once, as the request's error, by `ingest`.
         if let Some(refused) = parsed.rejected.first() {
             return Err(CollectorError::BadRequest {
@@ -92,6 +92,10 @@ async fn accept(
             .with_label_values(&[rejected.reason])
             .inc();
     }
+    s.metrics
+        .links_refused
+        .with_label_values(&[LINK_CLIENT_ALIAS])
+        .inc_by(parsed.links_refused);
     let events: Vec<_> = parsed.events.into_iter().map(|(_, e)| e).collect();
     let outcomes = if events.is_empty() {
         Vec::new()

@@ -10,6 +10,8 @@ mod ops;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use cairn_protocol::Kind;
+
 use axum::{
     http::{header, HeaderName, Method},
     routing::{delete, get, post},
@@ -22,11 +24,11 @@ use tokio::{
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::{
-    ingest::{Endpoint, Ingest},
+    ingest::Ingest,
     keys::Keys,
-    metrics::Metrics,
+    metrics::{Metrics, LINK_ANONYMOUS_CAP},
     privacy::Pseudonymiser,
-    store::{EventStore, LogStore},
+    store::{EventStore, LinkPolicy, LogStore},
     time::{SystemClock, TimeSource},
     writer::{Writer, WriterSettings, WriterThread},
     CollectorError, Config,
@@ -50,6 +52,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     inflight: Arc<Semaphore>,
     committed: watch::Receiver<u64>,
+    /// Held by a deletion from its search to its zeroing: deletions finish in order.
+    deletions: tokio::sync::Mutex<()>,
     stopping: watch::Receiver<bool>,
     time: Arc<dyn TimeSource>,
 }
@@ -74,12 +78,18 @@ impl AppState {
                 config.data_dir.display()
             );
         }
+        let metrics = Arc::new(Metrics::new());
         let store: Arc<dyn EventStore> = {
             let window_ms = config.limits.dedup_window().as_millis() as i64;
             let since = (time.now().timestamp_millis() - window_ms).max(0) as u64;
-            Arc::new(LogStore::open(&config.data_dir, since)?)
+            let policy = LinkPolicy {
+                max_anonymous_per_user: config.limits.max_anonymous_ids_per_user,
+                refused: metrics
+                    .links_refused
+                    .with_label_values(&[LINK_ANONYMOUS_CAP]),
+            };
+            Arc::new(LogStore::open(&config.data_dir, since, policy)?)
         };
-        let metrics = Arc::new(Metrics::new());
         let (committed_tx, committed) = watch::channel(store.last_cursor());
         let (writer, writer_thread) = Writer::start(
             store.clone(),
@@ -105,6 +115,7 @@ impl AppState {
             metrics,
             inflight: Arc::new(Semaphore::new(permits)),
             committed,
+            deletions: tokio::sync::Mutex::new(()),
             stopping,
             time,
             config,
@@ -144,17 +155,16 @@ pub fn app(state: AppState) -> Router {
         .expose_headers([header::RETRY_AFTER])
         .max_age(Duration::from_secs(86400));
     let mut router = Router::new()
-        .route("/v1/batch", batch(Endpoint::Batch))
-        .route("/v1/import", batch(Endpoint::Batch))
-        .route("/v1/track", batch(Endpoint::Track))
-        .route("/v1/t", batch(Endpoint::Track))
-        .route("/v1/page", batch(Endpoint::Page))
-        .route("/v1/p", batch(Endpoint::Page))
-        .route("/v1/screen", batch(Endpoint::Screen))
-        .route("/v1/identify", batch(Endpoint::Identify))
-        .route("/v1/i", batch(Endpoint::Identify))
-        .route("/v1/alias", batch(Endpoint::Alias))
-        .route("/v1/group", batch(Endpoint::Group))
+        .route("/v1/batch", batch(None))
+        .route("/v1/import", batch(None));
+    for kind in Kind::ALL {
+        router = router.route(&format!("/v1/{}", kind.as_str()), batch(Some(kind)));
+    }
+    // Segment's short paths.
+    for (short, kind) in [("t", Kind::Track), ("p", Kind::Page), ("i", Kind::Identify)] {
+        router = router.route(&format!("/v1/{short}"), batch(Some(kind)));
+    }
+    router = router
         .route("/v1/feed", get(feed::feed))
         .route("/v1/users/{user_id}", delete(admin::delete_user))
         .route("/healthz", get(ops::healthz))

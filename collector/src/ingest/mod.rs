@@ -3,46 +3,25 @@
 //! and synchronous; the HTTP layer does the I/O around it.
 
 mod body;
+mod links;
 mod validate;
 
 pub use body::{content_length, read_limited};
 pub use validate::{parse_time, Refusal};
 
+use cairn_protocol::{field::HASHED, identity::PREVIOUS_ID, Kind};
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{value::RawValue, Map, Value};
 
-use crate::{keys::WriteKeyId, privacy::Pseudonymiser, store::NewEvent, CollectorError, Limits};
+use crate::{keys::WriteKey, privacy::Pseudonymiser, store::NewEvent, CollectorError, Limits};
 
 /// A request's stored events may take at most this many times the batch limit.
 const EXPANSION_LIMIT: usize = 4;
 
-/// Which Segment endpoint a request came in on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Batch,
-    Track,
-    Page,
-    Screen,
-    Identify,
-    Alias,
-    Group,
-}
-
-impl Endpoint {
-    /// The type every event of a single-event endpoint has.
-    pub fn event_type(self) -> Option<&'static str> {
-        Some(match self {
-            Self::Batch => return None,
-            Self::Track => "track",
-            Self::Page => "page",
-            Self::Screen => "screen",
-            Self::Identify => "identify",
-            Self::Alias => "alias",
-            Self::Group => "group",
-        })
-    }
-}
+/// Which endpoint a request came in on: the kind a single-event endpoint sets on its
+/// event, or `None` for /v1/batch (each event names its own).
+pub type Endpoint = Option<Kind>;
 
 /// One refused event of a batch, as the response lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -59,6 +38,9 @@ pub struct Rejected {
 pub struct Parsed {
     pub events: Vec<(usize, NewEvent)>,
     pub rejected: Vec<Rejected>,
+    /// Aliases kept as events whose link was refused: a client key's alias of a
+    /// previousId other than the event's own anonymousId.
+    pub links_refused: u64,
 }
 
 #[derive(Deserialize)]
@@ -81,7 +63,7 @@ pub struct Ingest {
 /// What every event of one request shares.
 struct RequestFacts<'a> {
     endpoint: Endpoint,
-    write_key_id: WriteKeyId,
+    key: WriteKey,
     received: DateTime<Utc>,
     sent_at: Option<&'a str>,
     context: Option<&'a Map<String, Value>>,
@@ -102,18 +84,18 @@ impl Ingest {
     }
 
     /// Parses and checks a decompressed body. `authorise` maps the write key (from the
-    /// header, else the body) to its id, or refuses the request.
+    /// header, else the body) to what it is, or refuses the request.
     pub fn parse(
         &self,
         body: &[u8],
         endpoint: Endpoint,
         received: DateTime<Utc>,
-        authorise: impl FnOnce(Option<&str>) -> Result<WriteKeyId, CollectorError>,
+        authorise: impl FnOnce(Option<&str>) -> Result<WriteKey, CollectorError>,
     ) -> Result<Parsed, CollectorError> {
         let text = std::str::from_utf8(body).map_err(|e| {
             CollectorError::bad_request("invalid_utf8", format!("body is not UTF-8: {e}"))
         })?;
-        let (raw_events, body_key, sent_at, context) = if endpoint == Endpoint::Batch {
+        let (raw_events, body_key, sent_at, context) = if endpoint.is_none() {
             let envelope: Envelope = serde_json::from_str(text).map_err(json_error)?;
             let key = envelope.write_key.as_ref().map(key_text).transpose()?;
             let sent_at = envelope.sent_at.and_then(|v| v.as_str().map(str::to_owned));
@@ -141,10 +123,10 @@ impl Ingest {
             let key = head.get("writeKey").map(key_text).transpose()?;
             (vec![raw], key, None, None)
         };
-        let write_key_id = authorise(body_key.as_deref())?;
+        let key = authorise(body_key.as_deref())?;
         let facts = RequestFacts {
             endpoint,
-            write_key_id,
+            key,
             received,
             sent_at: sent_at.as_deref(),
             context_bytes: context
@@ -155,6 +137,7 @@ impl Ingest {
         let mut parsed = Parsed {
             events: Vec::with_capacity(raw_events.len()),
             rejected: Vec::new(),
+            links_refused: 0,
         };
         // Stored events may outgrow their request (enrichment, the batch context copied
         // into each), but by a bounded factor: this much memory per request at most.
@@ -162,7 +145,8 @@ impl Ingest {
         let mut stored_bytes = 0;
         for (index, raw) in raw_events.into_iter().enumerate() {
             match self.prepare(raw, &facts) {
-                Ok(event) => {
+                Ok((event, link_refused)) => {
+                    parsed.links_refused += u64::from(link_refused);
                     stored_bytes += event.json.len();
                     if stored_bytes > limit {
                         return Err(CollectorError::Expanded { limit });
@@ -180,12 +164,13 @@ impl Ingest {
         Ok(parsed)
     }
 
-    /// One event: checked, enriched, pseudonymised and serialised.
+    /// One event: checked, enriched, pseudonymised and serialised; with whether a link
+    /// it asked for was refused.
     fn prepare(
         &self,
         raw: &RawValue,
         facts: &RequestFacts,
-    ) -> Result<NewEvent, (Option<String>, Refusal)> {
+    ) -> Result<(NewEvent, bool), (Option<String>, Refusal)> {
         let size = raw.get().len();
         let max = self.limits.max_event_bytes;
         let mut event: Map<String, Value> = match serde_json::from_str(raw.get()) {
@@ -215,48 +200,48 @@ impl Ingest {
             return Err((message_id, refusal));
         }
         merge_context(&mut event, facts.context);
-        validate::check(&mut event, facts.endpoint, self.limits.max_depth)
+        let kind = validate::check(&mut event, facts.endpoint, self.limits.max_depth)
             .map_err(|r| (message_id.clone(), r))?;
         event.remove("writeKey");
         let message_id = message_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         event.insert("messageId".into(), Value::String(message_id.clone()));
         stamp_times(&mut event, facts.received, facts.sent_at);
 
-        // Any event that carries both ids ties the anonymousId to the user (as in
-        // Segment's identity model); an alias ties its previousId to the user.
+        let hashed = hashed_paths(&event);
+        let raw_id = |field| event.get(field).and_then(Value::as_str).map(str::to_owned);
+        let (anonymous_id, previous_id) = (raw_id("anonymousId"), raw_id(PREVIOUS_ID));
         let p = &self.pseudonymiser;
-        let identity_of = |field| {
-            event
-                .get(field)
-                .and_then(Value::as_str)
-                .map(|id| p.identity(id))
+        let ids = p.apply(&mut event, &facts.key.project, &hashed);
+        let previous_hashed = hashed.iter().any(|h| h == PREVIOUS_ID);
+        let event_ids = links::EventIds {
+            user: ids.user,
+            anonymous_id: anonymous_id.as_deref(),
+            anonymous: anonymous_id.as_deref().map(|id| p.identity(id)),
+            previous_id: previous_id.as_deref(),
+            previous: ids.previous,
+            previous_as_anonymous: previous_id
+                .as_deref()
+                .filter(|_| !previous_hashed)
+                .map(|id| p.identity(id)),
         };
-        let user = identity_of("userId");
-        let anonymous = identity_of("anonymousId");
-        let previous = identity_of("previousId").filter(|_| event["type"] == "alias");
-        let links = match user {
-            Some(user) => anonymous
-                .into_iter()
-                .chain(previous)
-                .map(|other| (user, other))
-                .collect(),
-            None => Vec::new(),
-        };
-        p.apply(&mut event);
+        let (links, link_refused) = links::links(kind, &facts.key, &event_ids);
+        let anonymous = event_ids.anonymous;
 
         let json = serde_json::to_vec(&event).expect("event serialises");
         let mut dedup_key = Vec::with_capacity(8 + message_id.len());
-        dedup_key.extend_from_slice(&facts.write_key_id);
+        dedup_key.extend_from_slice(&facts.key.id);
         dedup_key.extend_from_slice(message_id.as_bytes());
-        Ok(NewEvent {
+        let event = NewEvent {
             dedup_key,
             message_id,
-            user,
+            source: facts.key.source.clone(),
+            user: ids.user,
             anonymous,
             links,
             json,
             received_ms: facts.received.timestamp_millis().max(0) as u64,
-        })
+        };
+        Ok((event, link_refused))
     }
 }
 
@@ -265,6 +250,21 @@ fn key_text(value: &Value) -> Result<String, CollectorError> {
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| CollectorError::bad_request("invalid_field", "writeKey must be a string"))
+}
+
+/// The paths listed in `context.hashed` (validation checked their shape).
+fn hashed_paths(event: &Map<String, Value>) -> Vec<String> {
+    event
+        .get("context")
+        .and_then(|c| c.get(HASHED))
+        .and_then(Value::as_array)
+        .map(|paths| {
+            paths
+                .iter()
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// serde_json's nesting limit (128) was hit: the text nests deeper than any event may.
@@ -350,6 +350,7 @@ fn stamp_times(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_protocol::identity::ProjectHasher;
     use serde_json::json;
 
     fn ingest() -> Ingest {
@@ -360,12 +361,25 @@ mod tests {
         "2026-01-01T12:00:00Z".parse().unwrap()
     }
 
-    fn parse(endpoint: Endpoint, body: &Value) -> Parsed {
+    fn key(server: bool) -> WriteKey {
+        WriteKey {
+            id: [0; 8],
+            source: "test".into(),
+            server,
+            project: std::sync::Arc::new(ProjectHasher::new(b"pk")),
+        }
+    }
+
+    fn parse_as(server: bool, endpoint: Endpoint, body: &Value) -> Parsed {
         ingest()
             .parse(body.to_string().as_bytes(), endpoint, received(), |_| {
-                Ok([0; 8])
+                Ok(key(server))
             })
             .unwrap()
+    }
+
+    fn parse(endpoint: Endpoint, body: &Value) -> Parsed {
+        parse_as(false, endpoint, body)
     }
 
     #[test]
@@ -373,7 +387,7 @@ mod tests {
         let body = json!({"sentAt": "2026-01-01T10:00:05Z", "batch": [
             {"type": "track", "event": "e", "anonymousId": "a", "timestamp": "2026-01-01T10:00:00Z"}
         ]});
-        let parsed = parse(Endpoint::Batch, &body);
+        let parsed = parse(None, &body);
         let stored: Value = serde_json::from_slice(&parsed.events[0].1.json).unwrap();
         assert_eq!(stored["timestamp"], "2026-01-01T11:59:55.000Z");
         assert_eq!(stored["originalTimestamp"], "2026-01-01T10:00:00.000Z");
@@ -386,7 +400,7 @@ mod tests {
             {"type": "track", "event": "e", "anonymousId": "a", "timestamp": "0001-01-01T00:00:00Z"},
             {"type": "track", "event": "e", "anonymousId": "a", "timestamp": "2025-06-01T00:00:00Z", "sentAt": "2025-06-01T00:00:01Z"}
         ]});
-        let parsed = parse(Endpoint::Batch, &body);
+        let parsed = parse(None, &body);
         let stored =
             |i: usize| -> Value { serde_json::from_slice(&parsed.events[i].1.json).unwrap() };
         assert_eq!(stored(0)["timestamp"], "2026-01-01T12:00:00.000Z");
@@ -401,7 +415,7 @@ mod tests {
             {"type": "nope", "userId": "u", "messageId": "m2"},
             7
         ]});
-        let parsed = parse(Endpoint::Batch, &body);
+        let parsed = parse(None, &body);
         assert_eq!(parsed.events.len(), 1);
         assert_eq!(parsed.rejected.len(), 2);
         assert_eq!(parsed.rejected[0].index, 1);
@@ -414,18 +428,48 @@ mod tests {
     fn identify_links_anonymous_id_to_user() {
         let body =
             json!({"userId": "alice", "anonymousId": "anon-1", "traits": {"email": "a@x.io"}});
-        let parsed = parse(Endpoint::Identify, &body);
+        let parsed = parse(Some(Kind::Identify), &body);
         let event = &parsed.events[0].1;
         let i = ingest();
         let p = i.pseudonymiser();
-        assert_eq!(
-            event.links,
-            vec![(p.identity("alice"), p.identity("anon-1"))]
-        );
+        let alice = p.identity(&ProjectHasher::new(b"pk").user_id("alice"));
+        assert_eq!(event.links, vec![(alice, p.identity("anon-1"))]);
+        assert_eq!(&*event.source, "test");
         let text = String::from_utf8(event.json.clone()).unwrap();
         assert!(
             !text.contains("alice") && !text.contains("a@x.io"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn aliases_link_user_ids_only_from_server_keys() {
+        let i = ingest();
+        let p = i.pseudonymiser();
+        let user = |id| p.identity(&ProjectHasher::new(b"pk").user_id(id));
+        let forged = json!({"previousId": "victim", "userId": "attacker", "anonymousId": "a1"});
+        let parsed = parse(Some(Kind::Alias), &forged);
+        assert_eq!(parsed.links_refused, 1);
+        assert_eq!(parsed.events.len(), 1, "the event is kept");
+        assert_eq!(
+            parsed.events[0].1.links,
+            vec![(user("attacker"), p.identity("a1"))]
+        );
+
+        let own = json!({"previousId": "a1", "userId": "u", "anonymousId": "a1"});
+        let parsed = parse(Some(Kind::Alias), &own);
+        assert_eq!(parsed.links_refused, 0);
+        assert_eq!(
+            parsed.events[0].1.links,
+            vec![(user("u"), p.identity("a1"))]
+        );
+
+        let trusted = json!({"previousId": "old", "userId": "new"});
+        let parsed = parse_as(true, Some(Kind::Alias), &trusted);
+        assert_eq!(parsed.links_refused, 0);
+        assert_eq!(
+            parsed.events[0].1.links,
+            vec![(user("new"), user("old")), (user("new"), p.identity("old"))]
         );
     }
 }

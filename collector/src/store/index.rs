@@ -1,5 +1,8 @@
 //! The identity index, for deletion: which log segments hold events of which identity,
-//! and which anonymousIds and aliases identify / alias tied to a user. Segment
+//! and which anonymousIds and aliases identify / alias tied to a user. A user gathers
+//! at most `LinkPolicy::max_anonymous_per_user` anonymous ids; later ties are not
+//! indexed (the events stay) and are counted. The log decides the order, so rebuilding
+//! the index from it takes the same decisions. Segment
 //! granularity keeps it to one entry per identity per 64 MB segment, so indexing costs
 //! almost nothing; deletion then scans just the segments listed. It lives in sled and is
 //! filled from the event log by a background thread, off the acknowledgement path.
@@ -8,6 +11,7 @@
 //!
 //! - `i` identity(32) segment(8 BE) -> ()
 //! - `l` user(32) other(32)         -> ()
+//! - `c` user(32)                   -> count(8 BE) of anonymous ids tied to the user
 //! - `m` "indexed"                  -> seq(8 BE) of the last frame indexed
 
 use std::{
@@ -22,6 +26,7 @@ use std::{
 use super::{
     frame::{self, Kind},
     log::Log,
+    LinkPolicy,
 };
 use crate::{privacy::Identity, CollectorError};
 
@@ -32,6 +37,10 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Frames indexed per sled batch.
 const CHUNK_FRAMES: usize = 10_000;
+/// Links remembered as indexed, to skip looking them up again; forgotten past this.
+const SEEN_LINKS: usize = 100_000;
+
+type Link = (Identity, Identity);
 
 #[derive(Default)]
 struct Progress {
@@ -46,6 +55,9 @@ pub struct IdentityIndex {
     changed: Condvar,
     /// Identities already indexed for the segment being indexed, to skip re-inserting.
     recent: Mutex<(u64, HashSet<Identity>)>,
+    /// Links known to be in the index.
+    seen_links: Mutex<HashSet<Link>>,
+    policy: LinkPolicy,
 }
 
 /// The index entries of a user, found for deletion.
@@ -63,7 +75,7 @@ fn seq_of(key: &[u8]) -> Option<u64> {
 }
 
 impl IdentityIndex {
-    pub fn open(path: &Path) -> Result<Self, CollectorError> {
+    pub fn open(path: &Path, policy: LinkPolicy) -> Result<Self, CollectorError> {
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(64 * 1024 * 1024)
@@ -96,6 +108,8 @@ impl IdentityIndex {
             }),
             changed: Condvar::new(),
             recent: Mutex::new((0, HashSet::new())),
+            seen_links: Mutex::new(HashSet::new()),
+            policy,
         })
     }
 
@@ -173,7 +187,8 @@ impl IdentityIndex {
         let mut last = from;
         let mut count = 0;
         let mut recent = self.recent.lock().unwrap();
-        let mut new_links = HashSet::new();
+        let mut links = LinkChunk::default();
+        let mut failed = None;
         let read = log.read_after(from, |f, segment| {
             if recent.0 != segment {
                 *recent = (segment, HashSet::new());
@@ -186,8 +201,10 @@ impl IdentityIndex {
                         }
                     }
                     for link in body.links {
-                        if new_links.insert(link) {
-                            batch.insert(key(b'l', &link.0, &link.1), &[]);
+                        let anonymous = Some(link.1) == body.anonymous;
+                        if let Err(e) = self.add_link(&mut links, &mut batch, link, anonymous) {
+                            failed = Some(e);
+                            return ControlFlow::Break(());
                         }
                     }
                 }
@@ -200,16 +217,64 @@ impl IdentityIndex {
                 ControlFlow::Continue(())
             }
         });
+        for (user, n) in &links.counts {
+            batch.insert(key(b'c', user, &[]), &n.to_be_bytes());
+        }
         batch.insert(INDEXED, &last.to_be_bytes());
         let applied = read
             .map_err(CollectorError::from)
+            .and_then(|()| failed.map_or(Ok(()), |e| Err(e.into())))
             .and_then(|()| self.db.apply_batch(batch).map_err(CollectorError::from));
         if applied.is_err() {
             // `recent` claims identities this batch never wrote: forget them, so the
             // retry writes their entries.
             *recent = (0, HashSet::new());
+            return applied.map(|()| last);
         }
-        applied.map(|()| last)
+        let mut seen = self.seen_links.lock().unwrap();
+        if seen.len() + links.added.len() > SEEN_LINKS {
+            seen.clear();
+        }
+        seen.extend(links.added);
+        self.policy.refused.inc_by(links.refused);
+        Ok(last)
+    }
+
+    /// Adds a link to `batch` unless it is indexed already or, for an anonymous tie,
+    /// the user has reached the cap.
+    fn add_link(
+        &self,
+        chunk: &mut LinkChunk,
+        batch: &mut sled::Batch,
+        link: Link,
+        anonymous: bool,
+    ) -> Result<(), sled::Error> {
+        if chunk.added.contains(&link) || self.seen_links.lock().unwrap().contains(&link) {
+            return Ok(());
+        }
+        let link_key = key(b'l', &link.0, &link.1);
+        if self.db.contains_key(&link_key)? {
+            self.seen_links.lock().unwrap().insert(link);
+            return Ok(());
+        }
+        if anonymous {
+            let n = match chunk.counts.get(&link.0) {
+                Some(n) => *n,
+                None => self
+                    .db
+                    .get(key(b'c', &link.0, &[]))?
+                    .and_then(|v| seq_of(&v))
+                    .unwrap_or(0),
+            };
+            if n >= self.policy.max_anonymous_per_user as u64 {
+                chunk.refused += 1;
+                return Ok(());
+            }
+            chunk.counts.insert(link.0, n + 1);
+        }
+        chunk.added.insert(link);
+        batch.insert(link_key, &[]);
+        Ok(())
     }
 
     /// The user, every identity reachable from it through links, and their events.
@@ -233,6 +298,10 @@ impl IdentityIndex {
         }
         let mut segments = Vec::new();
         for id in &identities {
+            let count = key(b'c', id, &[]);
+            if self.db.contains_key(&count)? {
+                keys.push(count.into());
+            }
             for entry in self.db.scan_prefix(key(b'i', id, &[])).keys() {
                 let entry = entry?;
                 segments.extend(seq_of(&entry));
@@ -255,6 +324,7 @@ impl IdentityIndex {
         for id in &entries.identities {
             recent.1.remove(id);
         }
+        self.seen_links.lock().unwrap().clear();
         let mut batch = sled::Batch::default();
         for k in entries.keys {
             batch.remove(k);
@@ -262,6 +332,15 @@ impl IdentityIndex {
         self.db.apply_batch(batch)?;
         Ok(())
     }
+}
+
+/// What one indexing chunk decided about links, applied with its batch.
+#[derive(Default)]
+struct LinkChunk {
+    added: HashSet<Link>,
+    /// Anonymous ids tied to each user, as of this chunk.
+    counts: std::collections::HashMap<Identity, u64>,
+    refused: u64,
 }
 
 fn key(prefix: u8, a: &[u8], b: &[u8]) -> Vec<u8> {

@@ -416,8 +416,8 @@ impl Log {
     }
 
     /// After a failed write or sync, what is on disk is unknown: nothing more is
-    /// acknowledged until a restart recovers from the disk (and, after a deletion,
-    /// finishes it from its tombstone, which is then still the last frame).
+    /// acknowledged until a restart recovers from the disk (and finishes the deletions
+    /// whose tombstones are durable).
     fn poison_on_error<T>(&self, result: io::Result<T>) -> io::Result<T> {
         if result.is_err() {
             self.poisoned.store(true, Ordering::Release);

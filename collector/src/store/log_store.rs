@@ -12,83 +12,74 @@ use std::{
     thread::JoinHandle,
 };
 
-use serde_json::json;
+use cairn_protocol::feed::{feed_line, stored_record, RecordKind};
 
 use super::{
     dedup::{fingerprint, DedupWindow},
-    event_record, feed_line,
-    frame::{self, EventBody, Frame, Kind},
+    deletion::{is_mine, tombstone_frames, Deletions, Hidden, TOMBSTONE_IDENTITIES},
+    frame::{self, Frame, Kind},
     index::IdentityIndex,
     log::Log,
-    tombstone_record, DeleteUser, Deletion, EventStore, FoundEvents, NewEvent, Outcome,
+    DeleteUser, Deletion, EventStore, FoundEvents, LinkPolicy, NewEvent, Outcome, PendingDeletion,
 };
-use crate::{
-    privacy::{hex, Identity},
-    CollectorError,
-};
+use crate::{privacy::Identity, CollectorError};
 
 pub struct LogStore {
     log: Arc<Log>,
     index: Arc<IdentityIndex>,
-    /// The writer's own state, held for the whole of an append or a deletion, which
-    /// also serialises the two.
+    /// The writer's own state, held for the whole of an append or a deletion's second
+    /// phase, which also serialises the two.
     writer: Mutex<DedupWindow>,
     indexer: Mutex<Option<JoinHandle<()>>>,
-}
-
-/// Whether an event belongs to a user being deleted, whose identities (the user, the
-/// anonymousIds and aliases tied to it) are `wanted`: an event with a userId belongs to
-/// that user only; an event without one belongs to the owner of its anonymousId. So a
-/// device shared by two users loses only the anonymous events, never the other user's.
-fn belongs_to(body: &EventBody, wanted: &HashSet<Identity>) -> bool {
-    match (body.user, body.anonymous) {
-        (Some(user), _) => wanted.contains(&user),
-        (None, Some(anonymous)) => wanted.contains(&anonymous),
-        (None, None) => false,
-    }
-}
-
-/// Whether a frame is a live event that belongs to `wanted` (see `belongs_to`).
-fn is_mine(f: &Frame, wanted: &HashSet<Identity>) -> bool {
-    f.kind == Kind::Event
-        && frame::decode_event_body(f.body).is_some_and(|b| belongs_to(&b, wanted))
+    deletions: Deletions,
+    tombstone_identities: usize,
 }
 
 impl LogStore {
     /// Opens the store; dedup keys received before `dedup_since_ms` are not reloaded.
-    pub fn open(data_dir: &Path, dedup_since_ms: u64) -> Result<Self, CollectorError> {
+    pub fn open(
+        data_dir: &Path,
+        dedup_since_ms: u64,
+        policy: LinkPolicy,
+    ) -> Result<Self, CollectorError> {
         let mut dedup = DedupWindow::default();
-        // Deletions a crash may have left half-done: those of tombstones after the last
-        // event (a deletion finishes before the writer appends anything else).
-        let mut unfinished: HashSet<Identity> = HashSet::new();
+        let deletions = Deletions::open(data_dir)?;
+        let done = deletions.done_through();
+        // Deletions a crash may have left half-done: those of tombstones past `done`.
+        let mut unfinished: Vec<(u64, HashSet<Identity>)> = Vec::new();
         let log = Log::open(&data_dir.join("log"), |f| match f.kind {
             Kind::Event | Kind::Deleted => {
                 if f.received_ms >= dedup_since_ms {
                     dedup.insert(fingerprint(f.dedup), f.received_ms);
                 }
-                if f.kind == Kind::Event {
-                    unfinished.clear();
-                }
             }
-            Kind::Tombstone => {
+            Kind::Tombstone if f.seq > done => {
                 if let Some((ids, _)) = frame::decode_tombstone_body(f.body) {
-                    unfinished.extend(ids);
+                    unfinished.push((f.seq, ids.into_iter().collect()));
                 }
             }
+            Kind::Tombstone => {}
         })?;
         let store = Self {
             log: Arc::new(log),
-            index: Arc::new(IdentityIndex::open(&data_dir.join("index"))?),
+            index: Arc::new(IdentityIndex::open(&data_dir.join("index"), policy)?),
             writer: Mutex::new(dedup),
             indexer: Mutex::new(None),
+            deletions,
+            tombstone_identities: TOMBSTONE_IDENTITIES,
         };
-        if !unfinished.is_empty() {
+        if let Some(&(newest, _)) = unfinished.last() {
             let segments = store.log.segment_ids();
-            let finished = store.zero_events_of(&unfinished, &segments)?;
-            tracing::warn!(
-                zeroed = finished,
-                "finished a deletion cut short by a crash"
-            );
+            let positions = store.positions_where(&segments, |f| {
+                unfinished
+                    .iter()
+                    .any(|(seq, ids)| f.seq < *seq && is_mine(f, ids))
+            })?;
+            let finished = store.zero_at(&positions)?;
+            store.deletions.recovered(newest)?;
+            if finished > 0 {
+                tracing::warn!(zeroed = finished, "finished a deletion cut short");
+            }
         }
         *store.indexer.lock().unwrap() = Some(store.index.follow(store.log.clone()));
         store.index.notify(store.log.last_seq());
@@ -100,15 +91,10 @@ impl LogStore {
         Ok(store)
     }
 
-    /// Overwrites, in `segments`, the frames of every event that belongs to `wanted`
-    /// with zeroes, and makes that durable. Returns how many it zeroed.
-    fn zero_events_of(
-        &self,
-        wanted: &HashSet<Identity>,
-        segments: &[u64],
-    ) -> Result<u64, CollectorError> {
-        let positions = self.positions_of(wanted, segments, u64::MAX)?;
-        self.zero_at(&positions)
+    /// Identities per tombstone frame (tests set a small one to see deletions split).
+    pub fn with_tombstone_identities(mut self, per_frame: usize) -> Self {
+        self.tombstone_identities = per_frame;
+        self
     }
 
     /// (seq, segment, offset) of every event up to `up_to` in `segments` that belongs
@@ -119,10 +105,19 @@ impl LogStore {
         segments: &[u64],
         up_to: u64,
     ) -> Result<Vec<(u64, u64, u64)>, CollectorError> {
+        self.positions_where(segments, |f| f.seq <= up_to && is_mine(f, wanted))
+    }
+
+    /// (seq, segment, offset) of every frame in `segments` that `wanted` accepts.
+    fn positions_where(
+        &self,
+        segments: &[u64],
+        wanted: impl Fn(&Frame) -> bool,
+    ) -> Result<Vec<(u64, u64, u64)>, CollectorError> {
         let mut positions = Vec::new();
         for &segment in segments {
             self.log.scan_segment(segment, |f, offset| {
-                if f.seq <= up_to && is_mine(f, wanted) {
+                if wanted(f) {
                     positions.push((f.seq, segment, offset));
                 }
             })?;
@@ -180,7 +175,12 @@ impl EventStore for LogStore {
             seq += 1;
             let head =
                 frame::event_body_head(event.user.as_ref(), event.anonymous.as_ref(), &event.links);
-            let record = event_record(&event.message_id, &event.json);
+            let record = stored_record(
+                RecordKind::Event,
+                &event.message_id,
+                Some(&event.source),
+                &event.json,
+            );
             frames.push((seq, bytes.len()));
             frame::encode(
                 &mut bytes,
@@ -209,8 +209,10 @@ impl EventStore for LogStore {
     ) -> Result<Vec<Vec<u8>>, CollectorError> {
         let mut lines = Vec::new();
         let mut bytes = 0;
+        let hidden = self.deletions.hidden();
         self.log.read_after(after, |f, _| {
-            if let Some(record) = frame::feed_record(f) {
+            let deleted = !hidden.is_empty() && hidden.iter().any(|h| h.hides(f));
+            if let Some(record) = frame::feed_record(f).filter(|_| !deleted) {
                 let line = feed_line(f.seq, record);
                 bytes += line.len();
                 lines.push(line);
@@ -241,7 +243,7 @@ impl EventStore for LogStore {
         &self,
         request: &DeleteUser,
         found: FoundEvents,
-    ) -> Result<Deletion, CollectorError> {
+    ) -> Result<PendingDeletion, CollectorError> {
         let _writer = self.writer.lock().unwrap();
         let last = self.log.last_seq();
         self.index.wait_indexed(last);
@@ -265,26 +267,42 @@ impl EventStore for LogStore {
             // older events were not looked for, so search every listed segment again.
             self.positions_of(&wanted, &entries.segments, u64::MAX)?
         };
-        // The tombstone goes first: once it is durable, a crash in the middle of the
-        // zeroing below is finished at the next start.
-        let value = json!({
-            "userId": request.stored_user_id,
-            "identities": entries.identities.iter().map(|i| hex(i)).collect::<Vec<_>>(),
-            "deletedEvents": positions.len(),
-            "deletedAt": request.deleted_at,
+        // The tombstones go first: once they are durable the events are gone for the
+        // feed, and a crash before their zeroing is durable is finished at the next start.
+        let first = last + 1;
+        let (bytes, frames) = tombstone_frames(
+            request,
+            &entries.identities,
+            positions.len(),
+            first,
+            self.tombstone_identities,
+        )?;
+        let last_tombstone = frames.last().map_or(first, |f| f.0);
+        self.deletions.hide(Hidden {
+            first,
+            last: last_tombstone,
+            identities: wanted,
         });
-        let record = tombstone_record(&request.stored_user_id, value.to_string().as_bytes());
-        let body = frame::encode_tombstone_body(&entries.identities, &record);
-        let tombstone_seq = last + 1;
-        let mut bytes = Vec::new();
-        frame::encode(&mut bytes, tombstone_seq, Kind::Tombstone, 0, &[], &[&body])?;
-        self.log.append(&bytes, &[(tombstone_seq, 0)])?;
-        let zeroed = self.zero_at(&positions)?;
+        if let Err(e) = self.log.append(&bytes, &frames) {
+            self.deletions.forget(first);
+            return Err(e.into());
+        }
         self.index.forget(entries)?;
-        self.index.notify(tombstone_seq);
+        self.index.notify(last_tombstone);
+        Ok(PendingDeletion {
+            first_tombstone: first,
+            last_tombstone,
+            positions,
+        })
+    }
+
+    fn finish_deletion(&self, pending: PendingDeletion) -> Result<Deletion, CollectorError> {
+        let zeroed = self.zero_at(&pending.positions)?;
+        self.deletions.finished(pending.first_tombstone)?;
         Ok(Deletion {
             deleted_events: zeroed,
-            tombstone_cursor: tombstone_seq,
+            tombstone_cursor: pending.first_tombstone,
+            tombstones: pending.last_tombstone - pending.first_tombstone + 1,
         })
     }
 

@@ -3,16 +3,35 @@
 //! can replace the default one without touching ingest.
 
 mod dedup;
+mod deletion;
 mod frame;
 mod index;
 mod log;
 mod log_store;
-mod record;
+
+use std::sync::Arc;
 
 pub use log_store::LogStore;
-pub use record::{event_record, feed_line, tombstone_record};
 
 use crate::{privacy::Identity, CollectorError};
+
+/// How the identity index treats ties of anonymous ids to a user.
+#[derive(Clone)]
+pub struct LinkPolicy {
+    /// Anonymous ids one user may gather; ties past it are not indexed.
+    pub max_anonymous_per_user: usize,
+    /// Counts the ties refused by the cap.
+    pub refused: prometheus::IntCounter,
+}
+
+impl Default for LinkPolicy {
+    fn default() -> Self {
+        Self {
+            max_anonymous_per_user: cairn_protocol::limits::MAX_ANONYMOUS_IDS_PER_USER,
+            refused: prometheus::IntCounter::new("links_refused", "unregistered").expect("name"),
+        }
+    }
+}
 
 /// One validated, enriched event, ready to be appended.
 #[derive(Debug, Clone)]
@@ -20,12 +39,16 @@ pub struct NewEvent {
     /// Write key id followed by the messageId: the deduplication key.
     pub dedup_key: Vec<u8>,
     pub message_id: String,
+    /// The name of the write key's source, which the feed record carries.
+    pub source: Arc<str>,
     /// The hashed userId, if any: deleting that user deletes the event.
     pub user: Option<Identity>,
     /// The hashed anonymousId, if any: an event without a user is deleted with the user
     /// its anonymousId is tied to.
     pub anonymous: Option<Identity>,
-    /// (user, other) pairs tying an anonymousId or an alias's previousId to a user.
+    /// (user, other) pairs tying an anonymousId or an alias's previousId to a user. A
+    /// pair whose other is the event's `anonymous` is an anonymous tie, which the index
+    /// caps per user.
     pub links: Vec<(Identity, Identity)>,
     /// The stored event JSON.
     pub json: Vec<u8>,
@@ -42,7 +65,19 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deletion {
     pub deleted_events: u64,
+    /// The cursor of the (first) tombstone record.
     pub tombstone_cursor: u64,
+    /// Tombstone records written: one unless the identities fill more than one frame.
+    pub tombstones: u64,
+}
+
+/// A deletion whose tombstones are durable and whose events the feed no longer shows,
+/// but whose frames are not zeroed yet (`EventStore::finish_deletion`).
+#[derive(Debug)]
+pub struct PendingDeletion {
+    first_tombstone: u64,
+    last_tombstone: u64,
+    positions: Vec<(u64, u64, u64)>,
 }
 
 /// A deletion request: the user's identity and how the tombstone names it.
@@ -95,11 +130,12 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<Vec<u8>>, CollectorError>;
 
     /// Removes every event of the user and of identities linked to it, appends a
-    /// tombstone record, and returns once durable: `find_user_events`, then
-    /// `delete_found`.
+    /// tombstone record, and returns once durable: `find_user_events`, `delete_found`,
+    /// then `finish_deletion`.
     fn delete_user(&self, request: &DeleteUser) -> Result<Deletion, CollectorError> {
         let found = self.find_user_events(request.identity)?;
-        self.delete_found(request, found)
+        let pending = self.delete_found(request, found)?;
+        self.finish_deletion(pending)
     }
 
     /// The first phase of a deletion, which may run concurrently with appends (off the
@@ -108,13 +144,17 @@ pub trait EventStore: Send + Sync + 'static {
     fn find_user_events(&self, identity: Identity) -> Result<FoundEvents, CollectorError>;
 
     /// The second phase, on the writer: adds what was appended (or linked to the user)
-    /// since `found` was taken, appends the tombstone durably, then removes the events
-    /// and returns once that is durable.
+    /// since `found` was taken, appends the tombstones durably and hides the events from
+    /// the feed. Its cost does not grow with the user's events.
     fn delete_found(
         &self,
         request: &DeleteUser,
         found: FoundEvents,
-    ) -> Result<Deletion, CollectorError>;
+    ) -> Result<PendingDeletion, CollectorError>;
+
+    /// The third phase, beside ingest: overwrites the events' frames and returns once
+    /// that is durable. Deletions must finish in the order they were made pending.
+    fn finish_deletion(&self, pending: PendingDeletion) -> Result<Deletion, CollectorError>;
 
     /// Cursor of the newest durable record (0 when empty).
     fn last_cursor(&self) -> u64;

@@ -7,7 +7,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{DeleteUser, EventStore, LogStore, NewEvent, Outcome};
+use super::{DeleteUser, EventStore, LinkPolicy, LogStore, NewEvent, Outcome};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("cairn-store-{name}-{}", std::process::id()));
@@ -19,6 +19,7 @@ fn event(id: &str, user: u8, anon: u8, link: bool) -> NewEvent {
     NewEvent {
         dedup_key: format!("wk{id}").into_bytes(),
         message_id: id.into(),
+        source: "test".into(),
         user: (user != 0).then_some([user; 32]),
         anonymous: Some([anon; 32]),
         links: if link {
@@ -59,7 +60,7 @@ fn log_bytes(d: &Path) -> Vec<u8> {
 fn appends_reads_and_deduplicates_across_reopen() {
     let d = dir("dedup");
     {
-        let store = LogStore::open(&d, 0).unwrap();
+        let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
         let out = store
             .append(&[
                 event("a", 1, 2, false),
@@ -77,7 +78,7 @@ fn appends_reads_and_deduplicates_across_reopen() {
         );
         assert_eq!(store.read(1, 10, usize::MAX).unwrap().len(), 1);
     }
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     assert_eq!(store.last_cursor(), 2);
     let out = store
         .append(&[event("b", 1, 2, false), event("c", 1, 2, false)])
@@ -92,7 +93,7 @@ fn appends_reads_and_deduplicates_across_reopen() {
 fn torn_tail_is_truncated_and_its_seq_reused() {
     let d = dir("torn");
     {
-        let store = LogStore::open(&d, 0).unwrap();
+        let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
         store.append(&[event("a", 1, 2, false)]).unwrap();
     }
     let segment = fs::read_dir(d.join("log"))
@@ -108,7 +109,7 @@ fn torn_tail_is_truncated_and_its_seq_reused() {
         .unwrap()
         .write_all(&[40, 0, 0, 0, 1, 2, 3])
         .unwrap();
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     assert_eq!(fs::metadata(&segment).unwrap().len(), whole);
     assert_eq!(
         store.append(&[event("b", 1, 2, false)]).unwrap(),
@@ -121,7 +122,7 @@ fn torn_tail_is_truncated_and_its_seq_reused() {
 #[test]
 fn deletion_zeroes_linked_events_and_appends_a_tombstone() {
     let d = dir("delete");
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     // user 1 is tied to anonymous id 2; user 3 / anon 4 is someone else, and so is
     // user 5, who used the same device (anonymous id 2) after logging in.
     store
@@ -153,7 +154,7 @@ fn deletion_zeroes_linked_events_and_appends_a_tombstone() {
     );
     assert!(text.contains("raw-other") && text.contains("raw-shared"));
     drop(store);
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     assert_eq!(
         keys(&store),
         ["event:other", "event:shared", "tombstone:h1"]
@@ -165,14 +166,14 @@ fn deletion_zeroes_linked_events_and_appends_a_tombstone() {
 fn a_deletion_cut_short_is_finished_at_open() {
     let d = dir("cut");
     {
-        let store = LogStore::open(&d, 0).unwrap();
+        let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
         store
             .append(&[event("gone", 1, 2, false), event("kept", 3, 4, false)])
             .unwrap();
     }
     // Simulate a crash after the tombstone was durable but before the zeroing.
     let tombstone_log = {
-        let store = LogStore::open(&d, 0).unwrap();
+        let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
         store
             .delete_user(&DeleteUser {
                 identity: [1; 32],
@@ -187,7 +188,7 @@ fn a_deletion_cut_short_is_finished_at_open() {
     // Rebuild: the original event frame written back as it was before the zeroing.
     let d2 = dir("cut-replay");
     {
-        let store = LogStore::open(&d2, 0).unwrap();
+        let store = LogStore::open(&d2, 0, LinkPolicy::default()).unwrap();
         store
             .append(&[event("gone", 1, 2, false), event("kept", 3, 4, false)])
             .unwrap();
@@ -205,7 +206,9 @@ fn a_deletion_cut_short_is_finished_at_open() {
     cut[..before.len()].copy_from_slice(&before);
     fs::write(seg(&d), &cut).unwrap();
     assert!(String::from_utf8_lossy(&log_bytes(&d)).contains("raw-gone"));
-    let store = LogStore::open(&d, 0).unwrap();
+    // The crash came before the zeroing was recorded as durable.
+    fs::remove_file(d.join("deletions-done")).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     assert!(!String::from_utf8_lossy(&log_bytes(&d)).contains("raw-gone"));
     assert_eq!(keys(&store), ["event:kept", "tombstone:h1"]);
     let _ = fs::remove_dir_all(&d);
@@ -217,7 +220,7 @@ fn adjacent_torn_frames_before_valid_ones_are_skipped_not_truncated() {
     let d = dir("adjacent");
     let mut ends = vec![0];
     {
-        let store = LogStore::open(&d, 0).unwrap();
+        let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
         for id in ["a", "b", "c", "d"] {
             store.append(&[event(id, 1, 2, false)]).unwrap();
             let seg = fs::read_dir(d.join("log"))
@@ -241,7 +244,7 @@ fn adjacent_torn_frames_before_valid_ones_are_skipped_not_truncated() {
         bytes[ends[frame + 1] as usize - 1] ^= 0xff;
     }
     fs::write(&seg, &bytes).unwrap();
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     assert_eq!(store.last_cursor(), 4);
     assert_eq!(keys(&store), ["event:c", "event:d"]);
     assert_eq!(fs::metadata(&seg).unwrap().len(), ends[4]);
@@ -251,7 +254,7 @@ fn adjacent_torn_frames_before_valid_ones_are_skipped_not_truncated() {
 #[test]
 fn batch_of_a_heavy_user_deletes_with_a_small_tombstone() {
     let d = dir("heavy");
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     let events: Vec<NewEvent> = (0..5000)
         .map(|i| event(&format!("e{i}"), 1, 2, false))
         .collect();
@@ -266,7 +269,7 @@ fn batch_of_a_heavy_user_deletes_with_a_small_tombstone() {
     assert_eq!(deletion.deleted_events, 5000);
     store.append(&[event("after", 3, 4, false)]).unwrap();
     drop(store);
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     assert_eq!(keys(&store), ["tombstone:h1", "event:after"]);
     let tombstone = store.read(5000, 1, usize::MAX).unwrap();
     assert!(
@@ -287,7 +290,7 @@ fn request(user: u8) -> DeleteUser {
 #[test]
 fn events_appended_between_the_two_phases_are_deleted_too() {
     let d = dir("phases");
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     store
         .append(&[
             event("a", 1, 2, true),
@@ -306,7 +309,7 @@ fn events_appended_between_the_two_phases_are_deleted_too() {
             event("other2", 3, 4, false),
         ])
         .unwrap();
-    let deletion = store.delete_found(&request(1), found).unwrap();
+    let deletion = finish(&store, found);
     assert_eq!(deletion.deleted_events, 5);
     assert_eq!(deletion.tombstone_cursor, 8);
     assert_eq!(
@@ -318,7 +321,7 @@ fn events_appended_between_the_two_phases_are_deleted_too() {
         assert!(!text.contains(gone), "{gone} remains");
     }
     drop(store);
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     assert_eq!(
         keys(&store),
         ["event:other", "event:other2", "tombstone:h1"]
@@ -329,7 +332,7 @@ fn events_appended_between_the_two_phases_are_deleted_too() {
 #[test]
 fn an_anonymous_id_linked_between_the_two_phases_is_deleted_too() {
     let d = dir("phases-link");
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     store
         .append(&[
             event("a", 1, 2, true),
@@ -345,7 +348,7 @@ fn an_anonymous_id_linked_between_the_two_phases_is_deleted_too() {
     store
         .append(&[event("identify", 1, 7, true), event("after", 0, 7, false)])
         .unwrap();
-    let deletion = store.delete_found(&request(1), found).unwrap();
+    let deletion = finish(&store, found);
     assert_eq!(deletion.deleted_events, 5);
     assert_eq!(keys(&store), ["event:other", "tombstone:h1"]);
     let text = String::from_utf8_lossy(&log_bytes(&d)).into_owned();
@@ -358,7 +361,7 @@ fn an_anonymous_id_linked_between_the_two_phases_is_deleted_too() {
 #[test]
 fn events_zeroed_by_another_deletion_between_the_phases_are_not_counted() {
     let d = dir("phases-race");
-    let store = LogStore::open(&d, 0).unwrap();
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
     store
         .append(&[
             event("a", 1, 2, true),
@@ -370,11 +373,107 @@ fn events_zeroed_by_another_deletion_between_the_phases_are_not_counted() {
     assert_eq!(found.len(), 2);
     // Another deletion, whose identities include anonymous id 2, finishes first.
     assert_eq!(store.delete_user(&request(2)).unwrap().deleted_events, 1);
-    let deletion = store.delete_found(&request(1), found).unwrap();
+    let deletion = finish(&store, found);
     assert_eq!(deletion.deleted_events, 1);
     assert_eq!(
         keys(&store),
         ["event:other", "tombstone:h2", "tombstone:h1"]
     );
+    let _ = fs::remove_dir_all(&d);
+}
+
+fn finish(store: &LogStore, found: super::FoundEvents) -> super::Deletion {
+    let pending = store.delete_found(&request(1), found).unwrap();
+    store.finish_deletion(pending).unwrap()
+}
+
+#[test]
+fn the_feed_hides_a_deletion_before_its_zeroing_and_a_start_finishes_it() {
+    let d = dir("pending");
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
+    store
+        .append(&[event("a", 1, 2, true), event("other", 3, 4, false)])
+        .unwrap();
+    let found = store.find_user_events([1; 32]).unwrap();
+    let pending = store.delete_found(&request(1), found).unwrap();
+    // The user comes back after the tombstone: that event is not the deletion's.
+    store.append(&[event("back", 1, 2, false)]).unwrap();
+    assert_eq!(keys(&store), ["event:other", "tombstone:h1", "event:back"]);
+    assert!(String::from_utf8_lossy(&log_bytes(&d)).contains("raw-a"));
+    // A crash here: the next start zeroes the deletion's events, and only those.
+    drop(pending);
+    drop(store);
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
+    let text = String::from_utf8_lossy(&log_bytes(&d)).into_owned();
+    assert!(
+        !text.contains("raw-a") && text.contains("raw-back"),
+        "{text}"
+    );
+    assert_eq!(keys(&store), ["event:other", "tombstone:h1", "event:back"]);
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_large_deletion_splits_its_tombstone() {
+    let d = dir("split");
+    let store = LogStore::open(&d, 0, LinkPolicy::default())
+        .unwrap()
+        .with_tombstone_identities(2);
+    let events: Vec<NewEvent> = (10..15u8)
+        .map(|anon| event(&format!("e{anon}"), 1, anon, true))
+        .collect();
+    store.append(&events).unwrap();
+    let deletion = store.delete_user(&request(1)).unwrap();
+    assert_eq!((deletion.deleted_events, deletion.tombstones), (5, 3));
+    let lines = store.read(0, 100, usize::MAX).unwrap();
+    let parts: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(parts.len(), 3, "only the tombstones remain");
+    let ids: usize = parts
+        .iter()
+        .map(|p| p["value"]["identities"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(ids, 6, "the user and five anonymous ids");
+    assert_eq!(parts[2]["value"]["part"], 3);
+    assert_eq!(parts[2]["value"]["parts"], 3);
+    assert!(parts.iter().all(|p| p.get("source").is_none()));
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn anonymous_ties_past_the_cap_are_refused_and_counted() {
+    let d = dir("cap");
+    let policy = LinkPolicy {
+        max_anonymous_per_user: 3,
+        ..LinkPolicy::default()
+    };
+    let refused = policy.refused.clone();
+    let store = LogStore::open(&d, 0, policy).unwrap();
+    let mut events: Vec<NewEvent> = (10..15u8)
+        .map(|anon| event(&format!("tie{anon}"), 1, anon, true))
+        .collect();
+    // Anonymous events of every device: those of refused ties stay.
+    events.extend((10..15u8).map(|anon| event(&format!("anon{anon}"), 0, anon, false)));
+    store.append(&events).unwrap();
+    let deletion = store.delete_user(&request(1)).unwrap();
+    assert_eq!(deletion.deleted_events, 5 + 3);
+    assert_eq!(refused.get(), 2);
+    assert_eq!(
+        keys(&store),
+        ["event:anon13", "event:anon14", "tombstone:h1"]
+    );
+    let _ = fs::remove_dir_all(&d);
+}
+
+#[test]
+fn event_records_carry_their_source() {
+    let d = dir("source");
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
+    store.append(&[event("a", 1, 2, false)]).unwrap();
+    let line: serde_json::Value =
+        serde_json::from_slice(&store.read(0, 1, usize::MAX).unwrap()[0]).unwrap();
+    assert_eq!(line["source"], "test");
     let _ = fs::remove_dir_all(&d);
 }
