@@ -1,0 +1,158 @@
+//! The HTTP surface: `app(state)` builds the router, `serve` runs it beside the feed
+//! follower until shutdown. Handlers live by audience: `reco` for shop pages (open,
+//! CORS), `profiles` for back offices (the API key when one is set), `dashboard` for
+//! people.
+
+mod dashboard;
+mod profiles;
+mod reco;
+
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, AtomicU64},
+        Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    },
+};
+
+use axum::{http::HeaderMap, routing::get, Router};
+use tokio::{net::TcpListener, sync::watch};
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::{
+    config::Secrets, follower, ids::Ids, model::Model, rules::Rules, snapshot::Snapshots,
+    time::TimeSource, Config, RecoError, SystemClock,
+};
+
+/// Everything a handler needs, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub config: Config,
+    pub secrets: Secrets,
+    pub ids: Ids,
+    pub rules: Rules,
+    pub model: RwLock<Model>,
+    pub time: Arc<dyn TimeSource>,
+    pub status: Status,
+}
+
+/// What the follower reports about the feed.
+#[derive(Default)]
+pub(crate) struct Status {
+    pub caught_up: AtomicBool,
+    pub collector_up: AtomicBool,
+    /// The highest cursor seen in the feed.
+    pub head: AtomicU64,
+    /// Records read and applied (or skipped) since start.
+    pub applied: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+/// Makes ring rustls' process-wide crypto provider (reqwest refuses to start without
+/// one when the workspace enables rustls, even for plain HTTP).
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl AppState {
+    /// Resolves keys and rules and loads the snapshot (or starts empty).
+    pub fn open(config: Config, time: Arc<dyn TimeSource>) -> Result<(Self, Snapshots), RecoError> {
+        let secrets = config.secrets()?;
+        let rules = Rules::load(config.rules.as_deref())?;
+        let snapshots = Snapshots::new(&config.data_dir)?;
+        let now_ms = time.now_ms();
+        let mut model = match snapshots.load(config.half_life_ms())? {
+            Some(m) => m,
+            None => Model::new(config.half_life_ms(), now_ms),
+        };
+        model.rebuild(&rules, now_ms);
+        tracing::info!(
+            cursor = model.cursor,
+            profiles = model.profiles.len(),
+            "state loaded"
+        );
+        let state = Self {
+            inner: Arc::new(Shared {
+                ids: Ids::new(&secrets.hash_secret, &secrets.project_hash_key),
+                secrets,
+                rules,
+                model: RwLock::new(model),
+                time,
+                status: Status::default(),
+                config,
+            }),
+        };
+        Ok((state, snapshots))
+    }
+
+    pub fn model(&self) -> RwLockReadGuard<'_, Model> {
+        self.inner.model.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn model_mut(&self) -> RwLockWriteGuard<'_, Model> {
+        self.inner.model.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The API key check of the back-office routes (none when no key is configured).
+    pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), RecoError> {
+        let Some(key) = &self.inner.config.api_key else {
+            return Ok(());
+        };
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given == Some(key.as_str()) {
+            Ok(())
+        } else {
+            Err(RecoError::Unauthorized)
+        }
+    }
+}
+
+pub fn app(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([axum::http::Method::GET])
+        .allow_headers([axum::http::header::AUTHORIZATION]);
+    Router::new()
+        .route("/api/recommendations", get(reco::recommendations))
+        .route("/api/v1/users/{user_id}/profile", get(profiles::profile))
+        .route(
+            "/api/v1/users/{user_id}/cohorts",
+            get(profiles::user_cohorts),
+        )
+        .route("/api/v1/cohorts", get(profiles::cohorts))
+        .route("/api/v1/cohorts/{id}/members", get(profiles::members))
+        .route("/api/v1/cohorts/{id}/stats", get(profiles::cohort_stats))
+        .route("/api/v1/experiments", get(profiles::experiments))
+        .route("/api/v1/stats", get(profiles::stats))
+        .route("/dashboard", get(dashboard::page))
+        .route("/", get(dashboard::root))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(reco::readyz))
+        .layer(cors)
+        .with_state(state)
+}
+
+/// Runs the service until `shutdown` resolves: the follower stops, then writes the
+/// last snapshot.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RecoError> {
+    let (state, snapshots) = AppState::open(config, Arc::new(SystemClock))?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let follower = tokio::spawn(follower::run(state.clone(), snapshots, stop_rx));
+    let served = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = follower.await;
+    served.map_err(RecoError::Io)
+}

@@ -1,0 +1,44 @@
+//! Cairn's reference recommender and profile backend.
+//!
+//! It follows the collector's `GET /v1/feed` (long poll, read key), applies each
+//! record once to an in-memory model, and serves from that model:
+//!
+//! - seed 002's `GET /api/recommendations` (weighted, time-decayed signals, item-to-item
+//!   co-occurrence, category affinity, popular and category fallbacks);
+//! - seed 004's profiles and rule-defined cohorts, updated as events arrive;
+//! - seed 001's A/B assignment and per-variant CTR and add-to-cart rate;
+//! - a dashboard page.
+//!
+//! Rules that hold everywhere:
+//! - no raw user id is ever kept: a caller's `userId` is turned into the collector's
+//!   pseudonym ([`ids::Ids`]), an `anonId` into the identity the collector's tombstones
+//!   name, and only those are stored;
+//! - only events whose `context.consent.personalization` is true feed a person's
+//!   signals; every event the collector accepted may feed aggregate counts;
+//! - a tombstone or a revocation of personalization forgets the person at once in
+//!   memory and on disk within a second (the next snapshot replaces the file);
+//! - the state on disk is a snapshot of the model with its feed cursor, written
+//!   atomically: it can always be rebuilt from the feed, and a restart resumes after
+//!   the snapshot's cursor, so no record is applied twice or missed.
+
+pub mod cohorts;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod experiments;
+pub mod follower;
+pub mod http;
+pub mod ids;
+pub mod model;
+pub mod recommend;
+pub mod rules;
+pub mod snapshot;
+pub mod time;
+
+pub use config::Config;
+pub use error::RecoError;
+pub use http::{app, serve, AppState};
+pub use time::{SystemClock, TimeSource};
+
+/// The model version every response names (the experiment variant is appended).
+pub const MODEL_VERSION: &str = "cairn-reco-1";

@@ -1,0 +1,443 @@
+//! The model: everything the service answers from, built by applying feed records in
+//! cursor order. Rules:
+//!
+//! - a record at or below [`Model::cursor`] was applied already and is skipped, so a
+//!   replay after a restart applies nothing twice;
+//! - a tombstone forgets its key and every identity it lists; a `consent_changed`
+//!   revoking personalization forgets its subject, the anonymous identity it names
+//!   and what is linked to them; forgetting removes profiles, links and cohort
+//!   membership, never aggregate counts;
+//! - aggregates (popularity, counts, co-occurrence, experiment counts, events per
+//!   minute) take every event; a profile only takes events with personalization
+//!   consent;
+//! - decayed scores are kept relative to [`Model::epoch_ms`]: `boost(t)` is
+//!   `2^((t - epoch) / half-life)`; the model rebases before that grows too large.
+
+pub mod items;
+pub mod profile;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use cairn_protocol::feed::{FeedRecord, RecordKind};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{
+    event::{observe, weight, Observed},
+    experiments::{attribute, VariantStats},
+    ids::Ids,
+    rules::Rules,
+};
+pub use items::Item;
+pub use profile::Profile;
+
+/// Rebase when a boost's exponent passes this.
+const REBASE_EXPONENT: f64 = 400.0;
+/// Minutes of events-per-minute history kept.
+const MINUTES: i64 = 24 * 60;
+/// Products in the popular list, and per category.
+const POPULAR: usize = 200;
+const CATEGORY_TOP: usize = 50;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Totals {
+    pub events: u64,
+    pub tombstones: u64,
+    pub revocations: u64,
+    pub by_name: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Model {
+    /// The last applied record.
+    pub cursor: u64,
+    pub half_life_ms: f64,
+    pub epoch_ms: i64,
+    pub profiles: HashMap<String, Profile>,
+    /// Anonymous identity -> the user pseudonym it was seen with.
+    pub links: HashMap<String, String>,
+    pub items: HashMap<String, Item>,
+    /// Events per minute of event time (minute since the epoch -> count).
+    pub minutes: BTreeMap<i64, u64>,
+    pub experiments: BTreeMap<String, BTreeMap<String, VariantStats>>,
+    pub totals: Totals,
+    /// Derived (rebuilt on load): cohort -> members.
+    #[serde(skip)]
+    pub cohorts: HashMap<String, BTreeSet<String>>,
+    /// Derived: category -> its products.
+    #[serde(skip)]
+    pub category_items: HashMap<String, BTreeSet<String>>,
+    /// Derived: products by popularity.
+    #[serde(skip)]
+    pub popular: Vec<String>,
+    #[serde(skip)]
+    pub category_top: HashMap<String, Vec<String>>,
+    #[serde(skip)]
+    dirty_categories: HashSet<String>,
+    #[serde(skip)]
+    popular_dirty: bool,
+}
+
+/// What applying a record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Skipped,
+    Applied,
+    Forgot,
+}
+
+/// What applying needs besides the record.
+pub struct Ctx<'a> {
+    pub ids: &'a Ids,
+    pub rules: &'a Rules,
+    pub now_ms: i64,
+}
+
+impl Model {
+    pub fn new(half_life_ms: f64, epoch_ms: i64) -> Self {
+        Self {
+            half_life_ms,
+            epoch_ms,
+            ..Self::default()
+        }
+    }
+
+    /// `2^((t - epoch) / half-life)`.
+    pub fn boost(&self, ts_ms: i64) -> f64 {
+        2f64.powf((ts_ms - self.epoch_ms) as f64 / self.half_life_ms)
+    }
+
+    /// The factor from reference-time scores to `now_ms`.
+    pub fn decay_now(&self, now_ms: i64) -> f64 {
+        1.0 / self.boost(now_ms)
+    }
+
+    /// Rebuilds what is derived (after a load, or after rules changed).
+    pub fn rebuild(&mut self, rules: &Rules, now_ms: i64) {
+        self.category_items.clear();
+        for (id, item) in &self.items {
+            if let Some(c) = &item.category {
+                self.category_items
+                    .entry(c.clone())
+                    .or_default()
+                    .insert(id.clone());
+            }
+        }
+        self.dirty_categories = self.category_items.keys().cloned().collect();
+        self.popular_dirty = true;
+        self.refresh();
+        self.cohorts.clear();
+        let ids: Vec<String> = self.profiles.keys().cloned().collect();
+        for id in ids {
+            self.evaluate(&id, rules, now_ms);
+        }
+    }
+
+    /// Recomputes the popular lists that changed (after each applied batch).
+    pub fn refresh(&mut self) {
+        let rank = |items: &HashMap<String, Item>, ids: &mut Vec<String>, n: usize| {
+            ids.sort_by(|a, b| items[b].pop.total_cmp(&items[a].pop).then_with(|| a.cmp(b)));
+            ids.truncate(n);
+        };
+        if self.popular_dirty {
+            let mut all: Vec<String> = self
+                .items
+                .iter()
+                .filter(|(_, i)| i.pop > 0.0)
+                .map(|(k, _)| k.clone())
+                .collect();
+            if all.len() > POPULAR * 4 {
+                all.select_nth_unstable_by(POPULAR, |a, b| {
+                    self.items[b].pop.total_cmp(&self.items[a].pop)
+                });
+            }
+            rank(&self.items, &mut all, POPULAR);
+            self.popular = all;
+            self.popular_dirty = false;
+        }
+        for c in std::mem::take(&mut self.dirty_categories) {
+            let Some(members) = self.category_items.get(&c) else {
+                self.category_top.remove(&c);
+                continue;
+            };
+            let mut ids: Vec<String> = members
+                .iter()
+                .filter(|id| self.items[*id].pop > 0.0)
+                .cloned()
+                .collect();
+            rank(&self.items, &mut ids, CATEGORY_TOP);
+            self.category_top.insert(c, ids);
+        }
+    }
+
+    /// Applies one feed record (see the rules above).
+    pub fn apply(&mut self, record: &FeedRecord<Value>, ctx: &Ctx) -> Effect {
+        if record.cursor <= self.cursor {
+            return Effect::Skipped;
+        }
+        self.cursor = record.cursor;
+        match record.kind {
+            RecordKind::Tombstone => {
+                self.totals.tombstones += 1;
+                let mut ids = vec![record.key.clone()];
+                if let Some(Value::Array(list)) = record.value.get("identities") {
+                    ids.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+                }
+                self.forget(&ids);
+                Effect::Forgot
+            }
+            RecordKind::Event => {
+                let o = observe(&record.value, ctx.ids, ctx.now_ms);
+                self.apply_event(o, ctx)
+            }
+        }
+    }
+
+    /// Removes every trace of these identities but aggregate counts.
+    pub fn forget(&mut self, identities: &[String]) {
+        let mut gone: HashSet<String> = identities.iter().cloned().collect();
+        // What was linked to them goes too: anonymous ids of a user, the user of one.
+        loop {
+            let before = gone.len();
+            for (anon, user) in &self.links {
+                if gone.contains(user) || gone.contains(anon) {
+                    gone.insert(anon.clone());
+                    gone.insert(user.clone());
+                }
+            }
+            if gone.len() == before {
+                break;
+            }
+        }
+        self.links
+            .retain(|anon, user| !gone.contains(anon) && !gone.contains(user));
+        for id in &gone {
+            self.profiles.remove(id);
+            for members in self.cohorts.values_mut() {
+                members.remove(id);
+            }
+        }
+    }
+
+    fn apply_event(&mut self, o: Observed, ctx: &Ctx) -> Effect {
+        self.totals.events += 1;
+        *self.totals.by_name.entry(o.name.clone()).or_default() += 1;
+        let minute = o.ts_ms.div_euclid(60_000);
+        *self.minutes.entry(minute).or_default() += 1;
+        while let Some((&first, _)) = self.minutes.first_key_value() {
+            let newest = *self
+                .minutes
+                .last_key_value()
+                .map(|(k, _)| k)
+                .unwrap_or(&first);
+            if first >= newest - MINUTES {
+                break;
+            }
+            self.minutes.remove(&first);
+        }
+        if o.revokes_personalization() {
+            self.totals.revocations += 1;
+            let mut ids: Vec<String> = o.subject.iter().cloned().collect();
+            ids.extend(o.tied_anonymous.iter().cloned());
+            self.forget(&ids);
+            return Effect::Forgot;
+        }
+        if (o.ts_ms - self.epoch_ms) as f64 / self.half_life_ms > REBASE_EXPONENT {
+            self.rebase(o.ts_ms);
+        }
+        let w = weight(&o.name);
+        let b = self.boost(o.ts_ms);
+        for p in &o.products {
+            let item = self.items.entry(p.id.clone()).or_default();
+            if let Some(old) = item.describe(p) {
+                if let Some(old) = old {
+                    if let Some(set) = self.category_items.get_mut(&old) {
+                        set.remove(&p.id);
+                    }
+                    self.dirty_categories.insert(old);
+                }
+                if let Some(c) = &p.category {
+                    self.category_items
+                        .entry(c.clone())
+                        .or_default()
+                        .insert(p.id.clone());
+                }
+            }
+            *item.counts.entry(o.name.clone()).or_default() += 1;
+            if let Some(w) = w {
+                item.pop += w * b;
+                self.popular_dirty = true;
+                if let Some(c) = &item.category {
+                    self.dirty_categories.insert(c.clone());
+                }
+            }
+        }
+        self.count_experiments(&o, ctx);
+        let Some(subject) = o.subject.clone().filter(|_| o.personal) else {
+            return Effect::Applied;
+        };
+        if let Some(anon) = &o.tied_anonymous {
+            self.links.insert(anon.clone(), subject.clone());
+        }
+        let profile = self.profiles.entry(subject.clone()).or_default();
+        profile.touch(&o, (1.0 + w.unwrap_or(0.0)) * b);
+        match o.name.as_str() {
+            "purchase" => profile
+                .bought
+                .extend(o.products.iter().map(|p| p.id.clone())),
+            "hide_item" => profile
+                .hidden
+                .extend(o.products.iter().map(|p| p.id.clone())),
+            _ => {}
+        }
+        if let Some(w) = w {
+            for p in &o.products {
+                if profile.signal(p, w, b) {
+                    for other in profile.recent.iter().skip(1) {
+                        self.items
+                            .entry(other.clone())
+                            .or_default()
+                            .add_neighbour(&p.id);
+                        self.items
+                            .get_mut(&p.id)
+                            .expect("added above")
+                            .add_neighbour(other);
+                    }
+                }
+            }
+        }
+        self.evaluate(&subject, ctx.rules, ctx.now_ms);
+        Effect::Applied
+    }
+
+    fn count_experiments(&mut self, o: &Observed, ctx: &Ctx) {
+        let subject = o.subject.as_deref();
+        match o.name.as_str() {
+            "experiment_exposure" | "recommendation_shown" | "recommendation_clicked" => {
+                let variants = attribute(ctx.rules, &o.properties, subject);
+                for (e, v) in &variants {
+                    let s = self
+                        .experiments
+                        .entry(e.clone())
+                        .or_default()
+                        .entry(v.clone())
+                        .or_default();
+                    match o.name.as_str() {
+                        "experiment_exposure" => s.exposures += 1,
+                        "recommendation_shown" => s.impressions += 1,
+                        _ => s.clicks += 1,
+                    }
+                }
+                if o.name == "recommendation_shown" && o.personal {
+                    if let (Some(subject), Some(Value::Array(ids))) =
+                        (subject, o.properties.get("product_ids"))
+                    {
+                        let ids: Vec<String> = ids
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect();
+                        self.profiles
+                            .entry(subject.to_owned())
+                            .or_default()
+                            .remember_shown(&ids, &variants);
+                    }
+                }
+            }
+            "add_to_cart" if o.personal => {
+                let Some(profile) = subject.and_then(|s| self.profiles.get_mut(s)) else {
+                    return;
+                };
+                for p in &o.products {
+                    for (e, v) in profile.take_shown(&p.id).unwrap_or_default() {
+                        self.experiments
+                            .entry(e)
+                            .or_default()
+                            .entry(v)
+                            .or_default()
+                            .add_to_carts += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Re-evaluates one person's cohorts.
+    pub fn evaluate(&mut self, id: &str, rules: &Rules, now_ms: i64) {
+        let decay = self.decay_now(now_ms);
+        let Some(p) = self.profiles.get(id) else {
+            return;
+        };
+        let facts = p.facts(now_ms, decay);
+        for (cohort, expr) in &rules.cohorts {
+            let members = self.cohorts.entry(cohort.clone()).or_default();
+            if expr.eval(&facts) {
+                if !members.contains(id) {
+                    members.insert(id.to_owned());
+                }
+            } else {
+                members.remove(id);
+            }
+        }
+    }
+
+    /// Memberships that time alone changed (days since the last visit grow):
+    /// `(cohort, id, member)` for each difference, computed without changing anything.
+    pub fn cohort_drift(&self, rules: &Rules, now_ms: i64) -> Vec<(String, String, bool)> {
+        let decay = self.decay_now(now_ms);
+        let mut out = Vec::new();
+        for (id, p) in &self.profiles {
+            let facts = p.facts(now_ms, decay);
+            for (cohort, expr) in &rules.cohorts {
+                let now_in = expr.eval(&facts);
+                let was_in = self.cohorts.get(cohort).is_some_and(|m| m.contains(id));
+                if now_in != was_in {
+                    out.push((cohort.clone(), id.clone(), now_in));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn apply_drift(&mut self, drift: Vec<(String, String, bool)>) {
+        for (cohort, id, member) in drift {
+            let members = self.cohorts.entry(cohort).or_default();
+            if member && self.profiles.contains_key(&id) {
+                members.insert(id);
+            } else {
+                members.remove(&id);
+            }
+        }
+    }
+
+    /// The cohorts `id` belongs to.
+    pub fn cohorts_of(&self, id: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .cohorts
+            .iter()
+            .filter(|(_, m)| m.contains(id))
+            .map(|(c, _)| c.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Moves the reference time to `ts_ms`, rescaling every stored score.
+    fn rebase(&mut self, ts_ms: i64) {
+        let f = 1.0 / self.boost(ts_ms);
+        self.epoch_ms = ts_ms;
+        for item in self.items.values_mut() {
+            item.pop *= f;
+        }
+        for p in self.profiles.values_mut() {
+            p.engagement *= f;
+            p.items.values_mut().for_each(|s| s.s *= f);
+            p.categories.values_mut().for_each(|s| *s *= f);
+            p.brands.values_mut().for_each(|s| *s *= f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+//! Ranking (seed 002). For one request the candidates come from four sources, each
+//! normalised to 0..1 and weighted:
+//!
+//! | source | what | weight with productId / without |
+//! |---|---|---|
+//! | item-to-item | co-occurrence with the page's product | 0.55 / - |
+//! | personal | co-occurrence with the person's strongest (or, strategy `recent`, latest) products, by their decayed weight | 0.25 / 0.60 |
+//! | category | popular products of the person's top categories, and of the page product's category | 0.12 / 0.25 |
+//! | popular | the most popular products (decayed) | 0.08 / 0.15 |
+//!
+//! Rules: a product the person bought or hid, and the page's product, are never
+//! returned; the reason is that of the source that gave the most; an unknown,
+//! anonymous-without-history or opted-out person gets the item-to-item, category
+//! and popular sources only (there is no profile to read), so nothing personal;
+//! strategy `popular` uses the popular source alone. Ties rank by product id, so the
+//! same state always gives the same list.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::{
+    model::{profile::round, Model, Profile},
+    rules::Strategy,
+};
+
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// The user's pseudonym.
+    pub user: Option<String>,
+    /// The anonymous identity.
+    pub anon: Option<String>,
+    pub limit: usize,
+    pub context: Option<String>,
+    pub product: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub id: String,
+    pub score: f64,
+    pub reason: String,
+}
+
+/// The profiles a query reads: the user's, the anonymous id's, and the user an
+/// anonymous id was seen with when no user is given.
+pub fn profiles_of<'a>(model: &'a Model, q: &Query) -> Vec<&'a Profile> {
+    let mut ids: Vec<&str> = Vec::new();
+    if let Some(u) = &q.user {
+        ids.push(u);
+    }
+    if let Some(a) = &q.anon {
+        ids.push(a);
+        if q.user.is_none() {
+            if let Some(u) = model.links.get(a) {
+                ids.push(u);
+            }
+        }
+    }
+    ids.dedup();
+    ids.iter()
+        .filter_map(|id| model.profiles.get(*id))
+        .collect()
+}
+
+/// The identity experiments assign by: the user, else the user the anonymous id was
+/// seen with, else the anonymous identity.
+pub fn assignment_identity<'a>(model: &'a Model, q: &'a Query) -> Option<&'a str> {
+    q.user
+        .as_deref()
+        .or_else(|| {
+            q.anon
+                .as_ref()
+                .and_then(|a| model.links.get(a))
+                .map(String::as_str)
+        })
+        .or(q.anon.as_deref())
+}
+
+#[derive(Default)]
+struct Source(HashMap<String, (f64, String)>);
+
+impl Source {
+    fn add(&mut self, id: &str, v: f64, reason: impl FnOnce() -> String) {
+        if v <= 0.0 {
+            return;
+        }
+        match self.0.get_mut(id) {
+            Some(e) => {
+                e.0 += v;
+            }
+            None => {
+                self.0.insert(id.to_owned(), (v, reason()));
+            }
+        }
+    }
+
+    fn normalised(self) -> impl Iterator<Item = (String, f64, String)> {
+        let max = self.0.values().map(|v| v.0).fold(0.0, f64::max);
+        self.0
+            .into_iter()
+            .map(move |(k, (v, r))| (k, if max > 0.0 { v / max } else { 0.0 }, r))
+    }
+}
+
+/// "Because you bought X", by the strongest thing the person did with X.
+fn because(top: u8, name: &str) -> String {
+    match top {
+        5.. => format!("Because you bought {name}"),
+        3..=4 => format!("Because you added {name} to your cart"),
+        2 => format!("Because you clicked {name}"),
+        _ => format!("Because you viewed {name}"),
+    }
+}
+
+pub fn recommend(model: &Model, q: &Query, strategy: Strategy) -> Vec<Scored> {
+    let label = |id: &str| {
+        model
+            .items
+            .get(id)
+            .map_or_else(|| id.to_owned(), |i| i.label(id))
+    };
+    let profiles = if strategy == Strategy::Popular {
+        Vec::new()
+    } else {
+        profiles_of(model, q)
+    };
+    let mut excluded: BTreeSet<&str> = BTreeSet::new();
+    for p in profiles_of(model, q) {
+        excluded.extend(p.bought.iter().map(String::as_str));
+        excluded.extend(p.hidden.iter().map(String::as_str));
+    }
+    if let Some(p) = &q.product {
+        excluded.insert(p);
+    }
+    let page_item = q
+        .product
+        .as_ref()
+        .and_then(|p| model.items.get(p).map(|i| (p, i)));
+
+    let mut item_to_item = Source::default();
+    let mut personal = Source::default();
+    let mut category = Source::default();
+    let mut popular = Source::default();
+
+    if strategy != Strategy::Popular {
+        if let Some((pid, item)) = page_item {
+            let name = item.label(pid);
+            for (other, n) in &item.co {
+                item_to_item.add(other, *n as f64, || {
+                    format!("Customers who viewed {name} also viewed this")
+                });
+            }
+        }
+        // Personal: the person's products, by decayed weight or recency.
+        let mut sources: Vec<(&str, f64, u8)> = Vec::new();
+        for p in &profiles {
+            match strategy {
+                Strategy::Recent => {
+                    for (i, id) in p.recent.iter().take(5).enumerate() {
+                        let top = p.items.get(id).map_or(1, |s| s.top);
+                        sources.push((id, 1.0 - 0.15 * i as f64, top));
+                    }
+                }
+                _ => {
+                    let top = p.top_items(10);
+                    let max = top.first().map_or(1.0, |(_, s)| s.s);
+                    for (id, s) in top {
+                        sources.push((id, s.s / max, s.top));
+                    }
+                }
+            }
+        }
+        for (src, w, top) in sources {
+            let Some(item) = model.items.get(src) else {
+                continue;
+            };
+            let max = item.co.values().copied().fold(0.0f32, f32::max) as f64;
+            if max <= 0.0 {
+                continue;
+            }
+            for (other, n) in &item.co {
+                personal.add(other, w * *n as f64 / max, || because(top, &label(src)));
+            }
+        }
+        // Category affinity, and the page product's category.
+        let mut cats: Vec<(String, f64, bool)> = Vec::new();
+        for p in &profiles {
+            let top = p.top_categories(3);
+            let max = top.first().map_or(1.0, |(_, s)| *s);
+            cats.extend(top.into_iter().map(|(c, s)| (c.clone(), s / max, true)));
+        }
+        if let Some(c) = page_item.and_then(|(_, i)| i.category.clone()) {
+            cats.push((c, 0.8, false));
+        }
+        for (c, affinity, liked) in cats {
+            let Some(top) = model.category_top.get(&c) else {
+                continue;
+            };
+            let max = top.first().map_or(1.0, |id| model.items[id].pop);
+            for id in top {
+                category.add(id, affinity * model.items[id].pop / max, || {
+                    if liked {
+                        format!("Popular in {c}, a category you like")
+                    } else {
+                        format!("Popular in {c}")
+                    }
+                });
+            }
+        }
+    }
+    let max_pop = model.popular.first().map_or(1.0, |id| model.items[id].pop);
+    for id in model.popular.iter().take(50.max(q.limit + excluded.len())) {
+        popular.add(id, model.items[id].pop / max_pop, || {
+            "Popular right now".to_owned()
+        });
+    }
+
+    let weights = match (strategy, page_item.is_some()) {
+        (Strategy::Popular, _) => [0.0, 0.0, 0.0, 1.0],
+        (_, true) => [0.55, 0.25, 0.12, 0.08],
+        (_, false) => [0.0, 0.60, 0.25, 0.15],
+    };
+    let mut total: HashMap<String, (f64, f64, String)> = HashMap::new();
+    for (source, w) in [item_to_item, personal, category, popular]
+        .into_iter()
+        .zip(weights)
+    {
+        if w == 0.0 {
+            continue;
+        }
+        for (id, v, reason) in source.normalised() {
+            if excluded.contains(id.as_str()) {
+                continue;
+            }
+            let c = v * w;
+            let e = total.entry(id).or_insert((0.0, 0.0, String::new()));
+            e.0 += c;
+            if c > e.1 {
+                e.1 = c;
+                e.2 = reason;
+            }
+        }
+    }
+    let mut out: Vec<Scored> = total
+        .into_iter()
+        .map(|(id, (score, _, reason))| Scored {
+            id,
+            score: round(score),
+            reason,
+        })
+        .collect();
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    out.truncate(q.limit);
+    out
+}
