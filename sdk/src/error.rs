@@ -37,6 +37,9 @@ pub enum Error {
     /// The driver has stopped (after shutdown) or could not start.
     #[error("client stopped: {0}")]
     Stopped(String),
+    /// The dispatcher's queue of calls is full; the call was not taken.
+    #[error("too many calls waiting for the tracker's thread; call not taken")]
+    Busy,
     /// A driver operation ran out of time.
     #[error("timed out")]
     Timeout,

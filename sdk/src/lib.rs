@@ -16,6 +16,7 @@
 //! ```
 //!
 //! Features: `sled` ([`SledStore`]), `native` (a tokio + reqwest [`Client`]),
+//! `dispatcher` (a [`Dispatcher`] thread for platforms that bring their own HTTP),
 //! `rustls` (HTTPS for the native client with rustls on ring).
 
 mod backoff;
@@ -33,6 +34,8 @@ mod store;
 mod text;
 mod upload;
 
+#[cfg(feature = "dispatcher")]
+mod dispatcher;
 #[cfg(feature = "native")]
 mod native;
 #[cfg(feature = "sled")]
@@ -51,6 +54,8 @@ pub use session::Session;
 pub use store::{EventKey, MaybeSendSync, MemoryStore, Store};
 pub use upload::{Next, Outcome, Upload};
 
+#[cfg(feature = "dispatcher")]
+pub use dispatcher::{Dispatcher, DispatcherOptions, ErrorListener, Uploader};
 #[cfg(feature = "native")]
 pub use native::{Client, ClientOptions};
 #[cfg(feature = "sled")]
