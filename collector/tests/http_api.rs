@@ -10,7 +10,7 @@ use std::{
 };
 
 use api_support::*;
-use cairn_testkit::{ADMIN_KEY, READ_KEY, WRITE_KEY};
+use cairn_testkit::{stored_user_id, ADMIN_KEY, READ_KEY, SERVER_WRITE_KEY, WRITE_KEY};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
@@ -667,7 +667,8 @@ fn delete_user_removes_linked_events_and_appends_a_tombstone() {
         ev("b-anon", json!({"type": "page", "anonymousId": "anon-B"})),
         ev("b-identify", json!({"type": "identify", "anonymousId": "anon-B", "userId": "bob"}))
     ]});
-    let reply = post_json(&c, "/v1/batch", &body);
+    // From the backend: only a server key's alias links two user ids.
+    let reply = post_json_as(&c, SERVER_WRITE_KEY, "/v1/batch", &body);
     assert_eq!(reply.json()["accepted"], 10, "{}", reply.text);
 
     for auth in [
@@ -720,11 +721,13 @@ fn delete_user_removes_linked_events_and_appends_a_tombstone() {
     assert_eq!(tombstone["value"]["userId"], answer["userId"]);
     assert_eq!(tombstone["value"]["deletedEvents"], 7);
     assert!(tombstone["value"]["deletedAt"].is_string());
-    // Alice, anon-A and legacy-7.
+    // Alice, anon-A, and legacy-7 both as a user id and as an anonymous id.
     assert_eq!(
         tombstone["value"]["identities"].as_array().unwrap().len(),
-        3
+        4
     );
+    assert!(tombstone.get("source").is_none());
+    assert_eq!(answer["userId"], stored_user_id("alice"));
 
     // Deleting again finds nothing more, but still records that it was asked.
     let reply = send(

@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 
-use cairn_testkit::{temp_dir, CollectorProcess, HASH_SECRET, WRITE_KEY};
+use cairn_testkit::{temp_dir, CollectorProcess, HASH_SECRET, PROJECT_HASH_KEY, SERVER_WRITE_KEY};
 use serde_json::{json, Value};
 
 const INSTALL_HINT: &str =
@@ -27,16 +27,22 @@ fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
 }
 
-/// The userId, previousId, e-mail or phone as the collector stores it: HMAC-SHA256 under
-/// the server's hash secret, in lower-case hex. Computed here independently of the
-/// collector's code.
-fn hashed(raw: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, HASH_SECRET.as_bytes());
-    ring::hmac::sign(&key, raw.as_bytes())
+fn hmac_hex(key: &str, text: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.as_bytes());
+    ring::hmac::sign(&key, text.as_bytes())
         .as_ref()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The userId, previousId, e-mail or phone (given normalised) as the collector stores
+/// it: HMAC-SHA256 under the server's hash secret of the device hash (HMAC-SHA256 under
+/// the project hash key), in lower-case hex. Computed here independently of the
+/// collector's code: a raw id from a server library ends in the pseudonym an SDK's
+/// device hash would.
+fn hashed(normalised: &str) -> String {
+    hmac_hex(HASH_SECRET, &hmac_hex(PROJECT_HASH_KEY, normalised))
 }
 
 /// Runs a client script; returns the JSON line it printed. Fails the test when the
@@ -44,7 +50,7 @@ fn hashed(raw: &str) -> String {
 fn run_client(program: &str, script: &str, collector: &CollectorProcess, prefix: &str) -> Value {
     let output = Command::new(program)
         .arg(clients_dir().join(script))
-        .args([collector.url.as_str(), WRITE_KEY, prefix])
+        .args([collector.url.as_str(), SERVER_WRITE_KEY, prefix])
         .current_dir(clients_dir())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program} ({e}): {INSTALL_HINT}"));

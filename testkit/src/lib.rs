@@ -11,12 +11,43 @@ use std::{
     time::Duration,
 };
 
+use cairn_protocol::{
+    identity::{hex, ProjectHasher},
+    sha256::HmacKey,
+};
 use serde_json::Value;
 
+/// A client write key (as in a web page or an app): its aliases cannot link user ids.
 pub const WRITE_KEY: &str = "test-write-key";
+/// The feed's `source` of `WRITE_KEY`'s events.
+pub const WRITE_KEY_SOURCE: &str = "test-client";
+/// A server write key (as a backend's Segment library uses).
+pub const SERVER_WRITE_KEY: &str = "test-server-key";
+/// The feed's `source` of `SERVER_WRITE_KEY`'s events.
+pub const SERVER_WRITE_KEY_SOURCE: &str = "test-server";
 pub const READ_KEY: &str = "test-read-key";
 pub const ADMIN_KEY: &str = "test-admin-key";
 pub const HASH_SECRET: &str = "test-hash-secret";
+/// The project hash key of both write keys, unless a test passes its own
+/// `--project-hash-key`: SDKs under test hash identifiers with it on the device.
+pub const PROJECT_HASH_KEY: &str = "test-project-hash-key";
+
+/// The device hash of a raw user id under `PROJECT_HASH_KEY` (what an SDK sends, listed
+/// in `context.hashed`).
+pub fn device_user_id(raw: &str) -> String {
+    ProjectHasher::new(PROJECT_HASH_KEY.as_bytes()).user_id(raw)
+}
+
+/// The pseudonym the collector stores for a device hash: HMAC-SHA256 under
+/// `HASH_SECRET`, as lower-case hex.
+pub fn pseudonym(device_hash: &str) -> String {
+    hex(&HmacKey::new(HASH_SECRET.as_bytes()).sign(device_hash.as_bytes()))
+}
+
+/// The stored userId of a raw user id, whichever path it came by.
+pub fn stored_user_id(raw: &str) -> String {
+    pseudonym(&device_user_id(raw))
+}
 
 /// How long a collector may take to print its address before a test gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,12 +101,20 @@ impl CollectorProcess {
     }
 
     fn start_at(bin: PathBuf, data_dir: PathBuf, listen: &str, extra_args: &[&str]) -> Self {
-        let mut child = Command::new(&bin)
+        let client = format!("{WRITE_KEY}:source={WRITE_KEY_SOURCE}");
+        let server = format!("{SERVER_WRITE_KEY}:source={SERVER_WRITE_KEY_SOURCE}:server");
+        let mut command = Command::new(&bin);
+        command
             .args(["--listen", listen])
             .arg("--data-dir")
             .arg(&data_dir)
-            .args(["--write-key", WRITE_KEY, "--read-key", READ_KEY])
-            .args(["--admin-key", ADMIN_KEY, "--hash-secret", HASH_SECRET])
+            .args(["--write-key", &client, "--write-key", &server])
+            .args(["--read-key", READ_KEY])
+            .args(["--admin-key", ADMIN_KEY, "--hash-secret", HASH_SECRET]);
+        if !extra_args.contains(&"--project-hash-key") {
+            command.args(["--project-hash-key", PROJECT_HASH_KEY]);
+        }
+        let mut child = command
             .args(extra_args)
             .env("CAIRN_LOG", "warn")
             .stdout(Stdio::piped())
@@ -149,12 +188,18 @@ impl CollectorProcess {
         http_client().build().expect("http client")
     }
 
-    /// Posts JSON to `path` with the test write key; returns status and JSON body.
+    /// Posts JSON to `path` with the test (client) write key; returns status and JSON
+    /// body.
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_with(WRITE_KEY, path, body)
+    }
+
+    /// Posts JSON to `path` with `write_key`; returns status and JSON body.
+    pub fn post_with(&self, write_key: &str, path: &str, body: &Value) -> (u16, Value) {
         let response = self
             .client()
             .post(format!("{}{path}", self.url))
-            .basic_auth(WRITE_KEY, Some(""))
+            .basic_auth(write_key, Some(""))
             .json(body)
             .send()
             .expect("post to collector");

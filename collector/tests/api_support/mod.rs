@@ -84,9 +84,14 @@ pub fn send(
     }
 }
 
-/// POST of JSON bytes with the test write key as Basic user name.
+/// POST of JSON bytes with the test (client) write key as Basic user name.
 pub fn post_json(c: &CollectorProcess, path: &str, body: &Value) -> Reply {
-    let auth = basic(WRITE_KEY);
+    post_json_as(c, WRITE_KEY, path, body)
+}
+
+/// POST of JSON bytes with `write_key` as Basic user name.
+pub fn post_json_as(c: &CollectorProcess, write_key: &str, path: &str, body: &Value) -> Reply {
+    let auth = basic(write_key);
     send(
         c,
         "POST",
@@ -256,4 +261,54 @@ pub fn is_hash(s: &Value) -> bool {
             && s.bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
+}
+
+/// DELETE /v1/users/{path} with the admin key (`path` may carry a query).
+pub fn delete_user(c: &CollectorProcess, path: &str) -> Reply {
+    let admin = bearer(cairn_testkit::ADMIN_KEY);
+    send(
+        c,
+        "DELETE",
+        &format!("/v1/users/{path}"),
+        &[("authorization", &admin)],
+        Vec::new(),
+    )
+}
+
+/// How many times `needle` occurs in the bytes of every file under `dir`.
+pub fn occurrences_in_dir(dir: &std::path::Path, needle: &[u8]) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            count += occurrences_in_dir(&path, needle);
+        } else {
+            let bytes = std::fs::read(&path).expect("read file");
+            count += occurrences(&bytes, needle);
+        }
+    }
+    count
+}
+
+/// How many times `needle` occurs in `hay`.
+pub fn occurrences(hay: &[u8], needle: &[u8]) -> usize {
+    let (Some(&first), true) = (needle.first(), needle.len() <= hay.len()) else {
+        return 0;
+    };
+    let mut count = 0;
+    let mut at = 0;
+    while let Some(i) = hay[at..=hay.len() - needle.len()]
+        .iter()
+        .position(|b| *b == first)
+    {
+        let start = at + i;
+        if &hay[start..start + needle.len()] == needle {
+            count += 1;
+        }
+        at = start + 1;
+        if at > hay.len() - needle.len() {
+            break;
+        }
+    }
+    count
 }
