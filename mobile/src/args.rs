@@ -7,11 +7,6 @@ use crate::error::CairnError;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-/// A non-negative count from a foreign `Int`.
-pub(crate) fn count(what: &str, v: i32) -> Result<u32, CairnError> {
-    u32::try_from(v).map_err(|_| CairnError::InvalidArgument(format!("{what} is {v}, below 0")))
-}
-
 /// A non-negative duration in milliseconds from a foreign `Long`.
 pub(crate) fn millis(what: &str, v: i64) -> Result<Duration, CairnError> {
     u64::try_from(v)

@@ -63,6 +63,7 @@ impl From<cairn::Error> for CairnError {
             },
             E::Upload(m) => CairnError::Upload(m),
             E::Stopped(m) => CairnError::Stopped(m),
+            E::Busy => CairnError::Stopped(E::Busy.to_string()),
             E::Timeout => CairnError::Timeout(0),
         }
     }

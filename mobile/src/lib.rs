@@ -20,12 +20,14 @@ mod config;
 mod consent;
 mod error;
 mod events;
+mod seed_event;
 mod tracker;
 
 pub use config::{DeviceContext, TrackerConfig};
 pub use consent::{ConsentMode, ConsentState, Purpose};
 pub use error::CairnError;
-pub use events::{SeedEvent, TrackResult};
+pub use events::TrackResult;
+pub use seed_event::{LineItem, LinkType, SeedEvent, SortOrder};
 pub use tracker::Tracker;
 
 uniffi::setup_scaffolding!();

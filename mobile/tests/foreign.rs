@@ -370,7 +370,7 @@ fn hashed_ids(lang: Lang) {
     assert!(out.contains_key("DONE"), "{out:?}");
     assert_eq!(out["ERROR"], "properties must be a JSON object", "{out:?}");
     assert_eq!(
-        out["ERROR_ARG"], "invalid argument: quantity is -1, below 0",
+        out["ERROR_ARG"], "invalid argument: quantity is -1, not 1..=2147483647",
         "{out:?}"
     );
     let anonymous_id = &out["ANONYMOUS_ID"];

@@ -1,6 +1,7 @@
-//! Typed constructors for the seed events (DESIGN.md, "Events"), so every app
-//! spells names and core properties the same way. Any custom name works through
-//! `Event::track(name, properties)`; `with` adds properties to any event.
+//! The event a track, page or screen call hands to the engine. The typed
+//! constructors of the event table (`Event::add_to_cart`, ...) are generated into
+//! `seed_events.rs`; any other name works through `Event::track(name, properties)`,
+//! and `with` adds properties to any event.
 
 use crate::consent::Purpose;
 use crate::error::Error;
@@ -33,16 +34,7 @@ impl Event {
         Ok(Self::new(EventKind::Track, name, into_map(properties)?))
     }
 
-    /// A page view (Segment `page`; the feed's `page_view`).
-    pub fn page_view(name: impl Into<String>) -> Self {
-        Self::new(EventKind::Page, name, Map::new())
-    }
-
-    /// A screen view (Segment `screen`; the feed's `screen_view`).
-    pub fn screen_view(name: impl Into<String>) -> Self {
-        Self::new(EventKind::Screen, name, Map::new())
-    }
-
+    /// An event of `kind` (what the constructors in `seed_events.rs` build on).
     pub(crate) fn new(
         kind: EventKind,
         name: impl Into<String>,
@@ -55,14 +47,6 @@ impl Event {
             purpose: Purpose::Analytics,
             timestamp: None,
         }
-    }
-
-    fn named(name: &str, props: &[(&str, Value)]) -> Self {
-        let mut m = Map::new();
-        for (k, v) in props {
-            m.insert((*k).to_string(), v.clone());
-        }
-        Self::new(EventKind::Track, name, m)
     }
 
     /// Adds (or replaces) one property.
@@ -82,129 +66,6 @@ impl Event {
         self.timestamp = Some(timestamp);
         self
     }
-
-    // --- Explicit signals ---------------------------------------------------
-
-    pub fn rating(product_id: &str, rating: f64) -> Self {
-        Self::named(
-            "rating",
-            &[("product_id", product_id.into()), ("rating", rating.into())],
-        )
-    }
-    pub fn review(product_id: &str, rating: f64) -> Self {
-        Self::named(
-            "review",
-            &[("product_id", product_id.into()), ("rating", rating.into())],
-        )
-    }
-    pub fn wishlist_add(product_id: &str) -> Self {
-        Self::named("wishlist_add", &[("product_id", product_id.into())])
-    }
-    pub fn collection_add(product_id: &str) -> Self {
-        Self::named("collection_add", &[("product_id", product_id.into())])
-    }
-    pub fn trade_offer(product_id: &str, offer_id: &str) -> Self {
-        Self::named(
-            "trade_offer",
-            &[
-                ("product_id", product_id.into()),
-                ("offer_id", offer_id.into()),
-            ],
-        )
-    }
-    pub fn add_to_cart(product_id: &str, quantity: u32) -> Self {
-        Self::named(
-            "add_to_cart",
-            &[
-                ("product_id", product_id.into()),
-                ("quantity", quantity.into()),
-            ],
-        )
-    }
-    pub fn purchase(order_id: &str, total: f64, currency: &str) -> Self {
-        Self::named(
-            "purchase",
-            &[
-                ("order_id", order_id.into()),
-                ("total", total.into()),
-                ("currency", currency.into()),
-            ],
-        )
-    }
-    pub fn signup(method: &str) -> Self {
-        Self::named("signup", &[("method", method.into())])
-    }
-
-    // --- Implicit signals ---------------------------------------------------
-
-    /// A product detail view (the recommender's "view").
-    pub fn product_viewed(product_id: &str) -> Self {
-        Self::named("product_viewed", &[("product_id", product_id.into())])
-    }
-    /// A click; add `.with("product_id", id)` for a product clicked from a listing.
-    pub fn click(target: &str) -> Self {
-        Self::named("click", &[("target", target.into())])
-    }
-    pub fn search(query: &str) -> Self {
-        Self::named("search", &[("query", query.into())])
-    }
-    pub fn search_result_click(query: &str, product_id: &str, position: u32) -> Self {
-        Self::named(
-            "search_result_click",
-            &[
-                ("query", query.into()),
-                ("product_id", product_id.into()),
-                ("position", position.into()),
-            ],
-        )
-    }
-    pub fn filter_applied(filter: &str, value: &str) -> Self {
-        Self::named(
-            "filter_applied",
-            &[("filter", filter.into()), ("value", value.into())],
-        )
-    }
-    /// Deepest scroll reached on the page, in percent (0-100).
-    pub fn scroll_depth(percent: u8) -> Self {
-        Self::named("scroll_depth", &[("percent", percent.min(100).into())])
-    }
-    pub fn time_on_page(duration_ms: u64) -> Self {
-        Self::named("time_on_page", &[("duration_ms", duration_ms.into())])
-    }
-    pub fn video_play(video_id: &str) -> Self {
-        Self::named("video_play", &[("video_id", video_id.into())])
-    }
-    pub fn video_complete(video_id: &str) -> Self {
-        Self::named("video_complete", &[("video_id", video_id.into())])
-    }
-    pub fn form_start(form_id: &str) -> Self {
-        Self::named("form_start", &[("form_id", form_id.into())])
-    }
-    pub fn form_submit(form_id: &str) -> Self {
-        Self::named("form_submit", &[("form_id", form_id.into())])
-    }
-
-    // --- Negative signals ---------------------------------------------------
-
-    /// Left a page quickly; `dwell_ms` is how long it was shown.
-    pub fn quick_exit(dwell_ms: u64) -> Self {
-        Self::named("quick_exit", &[("dwell_ms", dwell_ms.into())])
-    }
-    pub fn wishlist_remove(product_id: &str) -> Self {
-        Self::named("wishlist_remove", &[("product_id", product_id.into())])
-    }
-    pub fn remove_from_cart(product_id: &str, quantity: u32) -> Self {
-        Self::named(
-            "remove_from_cart",
-            &[
-                ("product_id", product_id.into()),
-                ("quantity", quantity.into()),
-            ],
-        )
-    }
-    pub fn hide_item(product_id: &str) -> Self {
-        Self::named("hide_item", &[("product_id", product_id.into())])
-    }
 }
 
 /// Properties and traits: a JSON object, or null for none.
@@ -219,53 +80,44 @@ pub(crate) fn into_map(v: Value) -> Result<Map<String, Value>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{LineItem, LinkType};
     use serde_json::json;
 
     #[test]
-    fn helpers_use_seed_names_and_fields() {
-        let e = Event::add_to_cart("sku-1", 2).with("price", 9.5);
-        assert_eq!(e.name, "add_to_cart");
-        assert_eq!(e.kind, EventKind::Track);
+    fn constructors_follow_the_table() {
+        let e = Event::add_to_cart("sku-1", 0).with("price", 9.5);
+        assert_eq!((e.name.as_str(), e.kind), ("add_to_cart", EventKind::Track));
         assert_eq!(
             Value::Object(e.properties),
-            json!({"product_id":"sku-1","quantity":2,"price":9.5})
+            json!({"product_id": "sku-1", "quantity": 1, "price": 9.5}),
+            "quantity clamped to its minimum 1"
         );
         assert_eq!(Event::scroll_depth(140).properties["percent"], 100);
-        assert_eq!(Event::page_view("Home").kind, EventKind::Page);
-        assert_eq!(
-            Event::hide_item("x")
-                .purpose(Purpose::Personalization)
-                .purpose,
-            Purpose::Personalization
+        assert_eq!(Event::rating("p", -2.0).properties["rating"], 0.0);
+        let page = Event::page_view("Home");
+        assert_eq!((page.kind, page.name.as_str()), (EventKind::Page, "Home"));
+        assert!(
+            page.properties.is_empty(),
+            "the view name is not a property"
         );
-        let names: Vec<String> = [
-            Event::rating("p", 4.0),
-            Event::review("p", 2.0),
-            Event::wishlist_add("p"),
-            Event::collection_add("p"),
-            Event::trade_offer("p", "o"),
-            Event::purchase("o", 1.0, "EUR"),
-            Event::signup("email"),
-            Event::product_viewed("p"),
-            Event::click("b"),
-            Event::search("q"),
-            Event::search_result_click("q", "p", 1),
-            Event::filter_applied("f", "v"),
-            Event::time_on_page(1),
-            Event::video_play("v"),
-            Event::video_complete("v"),
-            Event::form_start("f"),
-            Event::form_submit("f"),
-            Event::quick_exit(1),
-            Event::wishlist_remove("p"),
-            Event::remove_from_cart("p", 1),
-        ]
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
-        assert!(names
-            .iter()
-            .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        assert_eq!(Event::screen_view("Cart").kind, EventKind::Screen);
+        let shown = Event::recommendation_shown("m1", "homepage", &["a", "b"]);
+        assert_eq!(shown.purpose, Purpose::Personalization);
+        assert_eq!(shown.properties["product_ids"], json!(["a", "b"]));
+        let link = Event::link_click("https://x.example/", LinkType::External);
+        assert_eq!(link.properties["link_type"], "external");
+        let item = LineItem {
+            category: Some("perfume".into()),
+            ..LineItem::new("sku-1", 12.5, 0)
+        };
+        let order = Event::purchase("o1", &[item, LineItem::new("sku-2", 3.0, 2)], 15.5, "EUR");
+        assert_eq!(
+            order.properties["products"],
+            json!([
+                {"product_id": "sku-1", "price": 12.5, "quantity": 1, "category": "perfume"},
+                {"product_id": "sku-2", "price": 3.0, "quantity": 2}
+            ])
+        );
         assert!(Event::track("x", json!([1])).is_err());
         assert!(Event::track("x", Value::Null)
             .unwrap()

@@ -28,6 +28,7 @@ mod error;
 mod events;
 mod identity;
 mod message;
+mod seed_events;
 mod session;
 
 mod store;
@@ -50,6 +51,7 @@ pub use error::Error;
 pub use events::{Event, EventKind};
 pub use identity::{normalize_email, normalize_phone};
 pub use message::Dropped;
+pub use seed_events::{LineItem, LinkType, SortOrder};
 pub use session::Session;
 pub use store::{EventKey, MaybeSendSync, MemoryStore, Store};
 pub use upload::{Next, Outcome, Upload};

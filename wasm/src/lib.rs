@@ -262,25 +262,19 @@ pub fn start(options: &str, host: Host) -> Result<(), JsValue> {
 
 // The event calls share one export (`op` picks; the strings are its arguments):
 // one export instead of six keeps both the wasm and wasm-bindgen's JS glue smaller.
-//   0 track(name, properties, purpose)      1 seed(name, args, properties, purpose)
+//   0 track(name, properties, purpose)      1 screen(name, properties)
 //   2 page(name, properties)                3 identify(userId, traits)
 //   4 alias(newUserId)                      5 group(groupId, traits)
 // Returns false when the event's purpose is not consented (nothing stored).
-// A seed event is named in snake_case with its positional arguments as a JSON
-// array; the typed helpers in cairn.js call it.
+// The typed helpers of the event table (generated into cairn.js) build their
+// properties in JavaScript and call track, page or screen.
 #[wasm_bindgen(skip_jsdoc)]
-pub fn call(op: u8, a: &str, b: &str, c: &str, d: &str) -> Result<bool, JsValue> {
+pub fn call(op: u8, a: &str, b: &str, c: &str) -> Result<bool, JsValue> {
     with(|t| {
         let e = &mut t.engine;
         let tracked = match op {
             0 => e.track_event(Event::track(a, json(b)?)?.purpose(purpose(c)?))?,
-            1 => {
-                let mut ev = options::seed(a, &json(b)?)?.purpose(purpose(d)?);
-                if let Value::Object(m) = json(c)? {
-                    ev.properties.extend(m);
-                }
-                e.track_event(ev)?
-            }
+            1 => e.screen(a, json(b)?)?,
             2 => e.page(a, json(b)?)?,
             3 => e.identify(a, json(b)?)?,
             4 => e.alias(a)?,

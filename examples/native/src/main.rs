@@ -9,7 +9,7 @@
 //! default ./cairn-example-data). Events not delivered stay queued there and go
 //! out on the next run.
 
-use cairn::{Client, Config, Consent, Event, Os, SledStore, StaticContext};
+use cairn::{Client, Config, Consent, Event, LineItem, Os, SledStore, StaticContext};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,10 +42,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     client.track_event(Event::page_view("Home").with("path", "/"))?;
     client.track_event(Event::search("oud"))?;
-    client.track_event(Event::search_result_click("oud", "sku-123", 1))?;
+    client.track_event(Event::search_result_click("oud", "sku-123").with("position", 1))?;
     client.track_event(Event::product_viewed("sku-123"))?;
     client.track_event(Event::add_to_cart("sku-123", 1).with("price", 89.0))?;
-    client.track_event(Event::purchase("order-9", 89.0, "EUR"))?;
+    let items = [LineItem::new("sku-123", 89.0, 1)];
+    client.track_event(Event::purchase("order-9", &items, 89.0, "EUR"))?;
     client.track("custom_event", json!({ "source": "example" }))?;
 
     let anon = client.with_engine(|e| e.anonymous_id().to_string());
