@@ -231,6 +231,22 @@ fn cases() -> Vec<Case> {
             "consent",
         ),
         Case::event(
+            "context.hashed is not a list",
+            with("bad-hashed", "context", json!({"hashed": "userId"})),
+            "invalid_hashed",
+        ),
+        Case::event(
+            "a raw userId listed as hashed",
+            json!({"type": "identify", "userId": "alice", "messageId": "bad-hashed-raw",
+                   "context": {"hashed": ["userId"]}}),
+            "invalid_hashed",
+        ),
+        Case::event(
+            "purpose consent on another event",
+            with("bad-purpose", "context", json!({"purpose": "consent"})),
+            "invalid_purpose",
+        ),
+        Case::event(
             "event is not an object",
             json!("bad-string-event"),
             "not_an_object",
