@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use cairn::Consent;
 use cairn_e2e::{client, config, runtime, temp_dir, CollectorProcess, READ_KEY};
 use serde_json::{json, Value};
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn::{Client, ClientOptions, Config, Engine, SledStore, SystemClock};
+use cairn::{Client, ClientOptions, Config, ConsentMode, Engine, SledStore, SystemClock};
 use ring::hmac;
 use serde_json::Value;
 use socket2::{Domain, Socket, Type};
@@ -70,8 +70,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// The configuration an app would use, pointed at `endpoint` with the test write key.
+/// The configuration an app would use, pointed at `endpoint` with the test write key,
+/// in opt-out mode: every purpose granted without a choice, so no consent record
+/// (`consent_changed`) is queued and the delivery tests see only their own events.
+/// The consent tests use [`opt_in_config`].
 pub fn config(endpoint: &str) -> Config {
+    let mut config = opt_in_config(endpoint);
+    config.consent_mode = ConsentMode::OptOut;
+    config
+}
+
+/// `config` with the default opt-in consent: nothing is collected before a choice.
+pub fn opt_in_config(endpoint: &str) -> Config {
     let mut config = Config::new(WRITE_KEY, endpoint);
     config.hash_key = DEVICE_HASH_KEY.into();
     config

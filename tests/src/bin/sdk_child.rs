@@ -18,7 +18,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn::{Client, Consent, SledStore, Tracked};
+use cairn::{Client, SledStore, Tracked};
 use cairn_e2e::config;
 use serde_json::json;
 
@@ -45,7 +45,6 @@ fn main() {
         ("track", [count, run, rest @ ..]) if rest.len() <= 1 => {
             let count: u64 = count.parse().expect("count");
             let flushed: u64 = rest.first().map_or(0, |f| f.parse().expect("flushed"));
-            client.set_consent(Consent::all()).expect("set_consent");
             for n in 0..count {
                 if n == flushed && n > 0 {
                     rt.block_on(client.flush()).expect("flush");

@@ -12,7 +12,7 @@ fn consent_denied_sends_and_stores_nothing() {
     let sdk_dir = dir.join("sdk");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
-    let client = client(&rt, config(&collector.url), &sdk_dir);
+    let client = client(&rt, opt_in_config(&collector.url), &sdk_dir);
     // A marker no other bytes contain, to look for in the store's files.
     let denied = format!("denied-marker-{}", std::process::id());
     let granted = format!("granted-marker-{}", std::process::id());
@@ -24,7 +24,10 @@ fn consent_denied_sends_and_stores_nothing() {
             .unwrap();
         assert_eq!(t, Tracked::NoConsent(Purpose::Analytics));
     }
-    let t = client.page("Home", json!({"marker": denied})).unwrap();
+    // The page view before the choice is held in memory only (never stored) and
+    // sent when analytics is granted (the landing page survives the banner).
+    let held = format!("held-marker-{}", std::process::id());
+    let t = client.page("Home", json!({"marker": held})).unwrap();
     assert_eq!(t, Tracked::NoConsent(Purpose::Analytics));
     let t = client
         .track_event(
@@ -42,11 +45,13 @@ fn consent_denied_sends_and_stores_nothing() {
         .expect("flush with nothing queued");
     assert_eq!(client.with_engine(|e| e.queued()), 0);
     client.with_engine(|e| e.sync()).unwrap();
-    assert_eq!(
-        files_containing(&sdk_dir, denied.as_bytes()),
-        Vec::<std::path::PathBuf>::new(),
-        "the store holds bytes of events tracked without consent"
-    );
+    for marker in [&denied, &held] {
+        assert_eq!(
+            files_containing(&sdk_dir, marker.as_bytes()),
+            Vec::<std::path::PathBuf>::new(),
+            "the store holds bytes of events tracked without consent"
+        );
+    }
 
     // The control: the same client with consent stores (the scan sees it) and sends.
     client
@@ -62,11 +67,15 @@ fn consent_denied_sends_and_stores_nothing() {
         "the scan must see an event stored with consent"
     );
     rt.block_on(client.flush()).expect("flush");
-    let events = collector.wait_for_events(1, Duration::from_secs(10));
+    // The choice, the held page view, then the event tracked with consent.
+    let events = collector.wait_for_events(3, Duration::from_secs(10));
     let feed = serde_json::to_string(&collector.feed(0)).unwrap();
-    assert_eq!(events.len(), 1, "{feed}");
-    assert_eq!(events[0]["value"]["event"], "e2e_granted");
-    assert_eq!(events[0]["value"]["properties"]["marker"], granted.as_str());
+    assert_eq!(events.len(), 3, "{feed}");
+    assert_eq!(events[0]["value"]["event"], "consent_changed");
+    assert_eq!(events[1]["value"]["type"], "page");
+    assert_eq!(events[1]["value"]["properties"]["marker"], held.as_str());
+    assert_eq!(events[2]["value"]["event"], "e2e_granted");
+    assert_eq!(events[2]["value"]["properties"]["marker"], granted.as_str());
     assert!(
         !feed.contains(&denied),
         "a denied event reached the collector"
@@ -78,7 +87,7 @@ fn consent_denied_sends_and_stores_nothing() {
     drop(client);
     let store = SledStore::open(&sdk_dir).unwrap();
     let reopened = cairn::Engine::new(
-        config(&collector.url),
+        opt_in_config(&collector.url),
         std::sync::Arc::new(store),
         std::sync::Arc::new(cairn::SystemClock),
     )
@@ -100,7 +109,7 @@ fn consent_changed_reaches_the_feed_and_a_revoked_purpose_does_not() {
     let dir = test_dir("consent-record");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
-    let client = client(&rt, config(&collector.url), &dir.join("sdk"));
+    let client = client(&rt, opt_in_config(&collector.url), &dir.join("sdk"));
     let personal = |n: u32| {
         Event::track("e2e_personal", json!({ "n": n }))
             .unwrap()
@@ -151,13 +160,15 @@ fn consent_changed_reaches_the_feed_and_a_revoked_purpose_does_not() {
 }
 
 /// Refusing everything still records the choice: the consent record is sent (and
-/// nothing else), so downstream learns to forget the user.
+/// nothing else), so downstream learns to forget the user. The record of the grant
+/// before it was queued under analytics and purged with it: the newer record
+/// supersedes it.
 #[test]
 fn refusing_everything_sends_only_the_consent_record() {
     let dir = test_dir("consent-refuse-all");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
-    let client = client(&rt, config(&collector.url), &dir.join("sdk"));
+    let client = client(&rt, opt_in_config(&collector.url), &dir.join("sdk"));
     client.set_consent(Consent::all()).unwrap();
     client.track("e2e_before", json!({})).unwrap();
     client.set_consent(Consent::none()).unwrap();
@@ -166,14 +177,12 @@ fn refusing_everything_sends_only_the_consent_record() {
         Tracked::NoConsent(_)
     ));
     flush_until_delivered(&rt, &client, Duration::from_secs(10));
-    let events = collector.wait_for_events(2, Duration::from_secs(10));
+    let events = collector.wait_for_events(1, Duration::from_secs(10));
     let props: Vec<&serde_json::Value> = events.iter().map(|r| &r["value"]["properties"]).collect();
     assert_eq!(
         props,
-        [
-            &json!({"analytics": true, "personalization": true, "marketing": true}),
-            &json!({"analytics": false, "personalization": false, "marketing": false}),
-        ],
-        "only the two consent records: the event tracked before the refusal was purged"
+        [&json!({"analytics": false, "personalization": false, "marketing": false})],
+        "only the refusal's record: the event tracked before it was purged"
     );
+    assert_eq!(events[0]["value"]["event"], "consent_changed");
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn::{ClientOptions, Consent, Tracked};
+use cairn::{ClientOptions, Tracked};
 use cairn_e2e::*;
 use serde_json::json;
 
@@ -21,7 +21,6 @@ fn collector_starts_5s_after_the_sdk() {
     // comes up should not wait for a long jittered backoff step. Base stays 1 s.
     cfg.backoff_cap = Duration::from_secs(2);
     let client = client(&rt, cfg, &dir.join("sdk"));
-    client.set_consent(Consent::all()).unwrap();
     let started = Instant::now();
 
     const COUNT: u64 = 30;
@@ -68,7 +67,6 @@ fn collector_restarted_mid_stream() {
     let mut collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
     let client = Arc::new(client(&rt, config(&collector.url), &dir.join("sdk")));
-    client.set_consent(Consent::all()).unwrap();
 
     // The stream: one event every 2 ms (the pacing is the scenario: a stream that
     // spans the restarts) until told to stop, then 100 more.
@@ -151,7 +149,6 @@ fn collector_frozen_mid_upload_sdk_retries_exactly_once() {
         ..ClientOptions::default()
     };
     let client = client_with(&rt, config(&collector.url), &dir.join("sdk"), options);
-    client.set_consent(Consent::all()).unwrap();
 
     signal(&collector, "STOP");
     const COUNT: u64 = 20;
@@ -195,7 +192,6 @@ fn response_lost_sdk_retries_exactly_once() {
     let proxy = LossyProxy::start(collector.addr);
     let rt = runtime();
     let client = client(&rt, config(&proxy.url), &dir.join("sdk"));
-    client.set_consent(Consent::all()).unwrap();
 
     proxy.lose_responses(1);
     const COUNT: u64 = 20;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cairn::{Consent, Tracked};
+use cairn::Tracked;
 use cairn_e2e::*;
 use serde_json::json;
 
@@ -14,7 +14,6 @@ fn identify_arrives_hashed_twice() {
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
     let client = client(&rt, config(&collector.url), &sdk_dir);
-    client.set_consent(Consent::all()).unwrap();
 
     let user = "e2e-user-4242";
     let email = "  Alice.E2E@Example.COM ";
