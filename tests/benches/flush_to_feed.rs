@@ -17,7 +17,6 @@ fn main() {
     let collector = CollectorProcess::start(cairn_e2e::collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
     let sdk = client(&rt, config(&collector.url), &dir.join("sdk"));
-    sdk.set_consent(Consent::all()).expect("consent");
     let http = collector.client();
     let mut cursor = 0u64;
     let mut latencies = Vec::with_capacity(rounds);
