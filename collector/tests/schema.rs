@@ -23,6 +23,22 @@ fn validator() -> Validator {
         .expect("schema compiles")
 }
 
+/// Validates feed records: the schema's `$defs.feedRecord`, whose event values refer
+/// back to the event schema.
+fn feed_validator() -> Validator {
+    let schema: Value = serde_json::from_str(SCHEMA).expect("schema is JSON");
+    let id = schema["$id"].as_str().expect("schema $id").to_owned();
+    let wrapper = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": {"event": schema},
+        "$ref": format!("{id}#/$defs/feedRecord"),
+    });
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&wrapper)
+        .expect("feed record schema compiles")
+}
+
 fn errors(v: &Validator, doc: &Value) -> Vec<String> {
     v.iter_errors(doc)
         .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -62,7 +78,12 @@ fn varied_batch() -> Value {
         {"type": "group", "messageId": "s-group", "userId": "u-1", "groupId": "acme",
          "traits": {"name": "Acme", "employees": 10}},
         {"type": "track", "anonymousId": "anon-2", "event": "scroll_depth",
-         "properties": {"percent": 75}, "context": null, "originalTimestamp": "2026-03-01T09:59:58+01:00"}
+         "properties": {"percent": 75}, "context": null, "originalTimestamp": "2026-03-01T09:59:58+01:00"},
+        {"type": "identify", "messageId": "s-hashed", "userId": "ab".repeat(32),
+         "traits": {"Email": "cd".repeat(32)}, "context": {"hashed": ["userId", "traits.Email"]}},
+        {"type": "track", "messageId": "s-consent", "anonymousId": "anon-2", "event": "consent_changed",
+         "properties": {"analytics": false, "personalization": true, "marketing": false},
+         "context": {"purpose": "consent", "consent": {"analytics": false}}}
     ]})
 }
 
@@ -76,7 +97,7 @@ fn every_stored_event_conforms_to_the_schema() {
     }
     let reply = post_json(&c, "/v1/batch", &batch);
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert_eq!(reply.json()["accepted"], 8, "{}", reply.text);
+    assert_eq!(reply.json()["accepted"], 10, "{}", reply.text);
 
     // The single-event endpoints, one of them gzipped, and the beacon shape.
     let singles = [
@@ -126,7 +147,8 @@ fn every_stored_event_conforms_to_the_schema() {
     assert_eq!(reply.status, 200, "{}", reply.text);
 
     let records = c.feed(0);
-    assert_eq!(records.len(), 8 + singles.len() + 2);
+    assert_eq!(records.len(), 10 + singles.len() + 2);
+    let feed = feed_validator();
     let mut types = std::collections::BTreeSet::new();
     for record in &records {
         assert_eq!(record["kind"], "event");
@@ -137,6 +159,7 @@ fn every_stored_event_conforms_to_the_schema() {
             "the key is the messageId"
         );
         assert_eq!(errors(&v, event), Vec::<String>::new(), "stored: {event}");
+        assert_eq!(errors(&feed, record), Vec::<String>::new(), "record: {record}");
         // What the schema allows to be absent on input, a stored event always has.
         for field in ["messageId", "timestamp", "receivedAt", "type"] {
             assert!(event[field].is_string(), "stored {field}: {event}");
@@ -171,6 +194,16 @@ fn every_stored_event_conforms_to_the_schema() {
     assert!(value["identities"].as_array().unwrap().iter().all(is_hash));
     assert_eq!(value["userId"], tombstone["key"]);
     assert!(value["deletedAt"].is_string());
+    assert_eq!(errors(&feed, tombstone), Vec::<String>::new(), "{tombstone}");
+    let mut with_source = tombstone.clone();
+    with_source["source"] = json!("web");
+    assert!(!feed.is_valid(&with_source), "a tombstone carries no source");
+    let mut event = records[0].clone();
+    event.as_object_mut().unwrap().remove("source");
+    assert!(!feed.is_valid(&event), "an event record names its source");
+    let mut event = records[0].clone();
+    event["value"]["type"] = json!("teleport");
+    assert!(!feed.is_valid(&event), "an event record's value is an event");
 }
 
 #[test]
@@ -233,6 +266,19 @@ fn documents_the_collector_refuses_do_not_conform() {
             None,
         ),
         (with(json!({"context": {"sessionId": 1.5}})), None),
+        (
+            with(json!({"context": {"hashed": ["anonymousId"]}})),
+            Some("invalid_hashed"),
+        ),
+        (
+            with(json!({"context": {"purpose": "consent"}})),
+            Some("invalid_purpose"),
+        ),
+        (
+            with(json!({"event": "consent_changed", "context": {"purpose": "consent"},
+                "properties": {"analytics": true, "personalization": true, "marketing": true, "x": 1}})),
+            Some("invalid_consent_record"),
+        ),
     ];
     for (doc, reason) in &cases {
         assert!(!v.is_valid(doc), "the schema accepts {doc}");
