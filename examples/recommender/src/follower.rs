@@ -107,8 +107,15 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
             break;
         }
         let cursor = state.model().cursor;
-        // With unsaved changes, come back within a second to write them.
-        let wait = if dirty { 1 } else { wait_secs };
+        // Until caught up, no waiting: an empty page is how the head is found. With
+        // unsaved changes, come back within a second to write them.
+        let wait = if !s.status.caught_up.load(Ordering::Relaxed) {
+            0
+        } else if dirty {
+            1
+        } else {
+            wait_secs
+        };
         let url = format!(
             "{base}/v1/feed?after={cursor}&limit={}&wait={wait}",
             s.config.feed_page

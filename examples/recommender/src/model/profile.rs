@@ -291,6 +291,7 @@ impl Facts<'_> {
             "platforms": p.platforms,
             "peak_days": self.peak_days(),
             "peak_hours_utc": self.peak_hours(),
+            "hours": p.hours,
             "engagement": {"tier": self.tier(), "score": self.engagement_score()},
             "consent": p.consent,
             "purchased": p.bought,
