@@ -36,9 +36,11 @@ if [[ ! -f "$pkg" ]] || [[ -n "$(find wasm/src wasm/js sdk/src protocol/src wasm
     quiet bash scripts/install-web-deps.sh
     quiet bash wasm/build.sh
 fi
-echo "run.sh: building the collector (release)"
-quiet cargo build --release -p cairn-collector
-bin="$CARGO_TARGET_DIR/release/cairn-collector"
+# CAIRN_PROFILE=dev reuses a debug build (the test of this script does).
+profile="${CAIRN_PROFILE:-release}"
+echo "run.sh: building the collector ($profile)"
+quiet cargo build --profile "$profile" -p cairn-collector
+bin="$CARGO_TARGET_DIR/$([[ "$profile" == dev ]] && echo debug || echo "$profile")/cairn-collector"
 
 out="$cache/run-collector.out"
 : >"$out"

@@ -10,3 +10,4 @@ mod crash;
 mod delivery;
 mod example;
 mod identity;
+mod run_command;
