@@ -78,7 +78,11 @@ fn a_raw_user_id_and_its_device_hash_are_one_pseudonym_and_one_deletion() {
     let reply = delete_user(&c, raw);
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json()["userId"], expected);
-    assert_eq!(reply.json()["deletedEvents"], 5, "both paths and the device's page");
+    assert_eq!(
+        reply.json()["deletedEvents"],
+        5,
+        "both paths and the device's page"
+    );
     assert_eq!(feed_keys(&c), ["other-1"]);
 
     // No byte of the data dir holds the raw values, the device hashes, or anything of
@@ -92,7 +96,11 @@ fn a_raw_user_id_and_its_device_hash_are_one_pseudonym_and_one_deletion() {
         "o-server-path",
         "p-device-path",
     ] {
-        assert_eq!(occurrences_in_dir(dir, gone.as_bytes()), 0, "{gone} remains");
+        assert_eq!(
+            occurrences_in_dir(dir, gone.as_bytes()),
+            0,
+            "{gone} remains"
+        );
     }
     let tombstone = last_tombstone(&c);
     assert!(tombstone.get("source").is_none(), "{tombstone}");
@@ -141,7 +149,11 @@ fn a_client_alias_cannot_reach_another_users_events() {
 
     let reply = delete_user(&c, "attacker");
     assert_eq!(reply.json()["deletedEvents"], 3, "{}", reply.text);
-    assert_eq!(feed_keys(&c), ["v-1", "v-2", "v-3"], "the victim's events stay");
+    assert_eq!(
+        feed_keys(&c),
+        ["v-1", "v-2", "v-3"],
+        "the victim's events stay"
+    );
     let tombstone = last_tombstone(&c);
     assert_eq!(
         tombstone["value"]["identities"].as_array().unwrap().len(),
@@ -153,7 +165,10 @@ fn a_client_alias_cannot_reach_another_users_events() {
     let own = json!({"type": "alias", "messageId": "o-1", "previousId": "own-anon",
         "userId": "owner", "anonymousId": "own-anon"});
     let anon = json!({"type": "page", "messageId": "o-2", "anonymousId": "own-anon"});
-    accepted(&post_json(&c, "/v1/batch", &json!({"batch": [own, anon]})), 2);
+    accepted(
+        &post_json(&c, "/v1/batch", &json!({"batch": [own, anon]})),
+        2,
+    );
     assert_eq!(delete_user(&c, "owner").json()["deletedEvents"], 2);
 
     // The backend's server key may link two user ids: the new id reaches the old one's

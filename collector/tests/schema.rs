@@ -159,7 +159,11 @@ fn every_stored_event_conforms_to_the_schema() {
             "the key is the messageId"
         );
         assert_eq!(errors(&v, event), Vec::<String>::new(), "stored: {event}");
-        assert_eq!(errors(&feed, record), Vec::<String>::new(), "record: {record}");
+        assert_eq!(
+            errors(&feed, record),
+            Vec::<String>::new(),
+            "record: {record}"
+        );
         // What the schema allows to be absent on input, a stored event always has.
         for field in ["messageId", "timestamp", "receivedAt", "type"] {
             assert!(event[field].is_string(), "stored {field}: {event}");
@@ -194,16 +198,26 @@ fn every_stored_event_conforms_to_the_schema() {
     assert!(value["identities"].as_array().unwrap().iter().all(is_hash));
     assert_eq!(value["userId"], tombstone["key"]);
     assert!(value["deletedAt"].is_string());
-    assert_eq!(errors(&feed, tombstone), Vec::<String>::new(), "{tombstone}");
+    assert_eq!(
+        errors(&feed, tombstone),
+        Vec::<String>::new(),
+        "{tombstone}"
+    );
     let mut with_source = tombstone.clone();
     with_source["source"] = json!("web");
-    assert!(!feed.is_valid(&with_source), "a tombstone carries no source");
+    assert!(
+        !feed.is_valid(&with_source),
+        "a tombstone carries no source"
+    );
     let mut event = records[0].clone();
     event.as_object_mut().unwrap().remove("source");
     assert!(!feed.is_valid(&event), "an event record names its source");
     let mut event = records[0].clone();
     event["value"]["type"] = json!("teleport");
-    assert!(!feed.is_valid(&event), "an event record's value is an event");
+    assert!(
+        !feed.is_valid(&event),
+        "an event record's value is an event"
+    );
 }
 
 #[test]
@@ -275,8 +289,10 @@ fn documents_the_collector_refuses_do_not_conform() {
             Some("invalid_purpose"),
         ),
         (
-            with(json!({"event": "consent_changed", "context": {"purpose": "consent"},
-                "properties": {"analytics": true, "personalization": true, "marketing": true, "x": 1}})),
+            with(
+                json!({"event": "consent_changed", "context": {"purpose": "consent"},
+                "properties": {"analytics": true, "personalization": true, "marketing": true, "x": 1}}),
+            ),
             Some("invalid_consent_record"),
         ),
     ];

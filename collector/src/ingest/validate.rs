@@ -50,12 +50,14 @@ pub fn check(
     if let Some(id) = event.get("messageId") {
         match id {
             Value::String(s) if !s.is_empty() && s.len() <= MAX_MESSAGE_ID_BYTES => {}
-            _ => return Err(Refusal::new(
-                "invalid_message_id",
-                format!(
+            _ => {
+                return Err(Refusal::new(
+                    "invalid_message_id",
+                    format!(
                     "messageId must be a non-empty string of at most {MAX_MESSAGE_ID_BYTES} bytes"
                 ),
-            )),
+                ))
+            }
         }
     }
     for field in ["userId", "anonymousId", "previousId", "groupId"] {

@@ -173,7 +173,10 @@ fn write_done(path: &Path, seq: u64) -> Result<(), CollectorError> {
     Ok(())
 }
 
-/// The tombstone frames of a deletion, from seq `first`: `(bytes, [(seq, offset)])`.
+/// Encoded frames and, for each, its seq and offset in the bytes (as `Log::append` takes).
+pub type Frames = (Vec<u8>, Vec<(u64, usize)>);
+
+/// The tombstone frames of a deletion, from seq `first`.
 /// Each names its share of the identities; the feed record says which part it is
 /// when there is more than one.
 pub fn tombstone_frames(
@@ -182,7 +185,7 @@ pub fn tombstone_frames(
     deleted: usize,
     first: u64,
     per_frame: usize,
-) -> Result<(Vec<u8>, Vec<(u64, usize)>), CollectorError> {
+) -> Result<Frames, CollectorError> {
     let chunks: Vec<&[Identity]> = if identities.is_empty() {
         vec![&[]]
     } else {
