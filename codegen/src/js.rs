@@ -2,7 +2,7 @@
 //! `wasm/js/cairn.d.ts`, and the browser round trip's calls
 //! (`wasm/tests/browser/samples.mjs`).
 
-use crate::names::{app_events, camel, is_view, sample_properties, samples};
+use crate::names::{app_events, camel, is_view, samples};
 use crate::Error;
 use cairn_protocol::events::{Field, FieldType, PRODUCT_ITEM};
 use cairn_protocol::Kind;
@@ -14,12 +14,36 @@ pub const BEGIN: &str =
 /// Last line of a generated region.
 pub const END: &str = "// --- end of generated code ---";
 
-/// `text` with the lines between the markers replaced by `body`.
+/// `text` with the lines between the markers replaced by `body`. A name the
+/// region declares must not be declared by the hand-written part too.
 pub fn splice(path: &str, text: &str, body: &str) -> Result<String, Error> {
     let markers = || Error::Markers(path.to_string());
     let start = text.find(BEGIN).ok_or_else(markers)? + BEGIN.len();
     let end = text[start..].find(END).ok_or_else(markers)? + start;
-    Ok(format!("{}\n{body}{}", &text[..start], &text[end..]))
+    let (before, after) = (&text[..start], &text[end..]);
+    for name in declared(body) {
+        if declared(before).chain(declared(after)).any(|n| n == name) {
+            return Err(Error::Collision {
+                path: path.to_string(),
+                name: name.to_string(),
+            });
+        }
+    }
+    Ok(format!("{before}\n{body}{after}"))
+}
+
+/// The top-level names a JS or TS text declares (`function f`, `const f =`, ...).
+fn declared(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter_map(|l| {
+        let l = l.strip_prefix("export ").unwrap_or(l);
+        let rest = ["function ", "const ", "let ", "interface ", "type "]
+            .iter()
+            .find_map(|k| l.strip_prefix(k))?;
+        let end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+            .unwrap_or(rest.len());
+        Some(&rest[..end]).filter(|n| !n.is_empty())
+    })
 }
 
 /// The largest integer JavaScript numbers hold exactly.
@@ -158,7 +182,7 @@ pub fn declarations() -> String {
 }
 
 /// `wasm/tests/browser/samples.mjs`: [helper, arguments, optional properties,
-/// event name, expected properties] per app event.
+/// event name] per app event.
 pub fn samples_file() -> String {
     let mut s = format!(
         "{}\n// Every app event's helper with the sample values (the browser round trip).\n\
@@ -177,12 +201,11 @@ pub fn samples_file() -> String {
         }
         let _ = writeln!(
             s,
-            "  ['{}', {}, {}, '{}', {}],",
+            "  ['{}', {}, {}, '{}'],",
             camel(e.name),
             serde_json::Value::from(args),
             serde_json::Value::Object(props),
             e.name,
-            sample_properties(e)
         );
     }
     s.push_str("];\n");

@@ -44,6 +44,8 @@ pub enum Error {
     },
     #[error("{0}: the generated-region markers are missing")]
     Markers(String),
+    #[error("{path}: `{name}` is declared by hand and by the generated region")]
+    Collision { path: String, name: String },
     #[error("rustfmt failed on {path}: {reason}")]
     Rustfmt { path: String, reason: String },
     #[error("{path}: not a JSON Schema: {reason}")]

@@ -63,6 +63,12 @@ fn check_reports_exactly_the_hand_edited_file() {
     .unwrap();
     assert!(stale(&root).unwrap().is_empty());
 
+    // A hand-written declaration of a generated helper's name is refused.
+    std::fs::write(&js, text.clone() + "function addToCart() {}\n").unwrap();
+    let e = stale(&root).unwrap_err().to_string();
+    assert!(e.contains("`addToCart` is declared by hand"), "{e}");
+    std::fs::write(&js, text).unwrap();
+
     // A schema of an event that is not in the table is stale too, and write removes it.
     let orphan = root.join("docs/schema/events/gone.json");
     std::fs::write(&orphan, "{}").unwrap();

@@ -154,7 +154,7 @@ const host = {
 };
 
 // --- Automatic page views and data-attribute clicks ----------------------------
-function pageView() {
+function autoPageView() {
   const u = location.href.split('#')[0];
   if (!auto || u === lastUrl) return;
   const referrer = lastUrl || document.referrer;
@@ -175,9 +175,9 @@ function onClick(e) {
 function listen() {
   for (const m of ['pushState', 'replaceState']) {
     const f = history[m];
-    history[m] = function (...a) { const r = f.apply(this, a); pageView(); return r; };
+    history[m] = function (...a) { const r = f.apply(this, a); autoPageView(); return r; };
   }
-  addEventListener('popstate', pageView);
+  addEventListener('popstate', autoPageView);
   document.addEventListener('click', onClick, true);
   // Hidden: a flush by fetch (its real status counts; the tab may come back). Only a
   // page really unloading sends a beacon (ctl 1), whose answer nobody sees.
@@ -224,7 +224,7 @@ export function init(o) {
     auto = o.autoPageViews !== false;
     clicks = o.trackClicks !== false;
     listen();
-    pageView();
+    autoPageView();
   })().catch((e) => { ready = null; if (release) release(); throw e; }));
 }
 
@@ -257,7 +257,7 @@ export function flush() {
   return s < -1 ? Promise.reject(new Error('upload failed: backing off, next attempt in ' + (-2 - s) + ' s'))
     : s < 0 ? Promise.resolve() : new Promise((ok, no) => waiters.push({ s, ok, no }));
 }
-export const setAutoPageViews = (enabled) => { auto = !!enabled; if (auto) pageView(); };
+export const setAutoPageViews = (enabled) => { auto = !!enabled; if (auto) autoPageView(); };
 export const setClickTracking = (enabled) => { clicks = !!enabled; };
 export const anonymousId = () => guard(() => w.anonymousId());
 export const queued = () => guard(() => w.ctl(4));

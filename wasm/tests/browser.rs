@@ -3,6 +3,9 @@
 //! first serves the test page and wasm/pkg at /demo/ and is the endpoint; the second
 //! is the endpoint the "collector down" case kills (-9) and restarts on the same port.
 //!
+//! The round-trip case calls every generated helper; this harness checks the feed it
+//! produced against the per-event JSON Schemas (`cmd:roundtrip <anonymousId>`).
+//!
 //! Needs: `bash wasm/build.sh` (wasm/pkg), `npm ci` in wasm/tests/browser, chromium,
 //! node, and the collector binary (`cargo build -p cairn-collector`). Any of them
 //! missing fails the test with the command that fixes it; nothing is skipped.
@@ -25,6 +28,19 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// The events of `anonymous_id` in `collector`'s feed, checked by
+/// `cairn_codegen::check_round_trip` (every app event once, values as sent, valid
+/// under its committed schema).
+fn check_round_trip(collector: &CollectorProcess, anonymous_id: &str) -> Vec<String> {
+    let feed: Vec<serde_json::Value> = collector
+        .feed(0)
+        .into_iter()
+        .filter(|r| r["kind"] == "event" && r["value"]["anonymousId"] == anonymous_id)
+        .map(|r| r["value"].clone())
+        .collect();
+    cairn_codegen::check_round_trip(&feed).expect("schemas readable")
 }
 
 fn require(ok: bool, what: &str) {
@@ -83,10 +99,18 @@ fn web_tracker_in_headless_chromium() {
         .expect("spawn node");
     let mut stdin = node.stdin.take().unwrap();
     let stdout = BufReader::new(node.stdout.take().unwrap());
+    let mut round_trip: Option<Vec<String>> = None;
     for line in stdout.lines().map_while(Result::ok) {
         match line.as_str() {
             "cmd:kill9" => b.kill9(),
             "cmd:restart" => b.restart(),
+            other if other.starts_with("cmd:roundtrip ") => {
+                let problems = check_round_trip(&a, &other["cmd:roundtrip ".len()..]);
+                let reply = if problems.is_empty() { "ok" } else { "failed" };
+                round_trip = Some(problems);
+                writeln!(stdin, "{reply}").unwrap();
+                continue;
+            }
             other => {
                 println!("{other}");
                 continue;
@@ -96,9 +120,17 @@ fn web_tracker_in_headless_chromium() {
     }
     let status = node.wait().expect("wait for node");
     eprintln!("browser suite: {:.1} s", started.elapsed().as_secs_f64());
+    if let Some(problems) = &round_trip {
+        assert!(problems.is_empty(), "JS round trip: {problems:#?}");
+    }
     assert!(
         status.success(),
         "browser tests failed (see FAIL lines above)"
+    );
+    let filtered = std::env::var("CAIRN_BROWSER_CASE").is_ok();
+    assert!(
+        filtered || round_trip.is_some(),
+        "the round-trip case never asked for its check"
     );
     drop(a);
 }

@@ -10,6 +10,7 @@
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
 import { strict as assert } from 'node:assert';
+import { samples } from './samples.mjs';
 
 const A = process.env.CAIRN_A, B = process.env.CAIRN_B;
 const READ = process.env.CAIRN_READ_KEY, WRITE = process.env.CAIRN_WRITE_KEY;
@@ -23,6 +24,8 @@ async function command(c) {
   const { value } = await lines.next();
   assert.equal(value, 'ok', `collector command ${c}`);
 }
+// The identities' hash key of these tests (the tracker hashes by default).
+const HASH_KEY = 'browser-test-hash-key';
 
 async function feed(url) {
   const r = await fetch(`${url}/v1/feed?after=0&limit=10000`, { headers: { Authorization: `Bearer ${READ}` } });
@@ -71,7 +74,7 @@ async function open(ctx, opts, path = '/demo/test.html') {
   page.on('console', (m) => { if (m.type() !== 'log' && !m.text().includes('404')) console.error('console:', m.text()); });
   await page.goto(A + path);
   await page.waitForFunction(() => window.loaded);
-  if (opts) await page.evaluate((o) => cairn.init(o), { writeKey: WRITE, endpoint: A, ...opts });
+  if (opts) await page.evaluate((o) => cairn.init(o), { writeKey: WRITE, endpoint: A, hashKey: HASH_KEY, ...opts });
   return page;
 }
 const anonOf = (page) => page.evaluate(() => cairn.anonymousId());
@@ -431,8 +434,10 @@ const cases = {
       await grab(() => cairn.track('early'));
       await grab(() => cairn.init({}));
       // A failed start (bad option) must not keep the tab's Web Lock: the retry resolves.
-      await grab(() => cairn.init({ writeKey: 'k', consent: 3 }));
-      await Promise.race([cairn.init({ writeKey: 'k', consent: true, autoPageViews: false }),
+      await grab(() => cairn.init({ writeKey: 'k', consent: 3, hashKey: 'hk' }));
+      // Identities are hashed by default: no hashKey (and no hashIdentities: false) fails.
+      await grab(() => cairn.init({ writeKey: 'k', consent: true }));
+      await Promise.race([cairn.init({ writeKey: 'k', consent: true, autoPageViews: false, hashKey: 'hk' }),
         new Promise((_, no) => setTimeout(() => no(new Error('init() retry hangs')), 3000))]);
       await grab(() => cairn.track(''));
       await grab(() => cairn.track('x', [1, 2]));
@@ -441,9 +446,31 @@ const cases = {
       return out;
     });
     for (const e of r) assert.ok(e && e[0] && e[1].length > 5, JSON.stringify(r));
+    assert.match(r[3][1], /hashKey is required/, 'init without a hashKey');
     await ctx.close();
     return r.map((e) => e[1]).join(' | ');
   },
+};
+
+cases['every generated helper round-trips: feed checked against the JSON Schemas'] = async () => {
+  const { ctx } = await context();
+  const page = await open(ctx, { consent: true, autoPageViews: false, trackClicks: false });
+  const anon = await anonOf(page);
+  const queued = await page.evaluate(async (s) => {
+    const out = s.map(([helper, args, props]) => cairn[helper](...args, props));
+    await cairn.flush();
+    return out;
+  }, samples);
+  assert.deepEqual(queued, samples.map(() => true), 'every helper queued its event');
+  const names = new Set(samples.map((x) => x[3]));
+  const name = (e) => (e.type === 'page' ? 'page_view' : e.type === 'screen' ? 'screen_view' : e.event);
+  await waitFor(A, anon, samples.length, 5000, (e) => names.has(name(e)));
+  // The Rust side reads this anonymousId's events from the feed and checks them.
+  console.log(`cmd:roundtrip ${anon}`);
+  const { value } = await lines.next();
+  assert.equal(value, 'ok', 'round trip');
+  await ctx.close();
+  return `${samples.length} helpers, each event in the feed valid against its schema`;
 };
 
 let failed = 0, ran = 0;
