@@ -40,6 +40,14 @@ pub fn device_user_id(project: &ProjectHasher, id: &str, hashed: bool) -> String
     }
 }
 
+/// What the hashing scheme writes: 64 lower-case hex digits.
+pub fn is_device_hash(value: &str) -> bool {
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 impl Pseudonymiser {
     pub fn new(secret: &str, enabled: bool) -> Self {
         Self {

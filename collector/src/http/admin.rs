@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::{auth::presented_key, AppState};
 use crate::{
-    privacy::device_user_id,
+    privacy::{device_user_id, is_device_hash},
     store::{DeleteUser, Deletion},
     CollectorError,
 };
@@ -46,11 +46,7 @@ pub async fn delete_user(
         return Err(CollectorError::bad_request("missing_id", "userId is empty"));
     }
     let device_hashes = if q.hashed {
-        let hex = user_id.len() == 64
-            && user_id
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if !hex {
+        if !is_device_hash(&user_id) {
             return Err(CollectorError::bad_request(
                 "invalid_id",
                 "with hashed=true the id must be 64 lower-case hex digits",

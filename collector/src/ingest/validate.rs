@@ -11,6 +11,8 @@ use cairn_protocol::{
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
 
+use crate::privacy::is_device_hash;
+
 /// Why one event was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -176,14 +178,6 @@ fn trait_value<'a>(traits: Option<&'a Value>, key: &str) -> Option<&'a Value> {
 
 fn context_field<'a>(event: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     event.get("context")?.as_object()?.get(name)
-}
-
-/// HMAC-SHA256 as cairn-protocol writes it: 64 lower-case hex digits.
-fn is_device_hash(value: &str) -> bool {
-    value.len() == 64
-        && value
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// E-mail and phone traits must be something pseudonymisation can hash: a string or a

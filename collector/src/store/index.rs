@@ -317,6 +317,19 @@ impl IdentityIndex {
         })
     }
 
+    /// First seqs of the segments holding events of `identities`.
+    pub fn segments_of(&self, identities: &HashSet<Identity>) -> Result<Vec<u64>, CollectorError> {
+        let mut segments = Vec::new();
+        for id in identities {
+            for entry in self.db.scan_prefix(key(b'i', id, &[])).keys() {
+                segments.extend(seq_of(&entry?));
+            }
+        }
+        segments.sort_unstable();
+        segments.dedup();
+        Ok(segments)
+    }
+
     /// Removes a deleted user's entries. Their identities are indexed afresh if they
     /// come back.
     pub fn forget(&self, entries: UserEntries) -> Result<(), CollectorError> {

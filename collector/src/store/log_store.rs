@@ -250,10 +250,16 @@ impl EventStore for LogStore {
         let entries = self.index.entries_of(request.identity)?;
         let wanted: HashSet<Identity> = entries.identities.iter().copied().collect();
         let found_ids: HashSet<Identity> = found.identities.iter().copied().collect();
-        let positions = if wanted == found_ids && found.snapshot <= last {
-            // The same identities: what was found up to the snapshot stands; add the
-            // events appended since.
+        let positions = if found_ids.is_subset(&wanted) && found.snapshot <= last {
+            // What was found up to the snapshot stands. Add the events appended since,
+            // and the older events of identities tied to the user meanwhile (only the
+            // segments holding those identities are read).
             let mut positions = found.positions;
+            let tied: HashSet<Identity> = wanted.difference(&found_ids).copied().collect();
+            if !tied.is_empty() {
+                let segments = self.index.segments_of(&tied)?;
+                positions.extend(self.positions_of(&tied, &segments, found.snapshot)?);
+            }
             self.log
                 .read_after_at(found.snapshot, |f, segment, offset| {
                     if is_mine(f, &wanted) {
@@ -263,8 +269,8 @@ impl EventStore for LogStore {
                 })?;
             positions
         } else {
-            // Identities were linked to (or unlinked from) the user meanwhile: their
-            // older events were not looked for, so search every listed segment again.
+            // Identities were unlinked from the user meanwhile: search every listed
+            // segment again.
             self.positions_of(&wanted, &entries.segments, u64::MAX)?
         };
         // The tombstones go first: once they are durable the events are gone for the
