@@ -3,6 +3,7 @@
 //! and synchronous; the HTTP layer does the I/O around it.
 
 mod body;
+mod context;
 mod links;
 mod validate;
 
