@@ -50,7 +50,7 @@ fn poster(url: String, phase: usize, posted: Arc<AtomicUsize>) -> thread::JoinHa
                             &format!("c{}", n % 4),
                             10.0 + (n % 50) as f64,
                         ),
-                        n % 5 != 0,
+                        !n.is_multiple_of(5),
                     );
                     e["messageId"] = json!(format!("m-{phase}-{n}"));
                     if e["event"] == "search_result_click" {
@@ -76,7 +76,9 @@ fn poster(url: String, phase: usize, posted: Arc<AtomicUsize>) -> thread::JoinHa
 
 /// Counts from the feed itself: events by name, and by (user pseudonym, name) for
 /// events with personalization consent.
-fn recount(c: &CollectorProcess) -> (u64, BTreeMap<String, u64>, BTreeMap<(String, String), u64>) {
+type Recount = (u64, BTreeMap<String, u64>, BTreeMap<(String, String), u64>);
+
+fn recount(c: &CollectorProcess) -> Recount {
     let mut total = 0;
     let mut by_name = BTreeMap::new();
     let mut by_user = BTreeMap::new();
