@@ -72,7 +72,7 @@ fn prop(e: &EventSpec, f: &Field, v: &str) -> String {
 pub fn seed_event() -> String {
     let mut s = format!(
         "{HEADER}\n\n//! The table's app events with typed fields (`cairn_protocol::EVENTS`): one variant\n\
-         //! per event, required fields first, optional ones defaulting to null. Numbers\n\
+         //! per event, required fields first (in table order), optional ones defaulting to null. Numbers\n\
          //! outside a field's range are an [`CairnError::InvalidArgument`].\n\n\
          use crate::error::CairnError;\nuse cairn::Event;\n\n"
     );
@@ -134,7 +134,8 @@ pub fn seed_event() -> String {
             e.purpose_name()
         );
         let _ = writeln!(s, "{} {{", pascal(e.name));
-        for f in e.all_fields() {
+        // Required fields first: Python wants defaulted arguments last.
+        for f in e.required().chain(e.optional()) {
             let _ = writeln!(s, "/// {}", f.doc);
             field_decl(&mut s, "", e, f);
         }
@@ -236,7 +237,12 @@ pub fn kotlin_samples() -> String {
             .iter()
             .map(|(f, v)| format!("{} = {}", camel(f.name), kotlin_value(e, f, v)))
             .collect();
-        let _ = writeln!(s, "    SeedEvent.{}({}),", pascal(e.name), args.join(", "));
+        if args.is_empty() {
+            // A variant without fields is a Kotlin object.
+            let _ = writeln!(s, "    SeedEvent.{},", pascal(e.name));
+        } else {
+            let _ = writeln!(s, "    SeedEvent.{}({}),", pascal(e.name), args.join(", "));
+        }
     }
     s.push_str(")\n");
     s

@@ -36,7 +36,15 @@ fun demo(endpoint: String, writeKey: String, dataDir: String) {
         t.screen("Home")
         t.trackEvent(SeedEvent.Search(query = "red shoes"))
         t.trackEvent(SeedEvent.SearchResultClick(query = "red shoes", productId = "sku-1", position = 2))
-        t.trackEvent(SeedEvent.AddToCart(productId = "sku-1", quantity = 1), """{"price":89.0}""")
+        t.trackEvent(SeedEvent.AddToCart(productId = "sku-1", quantity = 1, price = 89.0, currency = "EUR"))
+        t.trackEvent(
+            SeedEvent.Purchase(
+                orderId = "order-9",
+                products = listOf(LineItem(productId = "sku-1", price = 89.0, quantity = 1, category = "shoes")),
+                total = 89.0,
+                currency = "EUR",
+            ),
+        )
         t.trackEvent(SeedEvent.HideItem(productId = "sku-9"), purpose = Purpose.PERSONALIZATION)
         t.track("custom_thing", """{"nested":{"a":[1,2,3]}}""")
         try {

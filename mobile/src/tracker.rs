@@ -80,7 +80,8 @@ impl Tracker {
         })
     }
 
-    /// A seed event with typed fields, plus optional extra properties.
+    /// An event of the table with typed fields, plus optional extra properties;
+    /// `purpose` overrides the table's purpose for it.
     #[uniffi::method(default(properties_json = None, purpose = None))]
     pub fn track_event(
         &self,

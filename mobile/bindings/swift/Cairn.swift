@@ -1218,6 +1218,125 @@ public func FfiConverterTypeDeviceContext_lower(_ value: DeviceContext) -> RustB
 
 
 /**
+ * One line item of a checkout or purchase.
+ */
+public struct LineItem: Equatable, Hashable {
+    /**
+     * The product's id (SKU).
+     */
+    public var productId: String
+    /**
+     * Unit price.
+     */
+    public var price: Double
+    /**
+     * Units.
+     */
+    public var quantity: Int32
+    /**
+     * Category path.
+     */
+    public var category: String?
+    /**
+     * Product name.
+     */
+    public var name: String?
+    /**
+     * Brand.
+     */
+    public var brand: String?
+    /**
+     * Variant.
+     */
+    public var variant: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The product's id (SKU).
+         */productId: String, 
+        /**
+         * Unit price.
+         */price: Double, 
+        /**
+         * Units.
+         */quantity: Int32, 
+        /**
+         * Category path.
+         */category: String? = nil, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant.
+         */variant: String? = nil) {
+        self.productId = productId
+        self.price = price
+        self.quantity = quantity
+        self.category = category
+        self.name = name
+        self.brand = brand
+        self.variant = variant
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension LineItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLineItem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LineItem {
+        return
+            try LineItem(
+                productId: FfiConverterString.read(from: &buf), 
+                price: FfiConverterDouble.read(from: &buf), 
+                quantity: FfiConverterInt32.read(from: &buf), 
+                category: FfiConverterOptionString.read(from: &buf), 
+                name: FfiConverterOptionString.read(from: &buf), 
+                brand: FfiConverterOptionString.read(from: &buf), 
+                variant: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: LineItem, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.productId, into: &buf)
+        FfiConverterDouble.write(value.price, into: &buf)
+        FfiConverterInt32.write(value.quantity, into: &buf)
+        FfiConverterOptionString.write(value.category, into: &buf)
+        FfiConverterOptionString.write(value.name, into: &buf)
+        FfiConverterOptionString.write(value.brand, into: &buf)
+        FfiConverterOptionString.write(value.variant, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLineItem_lift(_ buf: RustBuffer) throws -> LineItem {
+    return try FfiConverterTypeLineItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLineItem_lower(_ value: LineItem) -> RustBuffer {
+    return FfiConverterTypeLineItem.lower(value)
+}
+
+
+/**
  * How to build a [`Tracker`]. writeKey, endpoint, dataDir and hashKey are
  * required; every other field has the core's default.
  */
@@ -1696,6 +1815,75 @@ public func FfiConverterTypeConsentMode_lower(_ value: ConsentMode) -> RustBuffe
 
 
 /**
+ * The values of the `LinkType` property.
+ */
+
+public enum LinkType: Equatable, Hashable {
+    
+    case `internal`
+    case external
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension LinkType: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLinkType: FfiConverterRustBuffer {
+    typealias SwiftType = LinkType
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LinkType {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .`internal`
+        
+        case 2: return .external
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: LinkType, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .`internal`:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .external:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkType_lift(_ buf: RustBuffer) throws -> LinkType {
+    return try FfiConverterTypeLinkType.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLinkType_lower(_ value: LinkType) -> RustBuffer {
+    return FfiConverterTypeLinkType.lower(value)
+}
+
+
+
+/**
  * What an event is used for; consent is given per purpose.
  */
 
@@ -1772,59 +1960,925 @@ public func FfiConverterTypePurpose_lower(_ value: Purpose) -> RustBuffer {
 
 
 /**
- * The seed events with typed fields (DESIGN.md, "Events"). Extra properties go
- * in `trackEvent`'s `propertiesJson`.
+ * The app events of the event table with typed fields. Extra properties go in
+ * `trackEvent`'s `propertiesJson`.
  */
 
 public enum SeedEvent: Equatable, Hashable {
     
-    case rating(productId: String, rating: Double
+    /**
+     * A page was shown (Segment `page`; the web tracker sends it by itself).
+     *
+     * `page_view`, purpose analytics.
+     */
+    case pageView(
+        /**
+         * The page's name.
+         */name: String, 
+        /**
+         * URL path.
+         */path: String? = nil, 
+        /**
+         * Full URL.
+         */url: String? = nil, 
+        /**
+         * Document title.
+         */title: String? = nil, 
+        /**
+         * The referring URL.
+         */referrer: String? = nil, 
+        /**
+         * URL query string.
+         */search: String? = nil
     )
-    case review(productId: String, rating: Double
+    /**
+     * An app screen was shown (Segment `screen`).
+     *
+     * `screen_view`, purpose analytics.
+     */
+    case screenView(
+        /**
+         * The screen's name.
+         */name: String
     )
-    case wishlistAdd(productId: String
+    /**
+     * The user rated a product.
+     *
+     * `rating`, purpose analytics.
+     */
+    case rating(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * The rating given (the shop's scale, e.g. 1-5).
+         */rating: Double, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
     )
-    case collectionAdd(productId: String
+    /**
+     * The user reviewed a product (the text stays in the shop).
+     *
+     * `review`, purpose analytics.
+     */
+    case review(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * The review's rating.
+         */rating: Double, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil, 
+        /**
+         * The review's id in the shop.
+         */reviewId: String? = nil
     )
-    case tradeOffer(productId: String, offerId: String
+    /**
+     * The user liked a product.
+     *
+     * `like`, purpose analytics.
+     */
+    case like(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
     )
-    case addToCart(productId: String, quantity: Int32
+    /**
+     * The user commented on a product (the text stays in the shop).
+     *
+     * `comment`, purpose analytics.
+     */
+    case comment(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil, 
+        /**
+         * The comment's id in the shop.
+         */commentId: String? = nil
     )
-    case purchase(orderId: String, total: Double, currency: String
+    /**
+     * The user shared a product.
+     *
+     * `share`, purpose analytics.
+     */
+    case share(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil, 
+        /**
+         * Where it was shared: email, link, a network's name.
+         */channel: String? = nil
     )
-    case signup(method: String
+    /**
+     * The user answered a survey question.
+     *
+     * `survey_response`, purpose analytics.
+     */
+    case surveyResponse(
+        /**
+         * The survey's id.
+         */surveyId: String, 
+        /**
+         * The question's id.
+         */questionId: String, 
+        /**
+         * The chosen answer's id (never free text).
+         */answer: String? = nil, 
+        /**
+         * A numeric answer (NPS, scale).
+         */score: Double? = nil
     )
-    case screenView(name: String
+    /**
+     * A product was added to the wishlist.
+     *
+     * `wishlist_add`, purpose analytics.
+     */
+    case wishlistAdd(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
     )
-    case productViewed(productId: String
+    /**
+     * A product was added to the user's collection.
+     *
+     * `collection_add`, purpose analytics.
+     */
+    case collectionAdd(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
     )
-    case click(target: String
+    /**
+     * The user made a trade offer on a product.
+     *
+     * `trade_offer`, purpose analytics.
+     */
+    case tradeOffer(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * The offer's id.
+         */offerId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
     )
-    case search(query: String
+    /**
+     * A product was added to the cart.
+     *
+     * `add_to_cart`, purpose analytics.
+     */
+    case addToCart(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Units added or removed.
+         */quantity: Int32, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
     )
-    case searchResultClick(query: String, productId: String, position: Int32
+    /**
+     * The user began checking out.
+     *
+     * `checkout_started`, purpose analytics.
+     */
+    case checkoutStarted(
+        /**
+         * The line items.
+         */products: [LineItem], 
+        /**
+         * Order total, in `currency`.
+         */total: Double, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String, 
+        /**
+         * The order's id, if known yet.
+         */orderId: String? = nil
     )
-    case filterApplied(filter: String, value: String
+    /**
+     * An order was completed.
+     *
+     * `purchase`, purpose analytics.
+     */
+    case purchase(
+        /**
+         * The order's id.
+         */orderId: String, 
+        /**
+         * The line items.
+         */products: [LineItem], 
+        /**
+         * Order total, in `currency`.
+         */total: Double, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String
     )
-    case scrollDepth(percent: Int32
+    /**
+     * The user created an account.
+     *
+     * `signup`, purpose analytics.
+     */
+    case signup(
+        /**
+         * How: email, google, apple...
+         */method: String
     )
-    case timeOnPage(durationMs: Int64
+    /**
+     * A product's detail was viewed (the recommender's "view").
+     *
+     * `product_viewed`, purpose analytics.
+     */
+    case productViewed(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
     )
-    case videoPlay(videoId: String
+    /**
+     * A product was clicked in a listing (the recommender's "click").
+     *
+     * `product_clicked`, purpose analytics.
+     */
+    case productClicked(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
     )
-    case videoComplete(videoId: String
+    /**
+     * A user-interface element was clicked.
+     *
+     * `click`, purpose analytics.
+     */
+    case click(
+        /**
+         * What was clicked (an element's name).
+         */target: String
     )
-    case formStart(formId: String
+    /**
+     * A link was followed.
+     *
+     * `link_click`, purpose analytics.
+     */
+    case linkClick(
+        /**
+         * The link's target.
+         */url: String, 
+        /**
+         * Whether it stays on the site.
+         */linkType: LinkType, 
+        /**
+         * The link's text.
+         */text: String? = nil
     )
-    case formSubmit(formId: String
+    /**
+     * A file was downloaded.
+     *
+     * `download`, purpose analytics.
+     */
+    case download(
+        /**
+         * The file's name.
+         */fileName: String, 
+        /**
+         * Where it came from.
+         */url: String? = nil
     )
-    case quickExit(dwellMs: Int64
+    /**
+     * A search was run.
+     *
+     * `search`, purpose analytics.
+     */
+    case search(
+        /**
+         * The query as typed.
+         */query: String, 
+        /**
+         * How many results it gave.
+         */resultCount: Int32? = nil
     )
-    case wishlistRemove(productId: String
+    /**
+     * A search result was clicked.
+     *
+     * `search_result_click`, purpose analytics.
+     */
+    case searchResultClick(
+        /**
+         * The query that gave the result.
+         */query: String, 
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
     )
-    case removeFromCart(productId: String, quantity: Int32
+    /**
+     * A listing filter was set.
+     *
+     * `filter_applied`, purpose analytics.
+     */
+    case filterApplied(
+        /**
+         * The filter's name.
+         */filter: String, 
+        /**
+         * Its value.
+         */value: String
     )
-    case hideItem(productId: String
+    /**
+     * A listing's sort order was changed.
+     *
+     * `sort_changed`, purpose analytics.
+     */
+    case sortChanged(
+        /**
+         * The sort key (price, newest, relevance...).
+         */sort: String, 
+        /**
+         * Direction.
+         */order: SortOrder? = nil
+    )
+    /**
+     * The deepest scroll reached on a page.
+     *
+     * `scroll_depth`, purpose analytics.
+     */
+    case scrollDepth(
+        /**
+         * Percent of the page, 0-100.
+         */percent: Int32
+    )
+    /**
+     * How long a page was shown.
+     *
+     * `time_on_page`, purpose analytics.
+     */
+    case timeOnPage(
+        /**
+         * Milliseconds visible.
+         */durationMs: Int64
+    )
+    /**
+     * A video started or resumed playing.
+     *
+     * `video_play`, purpose analytics.
+     */
+    case videoPlay(
+        /**
+         * The video's id.
+         */videoId: String, 
+        /**
+         * Playback position, in milliseconds.
+         */positionMs: Int64? = nil, 
+        /**
+         * The video's length, in milliseconds.
+         */durationMs: Int64? = nil
+    )
+    /**
+     * A video was paused.
+     *
+     * `video_pause`, purpose analytics.
+     */
+    case videoPause(
+        /**
+         * The video's id.
+         */videoId: String, 
+        /**
+         * Playback position, in milliseconds.
+         */positionMs: Int64? = nil, 
+        /**
+         * The video's length, in milliseconds.
+         */durationMs: Int64? = nil
+    )
+    /**
+     * A video reached a milestone.
+     *
+     * `video_progress`, purpose analytics.
+     */
+    case videoProgress(
+        /**
+         * The video's id.
+         */videoId: String, 
+        /**
+         * Percent watched, 0-100.
+         */percent: Int32, 
+        /**
+         * Playback position, in milliseconds.
+         */positionMs: Int64? = nil, 
+        /**
+         * The video's length, in milliseconds.
+         */durationMs: Int64? = nil
+    )
+    /**
+     * A video played to its end.
+     *
+     * `video_complete`, purpose analytics.
+     */
+    case videoComplete(
+        /**
+         * The video's id.
+         */videoId: String, 
+        /**
+         * Playback position, in milliseconds.
+         */positionMs: Int64? = nil, 
+        /**
+         * The video's length, in milliseconds.
+         */durationMs: Int64? = nil
+    )
+    /**
+     * The user began filling a form.
+     *
+     * `form_start`, purpose analytics.
+     */
+    case formStart(
+        /**
+         * The form's id.
+         */formId: String
+    )
+    /**
+     * A form was submitted.
+     *
+     * `form_submit`, purpose analytics.
+     */
+    case formSubmit(
+        /**
+         * The form's id.
+         */formId: String
+    )
+    /**
+     * A page was left quickly.
+     *
+     * `quick_exit`, purpose analytics.
+     */
+    case quickExit(
+        /**
+         * How long it was shown, in milliseconds.
+         */dwellMs: Int64
+    )
+    /**
+     * A product was removed from the wishlist.
+     *
+     * `wishlist_remove`, purpose analytics.
+     */
+    case wishlistRemove(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
+    )
+    /**
+     * A product was removed from the cart.
+     *
+     * `remove_from_cart`, purpose analytics.
+     */
+    case removeFromCart(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Units added or removed.
+         */quantity: Int32, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
+    )
+    /**
+     * The user asked not to see a product.
+     *
+     * `hide_item`, purpose analytics.
+     */
+    case hideItem(
+        /**
+         * The product's id in the shop's catalogue (SKU).
+         */productId: String, 
+        /**
+         * Product name.
+         */name: String? = nil, 
+        /**
+         * Unit price.
+         */price: Double? = nil, 
+        /**
+         * ISO 4217 currency code, e.g. EUR
+         */currency: String? = nil, 
+        /**
+         * Category path, e.g. `perfume/floral`.
+         */category: String? = nil, 
+        /**
+         * Brand.
+         */brand: String? = nil, 
+        /**
+         * Variant (size, colour...).
+         */variant: String? = nil, 
+        /**
+         * Position in the list it was shown in, from 0.
+         */position: Int32? = nil, 
+        /**
+         * The list it was shown in (search results, a category, a recommendation slot).
+         */list: String? = nil
+    )
+    /**
+     * The app came to the foreground.
+     *
+     * `app_opened`, purpose analytics.
+     */
+    case appOpened(
+        /**
+         * False on a cold start.
+         */fromBackground: Bool? = nil
+    )
+    /**
+     * The app went to the background.
+     *
+     * `app_backgrounded`, purpose analytics.
+     */
+    case appBackgrounded
+    /**
+     * A session began.
+     *
+     * `session_started`, purpose analytics.
+     */
+    case sessionStarted
+    /**
+     * A session ended.
+     *
+     * `session_ended`, purpose analytics.
+     */
+    case sessionEnded(
+        /**
+         * The session's length.
+         */durationMs: Int64? = nil
+    )
+    /**
+     * Recommendations were shown (the CTR denominator).
+     *
+     * `recommendation_shown`, purpose personalization.
+     */
+    case recommendationShown(
+        /**
+         * The recommender's modelVersion.
+         */modelVersion: String, 
+        /**
+         * The slot: product-page, homepage, cart.
+         */list: String, 
+        /**
+         * The products shown, in order.
+         */productIds: [String]
+    )
+    /**
+     * A recommended product was clicked (the CTR numerator).
+     *
+     * `recommendation_clicked`, purpose personalization.
+     */
+    case recommendationClicked(
+        /**
+         * The recommender's modelVersion.
+         */modelVersion: String, 
+        /**
+         * The slot it was shown in.
+         */list: String, 
+        /**
+         * The product clicked.
+         */productId: String, 
+        /**
+         * Its position in the slot, from 0.
+         */position: Int32
+    )
+    /**
+     * The user saw a variant of an A/B test.
+     *
+     * `experiment_exposure`, purpose analytics.
+     */
+    case experimentExposure(
+        /**
+         * The experiment's id.
+         */experiment: String, 
+        /**
+         * The variant shown.
+         */variant: String
     )
 
 
@@ -1847,76 +2901,131 @@ public struct FfiConverterTypeSeedEvent: FfiConverterRustBuffer {
         let variant: Int32 = try readInt(&buf)
         switch variant {
         
-        case 1: return .rating(productId: try FfiConverterString.read(from: &buf), rating: try FfiConverterDouble.read(from: &buf)
+        case 1: return .pageView(name: try FfiConverterString.read(from: &buf), path: try FfiConverterOptionString.read(from: &buf), url: try FfiConverterOptionString.read(from: &buf), title: try FfiConverterOptionString.read(from: &buf), referrer: try FfiConverterOptionString.read(from: &buf), search: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 2: return .review(productId: try FfiConverterString.read(from: &buf), rating: try FfiConverterDouble.read(from: &buf)
+        case 2: return .screenView(name: try FfiConverterString.read(from: &buf)
         )
         
-        case 3: return .wishlistAdd(productId: try FfiConverterString.read(from: &buf)
+        case 3: return .rating(productId: try FfiConverterString.read(from: &buf), rating: try FfiConverterDouble.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 4: return .collectionAdd(productId: try FfiConverterString.read(from: &buf)
+        case 4: return .review(productId: try FfiConverterString.read(from: &buf), rating: try FfiConverterDouble.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf), reviewId: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 5: return .tradeOffer(productId: try FfiConverterString.read(from: &buf), offerId: try FfiConverterString.read(from: &buf)
+        case 5: return .like(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 6: return .addToCart(productId: try FfiConverterString.read(from: &buf), quantity: try FfiConverterInt32.read(from: &buf)
+        case 6: return .comment(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf), commentId: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 7: return .purchase(orderId: try FfiConverterString.read(from: &buf), total: try FfiConverterDouble.read(from: &buf), currency: try FfiConverterString.read(from: &buf)
+        case 7: return .share(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf), channel: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 8: return .signup(method: try FfiConverterString.read(from: &buf)
+        case 8: return .surveyResponse(surveyId: try FfiConverterString.read(from: &buf), questionId: try FfiConverterString.read(from: &buf), answer: try FfiConverterOptionString.read(from: &buf), score: try FfiConverterOptionDouble.read(from: &buf)
         )
         
-        case 9: return .screenView(name: try FfiConverterString.read(from: &buf)
+        case 9: return .wishlistAdd(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 10: return .productViewed(productId: try FfiConverterString.read(from: &buf)
+        case 10: return .collectionAdd(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 11: return .click(target: try FfiConverterString.read(from: &buf)
+        case 11: return .tradeOffer(productId: try FfiConverterString.read(from: &buf), offerId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 12: return .search(query: try FfiConverterString.read(from: &buf)
+        case 12: return .addToCart(productId: try FfiConverterString.read(from: &buf), quantity: try FfiConverterInt32.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 13: return .searchResultClick(query: try FfiConverterString.read(from: &buf), productId: try FfiConverterString.read(from: &buf), position: try FfiConverterInt32.read(from: &buf)
+        case 13: return .checkoutStarted(products: try FfiConverterSequenceTypeLineItem.read(from: &buf), total: try FfiConverterDouble.read(from: &buf), currency: try FfiConverterString.read(from: &buf), orderId: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 14: return .filterApplied(filter: try FfiConverterString.read(from: &buf), value: try FfiConverterString.read(from: &buf)
+        case 14: return .purchase(orderId: try FfiConverterString.read(from: &buf), products: try FfiConverterSequenceTypeLineItem.read(from: &buf), total: try FfiConverterDouble.read(from: &buf), currency: try FfiConverterString.read(from: &buf)
         )
         
-        case 15: return .scrollDepth(percent: try FfiConverterInt32.read(from: &buf)
+        case 15: return .signup(method: try FfiConverterString.read(from: &buf)
         )
         
-        case 16: return .timeOnPage(durationMs: try FfiConverterInt64.read(from: &buf)
+        case 16: return .productViewed(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 17: return .videoPlay(videoId: try FfiConverterString.read(from: &buf)
+        case 17: return .productClicked(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 18: return .videoComplete(videoId: try FfiConverterString.read(from: &buf)
+        case 18: return .click(target: try FfiConverterString.read(from: &buf)
         )
         
-        case 19: return .formStart(formId: try FfiConverterString.read(from: &buf)
+        case 19: return .linkClick(url: try FfiConverterString.read(from: &buf), linkType: try FfiConverterTypeLinkType.read(from: &buf), text: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 20: return .formSubmit(formId: try FfiConverterString.read(from: &buf)
+        case 20: return .download(fileName: try FfiConverterString.read(from: &buf), url: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 21: return .quickExit(dwellMs: try FfiConverterInt64.read(from: &buf)
+        case 21: return .search(query: try FfiConverterString.read(from: &buf), resultCount: try FfiConverterOptionInt32.read(from: &buf)
         )
         
-        case 22: return .wishlistRemove(productId: try FfiConverterString.read(from: &buf)
+        case 22: return .searchResultClick(query: try FfiConverterString.read(from: &buf), productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 23: return .removeFromCart(productId: try FfiConverterString.read(from: &buf), quantity: try FfiConverterInt32.read(from: &buf)
+        case 23: return .filterApplied(filter: try FfiConverterString.read(from: &buf), value: try FfiConverterString.read(from: &buf)
         )
         
-        case 24: return .hideItem(productId: try FfiConverterString.read(from: &buf)
+        case 24: return .sortChanged(sort: try FfiConverterString.read(from: &buf), order: try FfiConverterOptionTypeSortOrder.read(from: &buf)
+        )
+        
+        case 25: return .scrollDepth(percent: try FfiConverterInt32.read(from: &buf)
+        )
+        
+        case 26: return .timeOnPage(durationMs: try FfiConverterInt64.read(from: &buf)
+        )
+        
+        case 27: return .videoPlay(videoId: try FfiConverterString.read(from: &buf), positionMs: try FfiConverterOptionInt64.read(from: &buf), durationMs: try FfiConverterOptionInt64.read(from: &buf)
+        )
+        
+        case 28: return .videoPause(videoId: try FfiConverterString.read(from: &buf), positionMs: try FfiConverterOptionInt64.read(from: &buf), durationMs: try FfiConverterOptionInt64.read(from: &buf)
+        )
+        
+        case 29: return .videoProgress(videoId: try FfiConverterString.read(from: &buf), percent: try FfiConverterInt32.read(from: &buf), positionMs: try FfiConverterOptionInt64.read(from: &buf), durationMs: try FfiConverterOptionInt64.read(from: &buf)
+        )
+        
+        case 30: return .videoComplete(videoId: try FfiConverterString.read(from: &buf), positionMs: try FfiConverterOptionInt64.read(from: &buf), durationMs: try FfiConverterOptionInt64.read(from: &buf)
+        )
+        
+        case 31: return .formStart(formId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 32: return .formSubmit(formId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 33: return .quickExit(dwellMs: try FfiConverterInt64.read(from: &buf)
+        )
+        
+        case 34: return .wishlistRemove(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
+        )
+        
+        case 35: return .removeFromCart(productId: try FfiConverterString.read(from: &buf), quantity: try FfiConverterInt32.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
+        )
+        
+        case 36: return .hideItem(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
+        )
+        
+        case 37: return .appOpened(fromBackground: try FfiConverterOptionBool.read(from: &buf)
+        )
+        
+        case 38: return .appBackgrounded
+        
+        case 39: return .sessionStarted
+        
+        case 40: return .sessionEnded(durationMs: try FfiConverterOptionInt64.read(from: &buf)
+        )
+        
+        case 41: return .recommendationShown(modelVersion: try FfiConverterString.read(from: &buf), list: try FfiConverterString.read(from: &buf), productIds: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        case 42: return .recommendationClicked(modelVersion: try FfiConverterString.read(from: &buf), list: try FfiConverterString.read(from: &buf), productId: try FfiConverterString.read(from: &buf), position: try FfiConverterInt32.read(from: &buf)
+        )
+        
+        case 43: return .experimentExposure(experiment: try FfiConverterString.read(from: &buf), variant: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -1927,134 +3036,381 @@ public struct FfiConverterTypeSeedEvent: FfiConverterRustBuffer {
         switch value {
         
         
-        case let .rating(productId,rating):
+        case let .pageView(name,path,url,title,referrer,search):
             writeInt(&buf, Int32(1))
-            FfiConverterString.write(productId, into: &buf)
-            FfiConverterDouble.write(rating, into: &buf)
+            FfiConverterString.write(name, into: &buf)
+            FfiConverterOptionString.write(path, into: &buf)
+            FfiConverterOptionString.write(url, into: &buf)
+            FfiConverterOptionString.write(title, into: &buf)
+            FfiConverterOptionString.write(referrer, into: &buf)
+            FfiConverterOptionString.write(search, into: &buf)
             
         
-        case let .review(productId,rating):
+        case let .screenView(name):
             writeInt(&buf, Int32(2))
-            FfiConverterString.write(productId, into: &buf)
-            FfiConverterDouble.write(rating, into: &buf)
+            FfiConverterString.write(name, into: &buf)
             
         
-        case let .wishlistAdd(productId):
+        case let .rating(productId,rating,name,price,currency,category,brand,variant,position,list):
             writeInt(&buf, Int32(3))
             FfiConverterString.write(productId, into: &buf)
+            FfiConverterDouble.write(rating, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
             
         
-        case let .collectionAdd(productId):
+        case let .review(productId,rating,name,price,currency,category,brand,variant,position,list,reviewId):
             writeInt(&buf, Int32(4))
             FfiConverterString.write(productId, into: &buf)
+            FfiConverterDouble.write(rating, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
+            FfiConverterOptionString.write(reviewId, into: &buf)
             
         
-        case let .tradeOffer(productId,offerId):
+        case let .like(productId,name,price,currency,category,brand,variant,position,list):
             writeInt(&buf, Int32(5))
             FfiConverterString.write(productId, into: &buf)
-            FfiConverterString.write(offerId, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
             
         
-        case let .addToCart(productId,quantity):
+        case let .comment(productId,name,price,currency,category,brand,variant,position,list,commentId):
             writeInt(&buf, Int32(6))
             FfiConverterString.write(productId, into: &buf)
-            FfiConverterInt32.write(quantity, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
+            FfiConverterOptionString.write(commentId, into: &buf)
             
         
-        case let .purchase(orderId,total,currency):
+        case let .share(productId,name,price,currency,category,brand,variant,position,list,channel):
             writeInt(&buf, Int32(7))
+            FfiConverterString.write(productId, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
+            FfiConverterOptionString.write(channel, into: &buf)
+            
+        
+        case let .surveyResponse(surveyId,questionId,answer,score):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(surveyId, into: &buf)
+            FfiConverterString.write(questionId, into: &buf)
+            FfiConverterOptionString.write(answer, into: &buf)
+            FfiConverterOptionDouble.write(score, into: &buf)
+            
+        
+        case let .wishlistAdd(productId,name,price,currency,category,brand,variant,position,list):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(productId, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
+            
+        
+        case let .collectionAdd(productId,name,price,currency,category,brand,variant,position,list):
+            writeInt(&buf, Int32(10))
+            FfiConverterString.write(productId, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
+            
+        
+        case let .tradeOffer(productId,offerId,name,price,currency,category,brand,variant,position,list):
+            writeInt(&buf, Int32(11))
+            FfiConverterString.write(productId, into: &buf)
+            FfiConverterString.write(offerId, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
+            
+        
+        case let .addToCart(productId,quantity,name,price,currency,category,brand,variant,position,list):
+            writeInt(&buf, Int32(12))
+            FfiConverterString.write(productId, into: &buf)
+            FfiConverterInt32.write(quantity, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
+            
+        
+        case let .checkoutStarted(products,total,currency,orderId):
+            writeInt(&buf, Int32(13))
+            FfiConverterSequenceTypeLineItem.write(products, into: &buf)
+            FfiConverterDouble.write(total, into: &buf)
+            FfiConverterString.write(currency, into: &buf)
+            FfiConverterOptionString.write(orderId, into: &buf)
+            
+        
+        case let .purchase(orderId,products,total,currency):
+            writeInt(&buf, Int32(14))
             FfiConverterString.write(orderId, into: &buf)
+            FfiConverterSequenceTypeLineItem.write(products, into: &buf)
             FfiConverterDouble.write(total, into: &buf)
             FfiConverterString.write(currency, into: &buf)
             
         
         case let .signup(method):
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(method, into: &buf)
             
         
-        case let .screenView(name):
-            writeInt(&buf, Int32(9))
-            FfiConverterString.write(name, into: &buf)
+        case let .productViewed(productId,name,price,currency,category,brand,variant,position,list):
+            writeInt(&buf, Int32(16))
+            FfiConverterString.write(productId, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
             
         
-        case let .productViewed(productId):
-            writeInt(&buf, Int32(10))
+        case let .productClicked(productId,name,price,currency,category,brand,variant,position,list):
+            writeInt(&buf, Int32(17))
             FfiConverterString.write(productId, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
             
         
         case let .click(target):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(target, into: &buf)
             
         
-        case let .search(query):
-            writeInt(&buf, Int32(12))
-            FfiConverterString.write(query, into: &buf)
+        case let .linkClick(url,linkType,text):
+            writeInt(&buf, Int32(19))
+            FfiConverterString.write(url, into: &buf)
+            FfiConverterTypeLinkType.write(linkType, into: &buf)
+            FfiConverterOptionString.write(text, into: &buf)
             
         
-        case let .searchResultClick(query,productId,position):
-            writeInt(&buf, Int32(13))
+        case let .download(fileName,url):
+            writeInt(&buf, Int32(20))
+            FfiConverterString.write(fileName, into: &buf)
+            FfiConverterOptionString.write(url, into: &buf)
+            
+        
+        case let .search(query,resultCount):
+            writeInt(&buf, Int32(21))
+            FfiConverterString.write(query, into: &buf)
+            FfiConverterOptionInt32.write(resultCount, into: &buf)
+            
+        
+        case let .searchResultClick(query,productId,name,price,currency,category,brand,variant,position,list):
+            writeInt(&buf, Int32(22))
             FfiConverterString.write(query, into: &buf)
             FfiConverterString.write(productId, into: &buf)
-            FfiConverterInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
             
         
         case let .filterApplied(filter,value):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(23))
             FfiConverterString.write(filter, into: &buf)
             FfiConverterString.write(value, into: &buf)
             
         
+        case let .sortChanged(sort,order):
+            writeInt(&buf, Int32(24))
+            FfiConverterString.write(sort, into: &buf)
+            FfiConverterOptionTypeSortOrder.write(order, into: &buf)
+            
+        
         case let .scrollDepth(percent):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(25))
             FfiConverterInt32.write(percent, into: &buf)
             
         
         case let .timeOnPage(durationMs):
-            writeInt(&buf, Int32(16))
+            writeInt(&buf, Int32(26))
             FfiConverterInt64.write(durationMs, into: &buf)
             
         
-        case let .videoPlay(videoId):
-            writeInt(&buf, Int32(17))
+        case let .videoPlay(videoId,positionMs,durationMs):
+            writeInt(&buf, Int32(27))
             FfiConverterString.write(videoId, into: &buf)
+            FfiConverterOptionInt64.write(positionMs, into: &buf)
+            FfiConverterOptionInt64.write(durationMs, into: &buf)
             
         
-        case let .videoComplete(videoId):
-            writeInt(&buf, Int32(18))
+        case let .videoPause(videoId,positionMs,durationMs):
+            writeInt(&buf, Int32(28))
             FfiConverterString.write(videoId, into: &buf)
+            FfiConverterOptionInt64.write(positionMs, into: &buf)
+            FfiConverterOptionInt64.write(durationMs, into: &buf)
+            
+        
+        case let .videoProgress(videoId,percent,positionMs,durationMs):
+            writeInt(&buf, Int32(29))
+            FfiConverterString.write(videoId, into: &buf)
+            FfiConverterInt32.write(percent, into: &buf)
+            FfiConverterOptionInt64.write(positionMs, into: &buf)
+            FfiConverterOptionInt64.write(durationMs, into: &buf)
+            
+        
+        case let .videoComplete(videoId,positionMs,durationMs):
+            writeInt(&buf, Int32(30))
+            FfiConverterString.write(videoId, into: &buf)
+            FfiConverterOptionInt64.write(positionMs, into: &buf)
+            FfiConverterOptionInt64.write(durationMs, into: &buf)
             
         
         case let .formStart(formId):
-            writeInt(&buf, Int32(19))
+            writeInt(&buf, Int32(31))
             FfiConverterString.write(formId, into: &buf)
             
         
         case let .formSubmit(formId):
-            writeInt(&buf, Int32(20))
+            writeInt(&buf, Int32(32))
             FfiConverterString.write(formId, into: &buf)
             
         
         case let .quickExit(dwellMs):
-            writeInt(&buf, Int32(21))
+            writeInt(&buf, Int32(33))
             FfiConverterInt64.write(dwellMs, into: &buf)
             
         
-        case let .wishlistRemove(productId):
-            writeInt(&buf, Int32(22))
+        case let .wishlistRemove(productId,name,price,currency,category,brand,variant,position,list):
+            writeInt(&buf, Int32(34))
             FfiConverterString.write(productId, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
             
         
-        case let .removeFromCart(productId,quantity):
-            writeInt(&buf, Int32(23))
+        case let .removeFromCart(productId,quantity,name,price,currency,category,brand,variant,position,list):
+            writeInt(&buf, Int32(35))
             FfiConverterString.write(productId, into: &buf)
             FfiConverterInt32.write(quantity, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
             
         
-        case let .hideItem(productId):
-            writeInt(&buf, Int32(24))
+        case let .hideItem(productId,name,price,currency,category,brand,variant,position,list):
+            writeInt(&buf, Int32(36))
             FfiConverterString.write(productId, into: &buf)
+            FfiConverterOptionString.write(name, into: &buf)
+            FfiConverterOptionDouble.write(price, into: &buf)
+            FfiConverterOptionString.write(currency, into: &buf)
+            FfiConverterOptionString.write(category, into: &buf)
+            FfiConverterOptionString.write(brand, into: &buf)
+            FfiConverterOptionString.write(variant, into: &buf)
+            FfiConverterOptionInt32.write(position, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
+            
+        
+        case let .appOpened(fromBackground):
+            writeInt(&buf, Int32(37))
+            FfiConverterOptionBool.write(fromBackground, into: &buf)
+            
+        
+        case .appBackgrounded:
+            writeInt(&buf, Int32(38))
+        
+        
+        case .sessionStarted:
+            writeInt(&buf, Int32(39))
+        
+        
+        case let .sessionEnded(durationMs):
+            writeInt(&buf, Int32(40))
+            FfiConverterOptionInt64.write(durationMs, into: &buf)
+            
+        
+        case let .recommendationShown(modelVersion,list,productIds):
+            writeInt(&buf, Int32(41))
+            FfiConverterString.write(modelVersion, into: &buf)
+            FfiConverterString.write(list, into: &buf)
+            FfiConverterSequenceString.write(productIds, into: &buf)
+            
+        
+        case let .recommendationClicked(modelVersion,list,productId,position):
+            writeInt(&buf, Int32(42))
+            FfiConverterString.write(modelVersion, into: &buf)
+            FfiConverterString.write(list, into: &buf)
+            FfiConverterString.write(productId, into: &buf)
+            FfiConverterInt32.write(position, into: &buf)
+            
+        
+        case let .experimentExposure(experiment,variant):
+            writeInt(&buf, Int32(43))
+            FfiConverterString.write(experiment, into: &buf)
+            FfiConverterString.write(variant, into: &buf)
             
         }
     }
@@ -2073,6 +3429,75 @@ public func FfiConverterTypeSeedEvent_lift(_ buf: RustBuffer) throws -> SeedEven
 #endif
 public func FfiConverterTypeSeedEvent_lower(_ value: SeedEvent) -> RustBuffer {
     return FfiConverterTypeSeedEvent.lower(value)
+}
+
+
+
+/**
+ * The values of the `SortOrder` property.
+ */
+
+public enum SortOrder: Equatable, Hashable {
+    
+    case asc
+    case desc
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SortOrder: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSortOrder: FfiConverterRustBuffer {
+    typealias SwiftType = SortOrder
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SortOrder {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .asc
+        
+        case 2: return .desc
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SortOrder, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .asc:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .desc:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSortOrder_lift(_ buf: RustBuffer) throws -> SortOrder {
+    return try FfiConverterTypeSortOrder.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSortOrder_lower(_ value: SortOrder) -> RustBuffer {
+    return FfiConverterTypeSortOrder.lower(value)
 }
 
 
@@ -2178,6 +3603,30 @@ fileprivate struct FfiConverterOptionInt32: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
+    typealias SwiftType = Int64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionDouble: FfiConverterRustBuffer {
     typealias SwiftType = Double?
 
@@ -2194,6 +3643,30 @@ fileprivate struct FfiConverterOptionDouble: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterDouble.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionBool: FfiConverterRustBuffer {
+    typealias SwiftType = Bool?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterBool.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterBool.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -2292,6 +3765,80 @@ fileprivate struct FfiConverterOptionTypePurpose: FfiConverterRustBuffer {
         case 1: return try FfiConverterTypePurpose.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeSortOrder: FfiConverterRustBuffer {
+    typealias SwiftType = SortOrder?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeSortOrder.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeSortOrder.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeLineItem: FfiConverterRustBuffer {
+    typealias SwiftType = [LineItem]
+
+    public static func write(_ value: [LineItem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeLineItem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [LineItem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [LineItem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeLineItem.read(from: &buf))
+        }
+        return seq
     }
 }
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
@@ -2416,7 +3963,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cairn_mobile_checksum_method_tracker_track() != 59722) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_track_event() != 60337) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_track_event() != 25042) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cairn_mobile_checksum_constructor_tracker_new() != 46046) {

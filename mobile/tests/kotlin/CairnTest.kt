@@ -10,6 +10,8 @@
 //   crash2  <endpoint> <dataDir>             a new process on the same dataDir delivers the rest
 //   count   <endpoint> <dataDir>             prints what a new process finds queued and its
 //                                            consent, uploads nothing
+//   roundtrip <endpoint> <dataDir>           every SeedEvent variant (Samples.kt, generated)
+//                                            with its sample values, flushAwait
 
 import dev.cairn.*
 import kotlinx.coroutines.runBlocking
@@ -126,6 +128,18 @@ fun count(endpoint: String, dataDir: String) {
     }
 }
 
+fun roundtrip(endpoint: String, dataDir: String) {
+    Tracker(config(endpoint, dataDir)).use { t ->
+        t.setConsent(ConsentState(analytics = true, personalization = true, marketing = true))
+        val events = sampleSeedEvents()
+        for (e in events) check(t.trackEvent(e) == TrackResult.QUEUED, "queued: $e")
+        runBlocking { t.flushAwait(20_000) }
+        println("TRACKED ${events.size}")
+        println("ANONYMOUS_ID ${t.anonymousId()}")
+        println("DONE")
+    }
+}
+
 fun main(args: Array<String>) {
     when (args.getOrNull(0)) {
         "hashed" -> hashed(args[1], args[2], args[3])
@@ -133,8 +147,9 @@ fun main(args: Array<String>) {
         "crash1" -> crash1(args[1], args[2], args[3].toInt(), args[4].toInt())
         "crash2" -> crash2(args[1], args[2])
         "count" -> count(args[1], args[2])
+        "roundtrip" -> roundtrip(args[1], args[2])
         else -> {
-            System.err.println("usage: CairnTest hashed|consent|crash1|crash2|count <endpoint> <dataDir> ...")
+            System.err.println("usage: CairnTest hashed|consent|crash1|crash2|count|roundtrip <endpoint> <dataDir> ...")
             exitProcess(2)
         }
     }

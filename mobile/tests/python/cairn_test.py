@@ -9,6 +9,7 @@ lines the Rust test reads.
                                                  prints TRACKED, then idles
     crash2  <endpoint> <dataDir>
     count   <endpoint> <dataDir>                 what a new process finds queued, its consent
+    roundtrip <endpoint> <dataDir>               every SeedEvent variant (samples.py, generated)
 """
 
 import asyncio
@@ -16,6 +17,7 @@ import sys
 import time
 
 import cairn_mobile as cairn
+from samples import sample_seed_events
 
 
 def check(cond, what):
@@ -116,6 +118,18 @@ def count(endpoint, data_dir):
     print("DONE")
 
 
+def roundtrip(endpoint, data_dir):
+    t = cairn.Tracker(config(endpoint, data_dir))
+    t.set_consent(cairn.ConsentState(analytics=True, personalization=True, marketing=True))
+    events = sample_seed_events(cairn)
+    for e in events:
+        check(t.track_event(e) == cairn.TrackResult.QUEUED, f"queued: {e}")
+    asyncio.run(t.flush_await(20_000))
+    print(f"TRACKED {len(events)}")
+    print(f"ANONYMOUS_ID {t.anonymous_id()}")
+    print("DONE")
+
+
 def main(argv):
     mode = argv[1] if len(argv) > 1 else ""
     if mode == "hashed":
@@ -128,8 +142,10 @@ def main(argv):
         crash2(argv[2], argv[3])
     elif mode == "count":
         count(argv[2], argv[3])
+    elif mode == "roundtrip":
+        roundtrip(argv[2], argv[3])
     else:
-        print("usage: cairn_test.py hashed|consent|crash1|crash2|count <endpoint> <dataDir> ...", file=sys.stderr)
+        print("usage: cairn_test.py hashed|consent|crash1|crash2|count|roundtrip <endpoint> <dataDir> ...", file=sys.stderr)
         sys.exit(2)
     sys.stdout.flush()
 

@@ -176,7 +176,7 @@ const cases = {
     assert.ok(failed, 'flush() rejects with an Error while the collector is down');
     await page.reload();
     await page.waitForFunction(() => window.loaded);
-    await page.evaluate((o) => cairn.init(o), { writeKey: WRITE, ...opts });
+    await page.evaluate((o) => cairn.init(o), { writeKey: WRITE, hashKey: HASH_KEY, ...opts });
     // init() awaits the adoption of the closed namespace.
     const queued = await page.evaluate(() => cairn.queued());
     assert.equal(queued, 3, 'the reloaded page adopted the 3 stored events');
@@ -218,7 +218,7 @@ const cases = {
         return tx.apply(this, arguments);
       };
     });
-    await page.evaluate((o) => cairn.init(o), { writeKey: WRITE, endpoint: A, consent: true, autoPageViews: false });
+    await page.evaluate((o) => cairn.init(o), { writeKey: WRITE, endpoint: A, hashKey: HASH_KEY, consent: true, autoPageViews: false });
     const anon = await anonOf(page);
     const r = await page.evaluate(async () => {
       const out = [cairn.track('after_store_error', { i: 0 })];
@@ -264,7 +264,7 @@ const cases = {
     const before = sent.length;
     await page.reload();
     await page.waitForFunction(() => window.loaded);
-    await page.evaluate((o) => cairn.init(o), { writeKey: WRITE, endpoint: A, ...opts });
+    await page.evaluate((o) => cairn.init(o), { writeKey: WRITE, endpoint: A, hashKey: HASH_KEY, ...opts });
     const { ms } = await waitFor(A, anon, 3, 5000);
     await sleep(1000);
     const all = (await feed(A)).filter((e) => e.anonymousId === anon);
