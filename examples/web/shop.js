@@ -44,7 +44,7 @@ function render() {
     const hits = products.filter((p) => (p.name + ' ' + p.tags).toLowerCase().includes(term));
     view.innerHTML = `<h2>Results for “${term}” (${hits.length})</h2><div class="grid">${hits.map((p) => card(p)).join('')}</div>`;
     call('search', term, { results: hits.length });
-    view.querySelectorAll('.card a').forEach((a, i) => a.addEventListener('click', () => call('searchResultClick', term, hits[i].id, i + 1)));
+    view.querySelectorAll('.card a').forEach((a, i) => a.addEventListener('click', () => call('searchResultClick', term, hits[i].id, { position: i })));
   } else if (q.get('view') === 'cart') {
     const lines = [...cart].map(([id, n]) => ({ p: products.find((x) => x.id === id), n }));
     const total = lines.reduce((s, l) => s + l.p.price * l.n, 0);
@@ -52,7 +52,8 @@ function render() {
       <p>Total ${money(total)}</p><button id="buy" ${lines.length ? '' : 'disabled'}>Buy now</button>`;
     $('#buy').onclick = () => {
       const order = 'order-' + Date.now().toString(36);
-      call('purchase', order, total, 'EUR', { items: lines.length });
+      const items = lines.map((l) => ({ product_id: l.p.id, price: l.p.price, quantity: l.n }));
+      call('purchase', order, items, total, 'EUR');
       cart.clear();
       count();
       call('flush');
@@ -114,7 +115,8 @@ $('#reject').onclick = () => choose(false);
 $('#privacy').onclick = (e) => { e.preventDefault(); $('#banner').hidden = false; };
 
 try {
-  await cairn.init({ writeKey, endpoint: location.origin });
+  // The project's hash key: user ids, e-mails and phones are hashed with it on the device.
+  await cairn.init({ writeKey, endpoint: location.origin, hashKey: 'demo-hash-key' });
   const c = cairn.getConsent();
   log(`init(writeKey "${writeKey}") consent ${JSON.stringify(c)}, anonymousId ${cairn.anonymousId()}`);
   $('#banner').hidden = c.analytics || c.personalization || sessionStorage.getItem('cairnDemoAsked') === '1';

@@ -8,7 +8,7 @@ export type ConsentInput = boolean | Partial<ConsentState>;
 export type Properties = Record<string, unknown>;
 export interface EventOptions { /** Consent purpose the event needs (default 'analytics'). */ purpose?: Purpose; }
 
-export interface InitOptions {
+interface InitOptionsBase {
   /** The collector write key (sent as Basic auth and, for beacons, in the body). */
   writeKey: string;
   /** Collector base URL; default: the page's own origin. */
@@ -17,9 +17,6 @@ export interface InitOptions {
   consent?: ConsentInput;
   /** 'opt-in' (default): nothing is collected or stored before consent. */
   consentMode?: 'opt-in' | 'opt-out';
-  /** HMAC key for user ids, e-mails and phones; hashing is on when given. */
-  hashKey?: string;
-  hashIdentities?: boolean;
   /** Page view on load and on every history.pushState / replaceState / popstate route (default true). */
   autoPageViews?: boolean;
   /** Clicks on elements with data-cairn-event="name" and data-cairn-* properties (default true). */
@@ -38,6 +35,13 @@ export interface InitOptions {
   /** Where cairn_wasm_bg.wasm is (default: next to cairn_wasm.js). */
   wasmUrl?: string | URL;
 }
+
+/** Identities (user ids, e-mails, phones) are HMAC-hashed on the device with the project's
+ *  hash key, as on mobile: `hashKey` is required unless `hashIdentities: false`. */
+export type InitOptions = InitOptionsBase & (
+  | { hashKey: string; hashIdentities?: true }
+  | { hashIdentities: false; hashKey?: string }
+);
 
 /** Loads the core, opens the stored queue and starts tracking. Call once; later calls return the same promise. */
 export function init(options: InitOptions): Promise<void>;

@@ -677,7 +677,8 @@ public protocol TrackerProtocol: AnyObject, Sendable {
     func track(event: String, propertiesJson: String?, purpose: Purpose?) throws  -> TrackResult
     
     /**
-     * A seed event with typed fields, plus optional extra properties.
+     * An event of the table with typed fields, plus optional extra properties;
+     * `purpose` overrides the table's purpose for it.
      */
     func trackEvent(event: SeedEvent, propertiesJson: String?, purpose: Purpose?) throws  -> TrackResult
     
@@ -964,7 +965,8 @@ open func track(event: String, propertiesJson: String? = nil, purpose: Purpose? 
 }
     
     /**
-     * A seed event with typed fields, plus optional extra properties.
+     * An event of the table with typed fields, plus optional extra properties;
+     * `purpose` overrides the table's purpose for it.
      */
 open func trackEvent(event: SeedEvent, propertiesJson: String? = nil, purpose: Purpose? = nil)throws  -> TrackResult  {
     return try  FfiConverterTypeTrackResult_lift(try rustCallWithError(FfiConverterTypeCairnError_lift) {
@@ -3963,7 +3965,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cairn_mobile_checksum_method_tracker_track() != 59722) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_track_event() != 25042) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_track_event() != 36953) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cairn_mobile_checksum_constructor_tracker_new() != 46046) {
