@@ -83,11 +83,15 @@ pub fn page() -> String {
         }
         if app_events().any(|a| a.name == e.name) {
             let args: Vec<&str> = e.required().map(|f| f.name).collect();
+            let typed: Vec<String> = e
+                .required()
+                .map(|f| format!("{}: {}", f.name, crate::rust::arg_type(e, f)))
+                .collect();
             let _ = writeln!(
                 s,
                 "Rust `Event::{}({})`, JavaScript `{}({}{}properties?, options?)`, Kotlin `SeedEvent.{}(...)`, Python `SeedEvent.{}(...)`.",
                 e.name,
-                args.join(", "),
+                typed.join(", "),
                 camel(e.name),
                 args.iter().map(|a| camel(a)).collect::<Vec<_>>().join(", "),
                 if args.is_empty() { "" } else { ", " },

@@ -8,7 +8,7 @@ use cairn_protocol::Kind;
 use std::fmt::Write;
 
 /// The argument type of a required field.
-fn arg_type(e: &EventSpec, f: &Field) -> String {
+pub(crate) fn arg_type(e: &EventSpec, f: &Field) -> String {
     match f.ty {
         FieldType::Str => "&str".into(),
         FieldType::Int { .. } => int_type(f.ty).into(),
