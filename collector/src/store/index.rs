@@ -7,7 +7,9 @@
 //! almost nothing; deletion then scans just the segments listed. It lives in sled and is
 //! filled from the event log by a background thread, off the acknowledgement path.
 //! Everything in it can be rebuilt from the log, so it needs no fsync of its own: after
-//! a crash the indexer resumes from its last recorded position.
+//! a crash the indexer resumes from its last recorded position. A tombstone removes the
+//! entries of its identities when the indexer reaches it, so what comes after it is
+//! indexed afresh, in log order.
 //!
 //! - `i` identity(32) segment(8 BE) -> ()
 //! - `l` user(32) other(32)         -> ()
@@ -65,7 +67,6 @@ pub struct UserEntries {
     pub identities: Vec<Identity>,
     /// First seqs of the segments holding their events.
     pub segments: Vec<u64>,
-    keys: Vec<sled::IVec>,
 }
 
 fn seq_of(key: &[u8]) -> Option<u64> {
@@ -189,9 +190,29 @@ impl IdentityIndex {
         let mut recent = self.recent.lock().unwrap();
         let mut links = LinkChunk::default();
         let mut failed = None;
+        let mut forgot = false;
         let read = log.read_after(from, |f, segment| {
             if recent.0 != segment {
                 *recent = (segment, HashSet::new());
+            }
+            if f.kind == Kind::Tombstone {
+                // A tombstone is a chunk of its own: its removals must not meet entries
+                // this chunk would insert, nor lookups made before they apply.
+                if count > 0 {
+                    return ControlFlow::Break(());
+                }
+                if let Some((ids, _)) = frame::decode_tombstone_body(f.body) {
+                    if let Err(e) = self.remove_entries(&mut batch, &ids) {
+                        failed = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                    for id in &ids {
+                        recent.1.remove(id);
+                    }
+                    forgot = true;
+                }
+                last = f.seq;
+                return ControlFlow::Break(());
             }
             if f.kind == Kind::Event {
                 if let Some(body) = frame::decode_event_body(f.body) {
@@ -232,12 +253,29 @@ impl IdentityIndex {
             return applied.map(|()| last);
         }
         let mut seen = self.seen_links.lock().unwrap();
-        if seen.len() + links.added.len() > SEEN_LINKS {
+        if forgot || seen.len() + links.added.len() > SEEN_LINKS {
             seen.clear();
         }
         seen.extend(links.added);
         self.policy.refused.inc_by(links.refused);
         Ok(last)
+    }
+
+    /// Adds to `batch` the removal of every entry of `identities`.
+    fn remove_entries(
+        &self,
+        batch: &mut sled::Batch,
+        identities: &[Identity],
+    ) -> Result<(), sled::Error> {
+        for id in identities {
+            for prefix in [b'i', b'l'] {
+                for entry in self.db.scan_prefix(key(prefix, id, &[])).keys() {
+                    batch.remove(entry?);
+                }
+            }
+            batch.remove(key(b'c', id, &[]));
+        }
+        Ok(())
     }
 
     /// Adds a link to `batch` unless it is indexed already or, for an anonymous tie,
@@ -281,7 +319,6 @@ impl IdentityIndex {
     pub fn entries_of(&self, user: Identity) -> Result<UserEntries, CollectorError> {
         let mut identities = vec![user];
         let mut seen: HashSet<Identity> = identities.iter().copied().collect();
-        let mut keys = Vec::new();
         let mut next = 0;
         while next < identities.len() {
             let id = identities[next];
@@ -293,32 +330,20 @@ impl IdentityIndex {
                         identities.push(other);
                     }
                 }
-                keys.push(link);
             }
         }
-        let mut segments = Vec::new();
-        for id in &identities {
-            let count = key(b'c', id, &[]);
-            if self.db.contains_key(&count)? {
-                keys.push(count.into());
-            }
-            for entry in self.db.scan_prefix(key(b'i', id, &[])).keys() {
-                let entry = entry?;
-                segments.extend(seq_of(&entry));
-                keys.push(entry);
-            }
-        }
-        segments.sort_unstable();
-        segments.dedup();
+        let segments = self.segments_of(identities.iter())?;
         Ok(UserEntries {
             identities,
             segments,
-            keys,
         })
     }
 
     /// First seqs of the segments holding events of `identities`.
-    pub fn segments_of(&self, identities: &HashSet<Identity>) -> Result<Vec<u64>, CollectorError> {
+    pub fn segments_of<'a>(
+        &self,
+        identities: impl IntoIterator<Item = &'a Identity>,
+    ) -> Result<Vec<u64>, CollectorError> {
         let mut segments = Vec::new();
         for id in identities {
             for entry in self.db.scan_prefix(key(b'i', id, &[])).keys() {
@@ -328,22 +353,6 @@ impl IdentityIndex {
         segments.sort_unstable();
         segments.dedup();
         Ok(segments)
-    }
-
-    /// Removes a deleted user's entries. Their identities are indexed afresh if they
-    /// come back.
-    pub fn forget(&self, entries: UserEntries) -> Result<(), CollectorError> {
-        let mut recent = self.recent.lock().unwrap();
-        for id in &entries.identities {
-            recent.1.remove(id);
-        }
-        self.seen_links.lock().unwrap().clear();
-        let mut batch = sled::Batch::default();
-        for k in entries.keys {
-            batch.remove(k);
-        }
-        self.db.apply_batch(batch)?;
-        Ok(())
     }
 }
 

@@ -16,7 +16,7 @@ use cairn_protocol::feed::{feed_line, stored_record, RecordKind};
 
 use super::{
     dedup::{fingerprint, DedupWindow},
-    deletion::{is_mine, tombstone_frames, Deletions, Hidden, TOMBSTONE_IDENTITIES},
+    deletion::{belongs_to, is_mine, tombstone_frames, Deletions, Hidden, TOMBSTONE_IDENTITIES},
     frame::{self, Frame, Kind},
     index::IdentityIndex,
     log::Log,
@@ -125,6 +125,31 @@ impl LogStore {
         Ok(positions)
     }
 
+    /// The events of `wanted` appended after `snapshot`, and whether any of those frames
+    /// ties another identity to one of `wanted`.
+    fn appended_since(
+        &self,
+        snapshot: u64,
+        wanted: &HashSet<Identity>,
+    ) -> Result<AppendedSince, CollectorError> {
+        let mut since = AppendedSince::default();
+        self.log.read_after_at(snapshot, |f, segment, offset| {
+            if f.kind == Kind::Event {
+                if let Some(body) = frame::decode_event_body(f.body) {
+                    if belongs_to(&body, wanted) {
+                        since.positions.push((f.seq, segment, offset));
+                    }
+                    since.relinked |= body
+                        .links
+                        .iter()
+                        .any(|(user, other)| wanted.contains(user) && !wanted.contains(other));
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(since)
+    }
+
     /// Zeroes the frames at `positions` that are still the events found there (another
     /// deletion may have zeroed one since), then syncs once. Returns how many it zeroed.
     fn zero_at(&self, positions: &[(u64, u64, u64)]) -> Result<u64, CollectorError> {
@@ -146,6 +171,12 @@ impl LogStore {
         }
         Ok(zeroed)
     }
+}
+
+#[derive(Default)]
+struct AppendedSince {
+    positions: Vec<(u64, u64, u64)>,
+    relinked: bool,
 }
 
 impl Drop for LogStore {
@@ -246,39 +277,38 @@ impl EventStore for LogStore {
     ) -> Result<PendingDeletion, CollectorError> {
         let _writer = self.writer.lock().unwrap();
         let last = self.log.last_seq();
-        self.index.wait_indexed(last);
-        let entries = self.index.entries_of(request.identity)?;
-        let wanted: HashSet<Identity> = entries.identities.iter().copied().collect();
         let found_ids: HashSet<Identity> = found.identities.iter().copied().collect();
-        let positions = if found_ids.is_subset(&wanted) && found.snapshot <= last {
-            // What was found up to the snapshot stands. Add the events appended since,
-            // and the older events of identities tied to the user meanwhile (only the
-            // segments holding those identities are read).
+        let since = self.appended_since(found.snapshot, &found_ids)?;
+        let (identities, wanted, positions) = if !since.relinked {
+            // No identity can have been tied to the user since the search: what it found
+            // stands, with the user's events appended since.
             let mut positions = found.positions;
-            let tied: HashSet<Identity> = wanted.difference(&found_ids).copied().collect();
-            if !tied.is_empty() {
-                let segments = self.index.segments_of(&tied)?;
-                positions.extend(self.positions_of(&tied, &segments, found.snapshot)?);
-            }
-            self.log
-                .read_after_at(found.snapshot, |f, segment, offset| {
-                    if is_mine(f, &wanted) {
-                        positions.push((f.seq, segment, offset));
-                    }
-                    ControlFlow::Continue(())
-                })?;
-            positions
+            positions.extend(since.positions);
+            (found.identities, found_ids, positions)
         } else {
-            // Identities were unlinked from the user meanwhile: search every listed
-            // segment again.
-            self.positions_of(&wanted, &entries.segments, u64::MAX)?
+            self.index.wait_indexed(last);
+            let entries = self.index.entries_of(request.identity)?;
+            let wanted: HashSet<Identity> = entries.identities.iter().copied().collect();
+            let positions = if found_ids.is_subset(&wanted) && found.snapshot <= last {
+                // Add the older events of the identities tied meanwhile (reading only
+                // their segments), and everything of the user appended since.
+                let tied: HashSet<Identity> = wanted.difference(&found_ids).copied().collect();
+                let segments = self.index.segments_of(&tied)?;
+                let mut positions = found.positions;
+                positions.extend(self.positions_of(&tied, &segments, found.snapshot)?);
+                positions.extend(self.appended_since(found.snapshot, &wanted)?.positions);
+                positions
+            } else {
+                self.positions_of(&wanted, &entries.segments, u64::MAX)?
+            };
+            (entries.identities, wanted, positions)
         };
         // The tombstones go first: once they are durable the events are gone for the
         // feed, and a crash before their zeroing is durable is finished at the next start.
         let first = last + 1;
         let (bytes, frames) = tombstone_frames(
             request,
-            &entries.identities,
+            &identities,
             positions.len(),
             first,
             self.tombstone_identities,
@@ -293,7 +323,7 @@ impl EventStore for LogStore {
             self.deletions.forget(first);
             return Err(e.into());
         }
-        self.index.forget(entries)?;
+        // The indexer drops the identities' entries when it reaches the tombstones.
         self.index.notify(last_tombstone);
         Ok(PendingDeletion {
             first_tombstone: first,

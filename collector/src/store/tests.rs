@@ -477,3 +477,25 @@ fn event_records_carry_their_source() {
     assert_eq!(line["source"], "test");
     let _ = fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_user_who_comes_back_after_a_deletion_is_deleted_again() {
+    let d = dir("again");
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
+    store
+        .append(&[event("a", 1, 2, true), event("anon", 0, 2, false)])
+        .unwrap();
+    assert_eq!(store.delete_user(&request(1)).unwrap().deleted_events, 2);
+    // The same user and device again, in the same segment: indexed afresh after the
+    // tombstone dropped their entries.
+    store
+        .append(&[event("b", 1, 2, true), event("anon2", 0, 2, false)])
+        .unwrap();
+    assert_eq!(store.delete_user(&request(1)).unwrap().deleted_events, 2);
+    assert_eq!(keys(&store), ["tombstone:h1", "tombstone:h1"]);
+    drop(store);
+    let store = LogStore::open(&d, 0, LinkPolicy::default()).unwrap();
+    store.append(&[event("c", 1, 2, false)]).unwrap();
+    assert_eq!(store.delete_user(&request(1)).unwrap().deleted_events, 1);
+    let _ = fs::remove_dir_all(&d);
+}
