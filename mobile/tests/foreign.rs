@@ -348,6 +348,13 @@ fn events(collector: &CollectorProcess, at_least: usize) -> Vec<Value> {
         .collect()
 }
 
+/// The events apart from the SDK's consent records (one per consent choice), and the
+/// records.
+fn split_records(evs: Vec<Value>) -> (Vec<Value>, Vec<Value>) {
+    evs.into_iter()
+        .partition(|e| e["event"] != cairn_protocol::events::CONSENT_CHANGED)
+}
+
 fn start_collector(name: &str) -> CollectorProcess {
     CollectorProcess::start(
         cairn_testkit::collector_bin(),
@@ -378,12 +385,15 @@ fn hashed_ids(lang: Lang) {
     );
     let anonymous_id = &out["ANONYMOUS_ID"];
 
-    let evs = events(&collector, 4);
+    let (evs, records) = split_records(events(&collector, 5));
     assert_eq!(
         evs.len(),
         4,
         "identify, custom, add_to_cart, screen: {evs:#?}"
     );
+    assert_eq!(records.len(), 1, "the record of the one consent choice");
+    assert_eq!(records[0]["properties"]["analytics"], true);
+    assert_eq!(records[0]["context"]["purpose"], "consent");
     let user = stored(&hmac_hex(DEVICE_HASH_KEY, "user-42"));
     for e in &evs {
         assert_eq!(e["userId"], user.as_str(), "{e}");
@@ -438,20 +448,25 @@ fn consent_revoke(lang: Lang) {
     let out = lang.run(&["consent", &collector.url, data_dir.to_str().unwrap()]);
     assert!(out.contains_key("DONE"), "{out:?}");
     assert_eq!(
-        out["QUEUED_BEFORE"], "6",
-        "5 analytics + 1 personalization queued"
+        out["QUEUED_BEFORE"], "7",
+        "5 analytics + 1 personalization + the grant's consent record queued"
     );
     assert_eq!(
-        out["QUEUED_AFTER"], "1",
-        "revoking analytics purged its 5 events"
+        out["QUEUED_AFTER"], "2",
+        "revoking analytics purged its 5 events; its record replaced the grant's"
     );
 
     // The program's flushAwait returned with an empty queue and its close() stopped
     // the upload thread before it exited: nothing more can come from it.
-    let evs = events(&collector, 1);
+    let (evs, records) = split_records(events(&collector, 2));
     assert_eq!(evs.len(), 1, "{evs:#?}");
     assert_eq!(evs[0]["event"], "hide_item");
     assert_eq!(evs[0]["context"]["purpose"], "personalization");
+    let analytics: Vec<&Value> = records
+        .iter()
+        .map(|r| &r["properties"]["analytics"])
+        .collect();
+    assert_eq!(analytics, [false], "the latest choice's record only");
 
     // A second process on the same dataDir: the purge reached sled, so none of the
     // 5 revoked events comes back, and the revocation itself was persisted.
@@ -462,8 +477,8 @@ fn consent_revoke(lang: Lang) {
     );
     assert_eq!(again["ANALYTICS"], "false", "{again:?}");
     assert_eq!(again["PERSONALIZATION"], "true", "{again:?}");
-    let evs = events(&collector, 1);
-    assert_eq!(evs.len(), 1, "nothing more after a restart: {evs:#?}");
+    let evs = events(&collector, 2);
+    assert_eq!(evs.len(), 2, "nothing more after a restart: {evs:#?}");
 }
 
 /// (c) A process that tracked is killed with SIGKILL; a second process on the same
@@ -515,7 +530,7 @@ fn kill9_then_restart(lang: Lang) {
     let delivered_before = collector
         .feed(0)
         .iter()
-        .filter(|r| r["kind"] == "event")
+        .filter(|r| r["kind"] == "event" && r["value"]["event"] == "crash_event")
         .count();
 
     let out = lang.run(&["crash2", &collector.url, dir]);
