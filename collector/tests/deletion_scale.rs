@@ -44,8 +44,11 @@ fn only_in_tombstones(c: &CollectorProcess, raw: &str) {
     assert_eq!(occurrences_in_dir(&c.data_dir, raw.as_bytes()), 0);
 }
 
+/// Requests acknowledged before the deletion starts: the baseline latency.
+const BEFORE: usize = 100;
+
 /// Posts small batches of another user's events until `stop`, timing each; says on
-/// `started` once the first is acknowledged. Returns (start, ack latency) per request.
+/// `started` once `BEFORE` are acknowledged. Returns (start, ack latency) per request.
 fn ingest_beside(
     c: &CollectorProcess,
     stop: Arc<AtomicBool>,
@@ -74,7 +77,7 @@ fn ingest_beside(
                 .status();
             samples.push((at, at.elapsed()));
             assert_eq!(status, 200);
-            if samples.len() == 1 {
+            if samples.len() == BEFORE {
                 let _ = started.send(());
             }
         }
@@ -96,19 +99,24 @@ fn delete_beside_ingest(c: &CollectorProcess, raw: &str) -> Value {
     let samples = ingest.join().expect("ingest thread");
     assert_eq!(reply.status, 200, "{}", reply.text);
     let ended = began + took;
-    let mut during: Vec<Duration> = samples
-        .iter()
-        .filter(|(at, latency)| *at < ended && *at + *latency > began)
-        .map(|(_, latency)| *latency)
-        .collect();
-    during.sort();
-    let median = during.get(during.len() / 2).copied().unwrap_or_default();
-    let max = during.last().copied().unwrap_or_default();
+    let latencies = |keep: &dyn Fn(Instant, Duration) -> bool| {
+        let mut picked: Vec<Duration> = samples
+            .iter()
+            .filter(|(at, latency)| keep(*at, *latency))
+            .map(|(_, latency)| *latency)
+            .collect();
+        picked.sort();
+        let median = picked.get(picked.len() / 2).copied().unwrap_or_default();
+        let max = picked.last().copied().unwrap_or_default();
+        (picked.len(), median, max)
+    };
+    let (n, median, max) = latencies(&|at, latency| at < ended && at + latency > began);
+    let (n0, median0, max0) = latencies(&|at, latency| at + latency <= began);
     println!(
-        "deleting {raw}: {} events in {took:?}; {} ingest requests of 10 events overlapped it: \
-         ack latency median {median:?}, max {max:?}",
+        "deleting {raw}: {} events in {took:?}; ack latency of 10-event requests beside it \
+         (n={n}): median {median:?}, max {max:?}; before it (n={n0}): median {median0:?}, \
+         max {max0:?}",
         reply.json()["deletedEvents"],
-        during.len()
     );
     reply.json()
 }

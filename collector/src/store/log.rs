@@ -406,7 +406,7 @@ impl Log {
     }
 
     /// Overwrites a frame in place with one of the same length; durable after
-    /// `sync_all_segments`.
+    /// `sync_segments`.
     pub fn rewrite(&self, segment: u64, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let segments = self.segments.read().unwrap();
         let segment = segments
@@ -434,9 +434,16 @@ impl Log {
         self.segments.read().unwrap().keys().copied().collect()
     }
 
-    /// fdatasync of every segment, after in-place rewrites.
-    pub fn sync_all_segments(&self) -> io::Result<()> {
-        for segment in self.segments.read().unwrap().values() {
+    /// fdatasync of the given segments (by first seq), after in-place rewrites.
+    pub fn sync_segments(&self, first_seqs: &[u64]) -> io::Result<()> {
+        let segments: Vec<Arc<Segment>> = {
+            let all = self.segments.read().unwrap();
+            first_seqs
+                .iter()
+                .filter_map(|s| all.get(s).cloned())
+                .collect()
+        };
+        for segment in segments {
             self.poison_on_error(segment.file.sync_data())?;
         }
         Ok(())

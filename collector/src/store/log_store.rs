@@ -24,6 +24,9 @@ use super::{
 };
 use crate::{privacy::Identity, CollectorError};
 
+/// Bytes a deletion zeroes between two syncs.
+const ZEROED_PER_SYNC: usize = 1024 * 1024;
+
 pub struct LogStore {
     log: Arc<Log>,
     index: Arc<IdentityIndex>,
@@ -154,6 +157,8 @@ impl LogStore {
     /// deletion may have zeroed one since), then syncs once. Returns how many it zeroed.
     fn zero_at(&self, positions: &[(u64, u64, u64)]) -> Result<u64, CollectorError> {
         let mut zeroed = 0;
+        let mut unsynced = 0;
+        let mut touched = Vec::new();
         for &(seq, segment, offset) in positions {
             let doomed = self
                 .log
@@ -164,11 +169,19 @@ impl LogStore {
             if let Some(bytes) = doomed {
                 self.log.rewrite(segment, offset, &bytes)?;
                 zeroed += 1;
+                unsynced += bytes.len();
+                if touched.last() != Some(&segment) {
+                    touched.push(segment);
+                }
+            }
+            // The writer's fdatasync of the active segment flushes these pages too:
+            // keeping them few keeps acknowledgements quick.
+            if unsynced >= ZEROED_PER_SYNC {
+                self.log.sync_segments(&touched)?;
+                (unsynced, touched) = (0, Vec::new());
             }
         }
-        if zeroed > 0 {
-            self.log.sync_all_segments()?;
-        }
+        self.log.sync_segments(&touched)?;
         Ok(zeroed)
     }
 }
