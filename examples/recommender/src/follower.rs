@@ -23,13 +23,13 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::{
-    model::{Ctx, Effect},
+    model::{prepare, Ctx, Effect, Prepared},
     snapshot::Snapshots,
     AppState, RecoError,
 };
 
 /// Records applied per write-lock hold, so readers wait at most that long.
-const CHUNK: usize = 200;
+const CHUNK: usize = 100;
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const DRIFT_EVERY: Duration = Duration::from_secs(60);
 
@@ -72,7 +72,7 @@ fn jitter(d: Duration) -> Duration {
 /// Writes the snapshot (the model serialised under a read lock, written without it).
 async fn save(state: &AppState, snapshots: &Snapshots) -> Result<Duration, RecoError> {
     let started = Instant::now();
-    let bytes = Snapshots::encode(&state.model());
+    let bytes = tokio::task::block_in_place(|| Snapshots::encode(&state.model()));
     let snapshots = snapshots.clone();
     tokio::task::spawn_blocking(move || snapshots.save(&bytes))
         .await
@@ -132,29 +132,40 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
                 if let Some(last) = records.last() {
                     s.status.head.fetch_max(last.cursor, Ordering::Relaxed);
                 }
-                for chunk in records.chunks(CHUNK) {
-                    let now_ms = s.time.now_ms();
-                    let ctx = Ctx {
-                        ids: &s.ids,
-                        rules: &s.rules,
-                        now_ms,
-                    };
-                    let mut model = state.model_mut();
-                    for r in chunk {
-                        match model.apply(r, &ctx) {
-                            Effect::Skipped => {}
-                            Effect::Applied => dirty = true,
-                            Effect::Forgot => {
-                                dirty = true;
-                                forgot = true;
+                // Applying is CPU work: off the runtime's workers, so requests keep
+                // being served; parsed outside the lock, applied in short holds.
+                tokio::task::block_in_place(|| {
+                    for chunk in records.chunks(CHUNK) {
+                        let now_ms = s.time.now_ms();
+                        let ctx = Ctx {
+                            ids: &s.ids,
+                            rules: &s.rules,
+                            now_ms,
+                        };
+                        let prepared: Vec<(u64, Prepared)> = chunk
+                            .iter()
+                            .map(|r| (r.cursor, prepare(r, &s.ids, now_ms)))
+                            .collect();
+                        let mut model = state.model_mut();
+                        for (cursor, p) in prepared {
+                            match model.apply_prepared(cursor, p, &ctx) {
+                                Effect::Skipped => {}
+                                Effect::Applied => dirty = true,
+                                Effect::Forgot => {
+                                    dirty = true;
+                                    forgot = true;
+                                }
                             }
                         }
+                        drop(model);
+                        s.status
+                            .applied
+                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        // Let waiting readers in before the next hold.
+                        std::thread::yield_now();
                     }
-                    model.refresh();
-                    s.status
-                        .applied
-                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                }
+                    state.model_mut().refresh();
+                });
                 if !full && !s.status.caught_up.swap(true, Ordering::Relaxed) {
                     tracing::info!(cursor = state.model().cursor, "caught up with the feed");
                 }

@@ -145,10 +145,14 @@ pub async fn members(
     known_cohort(&state, &id)?;
     let model = state.model();
     let members = model.cohorts.get(&id);
+    // Sorted, so a limit gives the same members every time.
+    let mut listed: Vec<&String> = members.map(|m| m.iter().collect()).unwrap_or_default();
+    listed.sort_unstable();
+    listed.truncate(limit);
     Ok(Json(json!({
         "cohort": id,
         "member_count": members.map_or(0, |m| m.len()),
-        "members": members.map(|m| m.iter().take(limit).collect::<Vec<_>>()).unwrap_or_default(),
+        "members": listed,
     })))
 }
 

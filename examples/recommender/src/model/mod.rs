@@ -63,7 +63,7 @@ pub struct Model {
     pub totals: Totals,
     /// Derived (rebuilt on load): cohort -> members.
     #[serde(skip)]
-    pub cohorts: HashMap<String, BTreeSet<String>>,
+    pub cohorts: HashMap<String, HashSet<String>>,
     /// Derived: category -> its products.
     #[serde(skip)]
     pub category_items: HashMap<String, BTreeSet<String>>,
@@ -84,6 +84,26 @@ pub enum Effect {
     Skipped,
     Applied,
     Forgot,
+}
+
+/// A record parsed for applying (the parsing needs no lock).
+pub enum Prepared {
+    Event(Box<Observed>),
+    /// The identities to forget.
+    Tombstone(Vec<String>),
+}
+
+pub fn prepare(record: &FeedRecord<Value>, ids: &Ids, now_ms: i64) -> Prepared {
+    match record.kind {
+        RecordKind::Tombstone => {
+            let mut out = vec![record.key.clone()];
+            if let Some(Value::Array(list)) = record.value.get("identities") {
+                out.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
+            Prepared::Tombstone(out)
+        }
+        RecordKind::Event => Prepared::Event(Box::new(observe(&record.value, ids, now_ms))),
+    }
 }
 
 /// What applying needs besides the record.
@@ -135,24 +155,26 @@ impl Model {
 
     /// Recomputes the popular lists that changed (after each applied batch).
     pub fn refresh(&mut self) {
-        let rank = |items: &HashMap<String, Item>, ids: &mut Vec<String>, n: usize| {
-            ids.sort_by(|a, b| items[b].pop.total_cmp(&items[a].pop).then_with(|| a.cmp(b)));
-            ids.truncate(n);
-        };
+        // Highest popularity first, ties by id; scores read once, not per comparison.
+        fn top(mut v: Vec<(f64, &String)>, n: usize) -> Vec<String> {
+            let order = |a: &(f64, &String), b: &(f64, &String)| {
+                b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1))
+            };
+            if v.len() > n {
+                v.select_nth_unstable_by(n, order);
+                v.truncate(n);
+            }
+            v.sort_by(order);
+            v.into_iter().map(|(_, id)| id.clone()).collect()
+        }
         if self.popular_dirty {
-            let mut all: Vec<String> = self
+            let all: Vec<(f64, &String)> = self
                 .items
                 .iter()
                 .filter(|(_, i)| i.pop > 0.0)
-                .map(|(k, _)| k.clone())
+                .map(|(k, i)| (i.pop, k))
                 .collect();
-            if all.len() > POPULAR * 4 {
-                all.select_nth_unstable_by(POPULAR, |a, b| {
-                    self.items[b].pop.total_cmp(&self.items[a].pop)
-                });
-            }
-            rank(&self.items, &mut all, POPULAR);
-            self.popular = all;
+            self.popular = top(all, POPULAR);
             self.popular_dirty = false;
         }
         for c in std::mem::take(&mut self.dirty_categories) {
@@ -160,36 +182,35 @@ impl Model {
                 self.category_top.remove(&c);
                 continue;
             };
-            let mut ids: Vec<String> = members
+            let scored: Vec<(f64, &String)> = members
                 .iter()
-                .filter(|id| self.items[*id].pop > 0.0)
-                .cloned()
+                .filter_map(|id| self.items.get(id).map(|i| (i.pop, id)))
+                .filter(|(p, _)| *p > 0.0)
                 .collect();
-            rank(&self.items, &mut ids, CATEGORY_TOP);
+            let ids = top(scored, CATEGORY_TOP);
             self.category_top.insert(c, ids);
         }
     }
 
     /// Applies one feed record (see the rules above).
     pub fn apply(&mut self, record: &FeedRecord<Value>, ctx: &Ctx) -> Effect {
-        if record.cursor <= self.cursor {
+        let prepared = prepare(record, ctx.ids, ctx.now_ms);
+        self.apply_prepared(record.cursor, prepared, ctx)
+    }
+
+    /// Applies a record [`prepare`]d outside the model's lock.
+    pub fn apply_prepared(&mut self, cursor: u64, prepared: Prepared, ctx: &Ctx) -> Effect {
+        if cursor <= self.cursor {
             return Effect::Skipped;
         }
-        self.cursor = record.cursor;
-        match record.kind {
-            RecordKind::Tombstone => {
+        self.cursor = cursor;
+        match prepared {
+            Prepared::Tombstone(ids) => {
                 self.totals.tombstones += 1;
-                let mut ids = vec![record.key.clone()];
-                if let Some(Value::Array(list)) = record.value.get("identities") {
-                    ids.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
-                }
                 self.forget(&ids);
                 Effect::Forgot
             }
-            RecordKind::Event => {
-                let o = observe(&record.value, ctx.ids, ctx.now_ms);
-                self.apply_event(o, ctx)
-            }
+            Prepared::Event(o) => self.apply_event(*o, ctx),
         }
     }
 
@@ -371,13 +392,20 @@ impl Model {
         };
         let facts = p.facts(now_ms, decay);
         for (cohort, expr) in &rules.cohorts {
-            let members = self.cohorts.entry(cohort.clone()).or_default();
-            if expr.eval(&facts) {
-                if !members.contains(id) {
+            let member = expr.eval(&facts);
+            match self.cohorts.get_mut(cohort) {
+                Some(members) if member && !members.contains(id) => {
                     members.insert(id.to_owned());
                 }
-            } else {
-                members.remove(id);
+                Some(_) if member => {}
+                Some(members) => {
+                    members.remove(id);
+                }
+                None if member => {
+                    self.cohorts
+                        .insert(cohort.clone(), HashSet::from([id.to_owned()]));
+                }
+                None => {}
             }
         }
     }
