@@ -211,3 +211,28 @@ pub fn samples_file() -> String {
     s.push_str("];\n");
     s
 }
+
+/// `wasm/tests/types/samples.ts`: every helper called with its samples, for `tsc`
+/// (the declarations accept what the helpers are documented to take).
+pub fn ts_samples_file() -> String {
+    let mut s = format!(
+        "{}\n// Every helper of cairn.d.ts with its sample values: type-checked by wasm/tests/types.rs.\n\
+         import * as cairn from '../../js/cairn';\n\nexport function all(): boolean[] {{\n  return [\n",
+        crate::HEADER
+    );
+    for e in app_events() {
+        let mut args = Vec::new();
+        let mut props = serde_json::Map::new();
+        for (f, v) in samples(e) {
+            if f.required {
+                args.push(v.to_string());
+            } else {
+                props.insert(f.name.to_string(), v);
+            }
+        }
+        args.push(serde_json::Value::Object(props).to_string());
+        let _ = writeln!(s, "    cairn.{}({}),", camel(e.name), args.join(", "));
+    }
+    s.push_str("  ];\n}\n");
+    s
+}

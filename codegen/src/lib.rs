@@ -10,7 +10,7 @@
 //! | `mobile/src/seed_event.rs` | the UniFFI `SeedEvent` (Kotlin, Swift, Python) |
 //! | `docs/schema/events/<name>.json` | JSON Schema of each event's `properties` |
 //! | `docs/events.md` | the reference page |
-//! | `tests/tests/roundtrip/samples.rs`, `wasm/tests/browser/samples.mjs`, `mobile/tests/kotlin/Samples.kt`, `mobile/tests/python/samples.py` | every helper called with sample values, for the round-trip tests |
+//! | `tests/tests/roundtrip/samples.rs`, `wasm/tests/browser/samples.mjs`, `wasm/tests/types/samples.ts`, `mobile/tests/kotlin/Samples.kt`, `mobile/tests/python/samples.py` | every helper called with sample values, for the round-trip and type tests |
 //!
 //! Output is deterministic (table order; Rust through rustfmt), so [`stale`] can
 //! compare the repository with a fresh generation.
@@ -91,6 +91,7 @@ pub fn generate(root: &Path) -> Result<Vec<Output>, Error> {
     push("mobile/tests/kotlin/Samples.kt", mobile::kotlin_samples());
     push("mobile/tests/python/samples.py", mobile::python_samples());
     push("wasm/tests/browser/samples.mjs", js::samples_file());
+    push("wasm/tests/types/samples.ts", js::ts_samples_file());
     for (path, body) in [
         ("wasm/js/cairn.js", js::helpers()),
         ("wasm/js/cairn.d.ts", js::declarations()),
