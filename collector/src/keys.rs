@@ -87,6 +87,9 @@ struct StoredKeys {
     /// start with another secret would hash identities differently and deletion would
     /// silently miss every existing user, so it is refused.
     hash_secret_check: Option<String>,
+    /// The same for the default project hash key: raw ids would get other pseudonyms.
+    #[serde(default)]
+    project_hash_key_check: Option<String>,
 }
 
 pub struct Keys {
@@ -164,22 +167,20 @@ impl Keys {
         } else {
             config.write_keys.clone()
         };
-        let check = secret_check(&hash_secret);
-        let new_check = match &stored.hash_secret_check {
-            Some(kept) if *kept != check => {
-                return Err(CollectorError::Config(format!(
-                    "the hash secret differs from the one the data in {} was written with; \
-                     stored identities would no longer match (deletion would miss users)",
-                    config.data_dir.display()
-                )))
-            }
-            Some(_) => false,
-            None => {
-                stored.hash_secret_check = Some(check);
-                true
-            }
-        };
-        if !generated.is_empty() || new_check {
+        let dir = &config.data_dir;
+        let new_check = bind(
+            &mut stored.hash_secret_check,
+            &hash_secret,
+            "hash secret",
+            dir,
+        )?;
+        let new_project_check = bind(
+            &mut stored.project_hash_key_check,
+            &project_hash_key,
+            "project hash key",
+            dir,
+        )?;
+        if !generated.is_empty() || new_check || new_project_check {
             save(&config.data_dir, &stored)?;
         }
         let mut project_keys = vec![project_hash_key];
@@ -240,6 +241,30 @@ impl Keys {
 
     pub fn hash_secret(&self) -> &str {
         &self.hash_secret
+    }
+}
+
+/// Checks `secret` against the check value kept for it, or keeps one; true when kept
+/// now. A secret other than the one the data was written with is refused: stored
+/// identities would no longer match, and deletion would silently miss users.
+fn bind(
+    kept: &mut Option<String>,
+    secret: &str,
+    name: &str,
+    data_dir: &Path,
+) -> Result<bool, CollectorError> {
+    let check = secret_check(secret);
+    match kept {
+        Some(k) if *k != check => Err(CollectorError::Config(format!(
+            "the {name} differs from the one the data in {} was written with; \
+             stored identities would no longer match (deletion would miss users)",
+            data_dir.display()
+        ))),
+        Some(_) => Ok(false),
+        None => {
+            *kept = Some(check);
+            Ok(true)
+        }
     }
 }
 
@@ -338,6 +363,15 @@ mod tests {
             .expect("another secret is refused");
         assert!(
             refused.to_string().contains("hash secret differs"),
+            "{refused}"
+        );
+        config.hash_secret = Some("hs".into());
+        config.project_hash_key = Some("another".into());
+        let refused = Keys::resolve(&config)
+            .err()
+            .expect("another project hash key is refused");
+        assert!(
+            refused.to_string().contains("project hash key differs"),
             "{refused}"
         );
         let _ = fs::remove_dir_all(&dir);
