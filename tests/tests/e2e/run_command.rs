@@ -1,9 +1,9 @@
 //! The README's run command from a fresh clone: `bash scripts/run.sh` comes up with
 //! its one banner, and `/` and `/demo` lead to the demo shop. The clone is made from
-//! this checkout's last commit and shares the target dir, as a developer's clone
-//! would; `CAIRN_PROFILE=dev` reuses the test run's debug build of the collector
-//! instead of a release build (minutes on two cores). The time to the banner is
-//! reported, not asserted.
+//! this checkout's last commit. It builds into a target dir of its own, kept beside
+//! the workspace's (so the binaries other tests run are never replaced under them,
+//! and a second run is incremental), with `CAIRN_PROFILE=dev` (a release build takes
+//! minutes on two cores). The time to the banner is reported, not asserted.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -19,10 +19,20 @@ struct Group(std::process::Child);
 impl Drop for Group {
     fn drop(&mut self) {
         let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{}", self.0.id())])
+            .args(["-TERM", "--", &format!("-{}", self.0.id())])
             .status();
         let _ = self.0.wait();
     }
+}
+
+/// `<target dir>/run-command`: the workspace's target dir is two levels above this
+/// test executable (`<target>/debug/deps/e2e-...`).
+fn clone_target_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    exe.ancestors()
+        .nth(3)
+        .expect("<target>/<profile>/deps/<test>")
+        .join("run-command")
 }
 
 #[test]
@@ -48,6 +58,7 @@ fn run_command_from_a_fresh_clone_shows_the_banner_and_the_demo() {
         .env("CAIRN_LISTEN", "127.0.0.1:0")
         .env("CAIRN_DATA_DIR", dir.join("data"))
         .env("CAIRN_PROFILE", "dev")
+        .env("CARGO_TARGET_DIR", clone_target_dir())
         .env_remove("CAIRN_WRITE_KEYS")
         .env_remove("CAIRN_READ_KEY")
         .stdout(Stdio::piped())
