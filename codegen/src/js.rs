@@ -56,9 +56,9 @@ pub fn helpers() -> String {
         "// Helper per app event: the required properties as arguments (numbers clamped),\n\
          // then properties and options as for track(). [key] or [key, min, max?] per argument.\n\
          const num = (v, r) => Math.max(r[1], Math.min(r[2] ?? 1 / 0, r[2] ? Math.trunc(+v || 0) : +v || 0));\n\
-         const ev = (n, k, u = 'analytics') => (...a) => {\n\
-         const p = { ...a[k.length] };\n\
-         k.forEach((r, i) => { p[r[0]] = r.length > 1 ? num(a[i], r) : a[i]; });\n\
+         const ev = (n, k, u = 'analytics') => (...a) => {\n  \
+         const p = { ...a[k.length] };\n  \
+         k.forEach((r, i) => { p[r[0]] = r.length > 1 ? num(a[i], r) : a[i]; });\n  \
          return track(n, p, { purpose: u, ...a[k.length + 1] });\n\
          };\n",
     );

@@ -267,9 +267,9 @@ export const queued = () => guard(() => w.ctl(4));
 // then properties and options as for track(). [key] or [key, min, max?] per argument.
 const num = (v, r) => Math.max(r[1], Math.min(r[2] ?? 1 / 0, r[2] ? Math.trunc(+v || 0) : +v || 0));
 const ev = (n, k, u = 'analytics') => (...a) => {
-const p = { ...a[k.length] };
-k.forEach((r, i) => { p[r[0]] = r.length > 1 ? num(a[i], r) : a[i]; });
-return track(n, p, { purpose: u, ...a[k.length + 1] });
+  const p = { ...a[k.length] };
+  k.forEach((r, i) => { p[r[0]] = r.length > 1 ? num(a[i], r) : a[i]; });
+  return track(n, p, { purpose: u, ...a[k.length + 1] });
 };
 export const pageView = (name, p) => page(name, p);
 export const screenView = (name, p) => call(1, name, J(p));
