@@ -233,10 +233,27 @@ pub fn app_event_names() -> Vec<&'static str> {
 /// Checks a feed (its events' `value`s) after every app event's helper was called
 /// with the samples, on any platform: each event is there once, with the table's
 /// purpose in `context.purpose`, the view name as `name`, every sample property
-/// unchanged, and its `properties` valid under its committed schema. Returns the
-/// problems, empty when the round trip held.
+/// unchanged, and its `properties` valid under its committed schema; and each SDK
+/// event (the consent record) present has its purpose and valid properties too.
+/// Returns the problems, empty when the round trip held.
 pub fn check_round_trip(feed: &[serde_json::Value]) -> Result<Vec<String>, Error> {
     let mut problems = Vec::new();
+    for e in cairn_protocol::EVENTS
+        .iter()
+        .filter(|e| e.emitter == cairn_protocol::events::Emitter::Sdk)
+    {
+        for v in feed.iter().filter(|v| event_name(v) == Some(e.name)) {
+            if v["context"]["purpose"] != e.purpose_name() {
+                problems.push(format!(
+                    "{}: context.purpose {}",
+                    e.name, v["context"]["purpose"]
+                ));
+            }
+            for err in validate(e.name, &v["properties"])? {
+                problems.push(format!("{}: schema: {err}", e.name));
+            }
+        }
+    }
     for e in names::app_events() {
         let found: Vec<&serde_json::Value> = feed
             .iter()

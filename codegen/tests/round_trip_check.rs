@@ -76,6 +76,15 @@ fn a_perfect_feed_passes_and_each_fault_is_named() {
         "{problems:?}"
     );
 
+    let mut records = feed.clone();
+    records.push(json!({"type": "track", "event": "consent_changed",
+        "properties": {"analytics": true, "personalization": false, "marketing": "yes"},
+        "context": {"purpose": "analytics"}}));
+    let problems = check_round_trip(&records).unwrap();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].starts_with("consent_changed: context.purpose"));
+    assert!(problems[1].starts_with("consent_changed: schema: "));
+
     let mut custom = feed;
     let like = custom.iter_mut().find(|v| v["event"] == "like").unwrap();
     like["properties"]["my_own"] = json!({"any": [1]});

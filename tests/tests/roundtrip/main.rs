@@ -1,7 +1,8 @@
 //! Every app event of the table round-trips from its generated Rust constructor:
 //! `Event::<name>(samples...)` -> native Client -> the real collector -> feed, where
 //! each event's properties equal what was sent and validate against
-//! docs/schema/events/<name>.json (`cairn_codegen::check_round_trip`).
+//! docs/schema/events/<name>.json (`cairn_codegen::check_round_trip`), and so do
+//! those of the SDK's own event, the consent record of `set_consent`.
 
 mod samples;
 
@@ -38,4 +39,9 @@ fn every_rust_constructor_round_trips_against_its_schema() {
         .collect();
     let problems = cairn_codegen::check_round_trip(&feed).expect("schemas readable");
     assert!(problems.is_empty(), "{problems:#?}");
+    // The table's SDK event too: the record of the consent choice (checked above).
+    let record = cairn_protocol::events::CONSENT_CHANGED;
+    let records: Vec<_> = feed.iter().filter(|v| v["event"] == record).collect();
+    assert_eq!(records.len(), 1, "the record of set_consent: {feed:#?}");
+    assert_eq!(records[0]["properties"]["marketing"], true);
 }
