@@ -21,6 +21,8 @@ mod consent;
 mod error;
 mod events;
 mod seed_event;
+#[cfg(test)]
+mod seed_event_tests;
 mod tracker;
 
 pub use config::{DeviceContext, TrackerConfig};

@@ -483,6 +483,27 @@ cases['every generated helper round-trips: feed checked against the JSON Schemas
   return `${samples.length} helpers, each event in the feed valid against its schema`;
 };
 
+cases['generated helpers clamp numbers into the table\'s ranges'] = async () => {
+  const { ctx } = await context();
+  const page = await open(ctx, { consent: true, autoPageViews: false, trackClicks: false });
+  const anon = await anonOf(page);
+  await page.evaluate(async () => {
+    cairn.scrollDepth(140.7);
+    cairn.addToCart('sku-c', 0);
+    cairn.rating('sku-c', -3);
+    cairn.quickExit(12.9);
+    await cairn.flush();
+  });
+  const { evs } = await waitFor(A, anon, 4, 5000);
+  const got = Object.fromEntries(evs.map((e) => [e.event, e.properties]));
+  assert.equal(got.scroll_depth.percent, 100, 'percent at most 100');
+  assert.equal(got.add_to_cart.quantity, 1, 'quantity at least 1');
+  assert.equal(got.rating.rating, 0, 'rating at least 0');
+  assert.equal(got.quick_exit.dwell_ms, 12, 'whole milliseconds');
+  await ctx.close();
+  return 'percent 140.7 -> 100, quantity 0 -> 1, rating -3 -> 0, dwell 12.9 -> 12 ms';
+};
+
 let failed = 0, ran = 0;
 for (const [name, run] of Object.entries(cases)) {
   if (only && !name.includes(only)) continue;
