@@ -146,6 +146,14 @@ fn a_client_alias_cannot_reach_another_users_events() {
         "cairn_identity_links_refused_total{reason=\"client_alias\"}",
         |v| v == 2.0,
     );
+    // A retry is acknowledged as a duplicate and not counted again.
+    let retry = post_json_as(&c, WRITE_KEY, "/v1/batch", &attacker);
+    assert_eq!(retry.json()["duplicates"], 3, "{}", retry.text);
+    let refused = metric(
+        &metrics(&c),
+        "cairn_identity_links_refused_total{reason=\"client_alias\"}",
+    );
+    assert_eq!(refused, Some(2.0));
 
     let reply = delete_user(&c, "attacker");
     assert_eq!(reply.json()["deletedEvents"], 3, "{}", reply.text);

@@ -92,11 +92,8 @@ async fn accept(
             .with_label_values(&[rejected.reason])
             .inc();
     }
-    s.metrics
-        .links_refused
-        .with_label_values(&[LINK_CLIENT_ALIAS])
-        .inc_by(parsed.links_refused);
-    let events: Vec<_> = parsed.events.into_iter().map(|(_, e)| e).collect();
+    let (events, refused_links): (Vec<_>, Vec<_>) =
+        parsed.events.into_iter().map(|(_, e, r)| (e, r)).unzip();
     let outcomes = if events.is_empty() {
         Vec::new()
     } else {
@@ -108,6 +105,16 @@ async fn accept(
         .count();
     let duplicates = outcomes.len() - stored;
     s.metrics.accepted.inc_by(stored as u64);
+    // A refused link is counted once, with its stored event (not again for a retry).
+    let refused = outcomes
+        .iter()
+        .zip(refused_links)
+        .filter(|(o, refused)| *refused && matches!(o, Outcome::Stored { .. }))
+        .count();
+    s.metrics
+        .links_refused
+        .with_label_values(&[LINK_CLIENT_ALIAS])
+        .inc_by(refused as u64);
     s.metrics.duplicates.inc_by(duplicates as u64);
     Ok(Json(json!({
         "success": true,

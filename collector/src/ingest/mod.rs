@@ -37,11 +37,10 @@ pub struct Rejected {
 
 /// A parsed request: its events, each either ready to store or refused.
 pub struct Parsed {
-    pub events: Vec<(usize, NewEvent)>,
+    /// Each event's index in the request, the event, and whether a link it asked for
+    /// was refused (a client key's alias of a previousId other than its anonymousId).
+    pub events: Vec<(usize, NewEvent, bool)>,
     pub rejected: Vec<Rejected>,
-    /// Aliases kept as events whose link was refused: a client key's alias of a
-    /// previousId other than the event's own anonymousId.
-    pub links_refused: u64,
 }
 
 #[derive(Deserialize)]
@@ -138,7 +137,6 @@ impl Ingest {
         let mut parsed = Parsed {
             events: Vec::with_capacity(raw_events.len()),
             rejected: Vec::new(),
-            links_refused: 0,
         };
         // Stored events may outgrow their request (enrichment, the batch context copied
         // into each), but by a bounded factor: this much memory per request at most.
@@ -147,12 +145,11 @@ impl Ingest {
         for (index, raw) in raw_events.into_iter().enumerate() {
             match self.prepare(raw, &facts) {
                 Ok((event, link_refused)) => {
-                    parsed.links_refused += u64::from(link_refused);
                     stored_bytes += event.json.len();
                     if stored_bytes > limit {
                         return Err(CollectorError::Expanded { limit });
                     }
-                    parsed.events.push((index, event));
+                    parsed.events.push((index, event, link_refused));
                 }
                 Err((message_id, refusal)) => parsed.rejected.push(Rejected {
                     index,
@@ -450,7 +447,7 @@ mod tests {
         let user = |id| p.identity(&ProjectHasher::new(b"pk").user_id(id));
         let forged = json!({"previousId": "victim", "userId": "attacker", "anonymousId": "a1"});
         let parsed = parse(Some(Kind::Alias), &forged);
-        assert_eq!(parsed.links_refused, 1);
+        assert!(parsed.events[0].2, "refused");
         assert_eq!(parsed.events.len(), 1, "the event is kept");
         assert_eq!(
             parsed.events[0].1.links,
@@ -459,7 +456,7 @@ mod tests {
 
         let own = json!({"previousId": "a1", "userId": "u", "anonymousId": "a1"});
         let parsed = parse(Some(Kind::Alias), &own);
-        assert_eq!(parsed.links_refused, 0);
+        assert!(!parsed.events[0].2);
         assert_eq!(
             parsed.events[0].1.links,
             vec![(user("u"), p.identity("a1"))]
@@ -467,7 +464,7 @@ mod tests {
 
         let trusted = json!({"previousId": "old", "userId": "new"});
         let parsed = parse_as(true, Some(Kind::Alias), &trusted);
-        assert_eq!(parsed.links_refused, 0);
+        assert!(!parsed.events[0].2);
         assert_eq!(
             parsed.events[0].1.links,
             vec![(user("new"), user("old")), (user("new"), p.identity("old"))]
