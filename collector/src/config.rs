@@ -114,3 +114,43 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    #[test]
+    fn write_keys_with_roles_and_sources() {
+        let config = Config::try_parse_from([
+            "cairn-collector",
+            "--write-key",
+            "web-key:source=web,backend-key:server:source=backend",
+            "--write-key",
+            "app-key:hash-key=other",
+        ])
+        .unwrap();
+        let keys: Vec<_> = config
+            .write_keys
+            .iter()
+            .map(|k| {
+                (
+                    k.key.as_str(),
+                    k.source.as_deref(),
+                    k.server,
+                    k.hash_key.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("web-key", Some("web"), false, None),
+                ("backend-key", Some("backend"), true, None),
+                ("app-key", None, false, Some("other")),
+            ]
+        );
+        assert!(Config::try_parse_from(["cairn-collector", "--write-key", "k:admin"]).is_err());
+    }
+}
