@@ -118,6 +118,23 @@ fn rss_mib(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU seconds a process has used (user + system).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+    ticks / 100.0
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -170,7 +187,35 @@ fn main() {
         stats["profiles"], stats["items"], posted_in.as_secs_f64(), caught_up.as_secs_f64(), total as f64 / caught_up.as_secs_f64()
     );
 
+    // --- Service time: one request at a time, nothing else running ---------------------
+    let mut rng = Rng(7);
+    let mut idle: Vec<f64> = (0..500)
+        .map(|_| {
+            let q = format!("userId=user-{}&context=homepage&limit=10", rng.below(USERS));
+            let t = Instant::now();
+            let r = client
+                .get(format!("{}/api/recommendations?{q}", reco.url))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let _ = r.bytes();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    idle.sort_by(f64::total_cmp);
+    println!(
+        "idle: one request at a time: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&idle, 0.5),
+        percentile(&idle, 0.99)
+    );
+
     // --- Measured phase ---------------------------------------------------------------
+    let follower_before = reco.ok("/api/v1/stats")["follower_ms"].clone();
+    let cpu_before = (
+        cpu_secs(reco.pid()),
+        cpu_secs(collector.pid()),
+        cpu_secs(std::process::id()),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let posted = Arc::new(AtomicU64::new(0));
     let feeder = {
@@ -182,7 +227,7 @@ fn main() {
         );
         thread::spawn(move || {
             let mut rng = Rng(99);
-            let per_tick = (eps / 20).max(1) as usize;
+            let per_tick = (eps / 20) as usize;
             let start = Instant::now();
             let mut tick = 0u32;
             while !stop.load(Ordering::Relaxed) {
@@ -256,6 +301,11 @@ fn main() {
     feeder.join().unwrap();
     let applied = events_now() - applied_before;
     let (rss, peak) = rss_mib(reco.pid());
+    let cpu = (
+        cpu_secs(reco.pid()) - cpu_before.0,
+        cpu_secs(collector.pid()) - cpu_before.1,
+        cpu_secs(std::process::id()) - cpu_before.2,
+    );
     let stats = reco.ok("/api/v1/stats");
     latencies.sort_by(f64::total_cmp);
     println!(
@@ -280,5 +330,19 @@ fn main() {
             .unwrap_or(0)
             .saturating_sub(stats["cursor"].as_u64().unwrap_or(0))
     );
+    let f = &stats["follower_ms"];
+    let d = |k: &str| f[k].as_u64().unwrap_or(0) - follower_before[k].as_u64().unwrap_or(0);
+    println!(
+        "  follower time (ms): fetch {} parse {} lock wait {} apply {} snapshot {}",
+        d("fetch"),
+        d("parse"),
+        d("lock_wait"),
+        d("apply"),
+        d("snapshot")
+    );
     println!("  recommender resident memory: {rss:.0} MiB now, {peak:.0} MiB peak");
+    println!(
+        "  CPU used (of 2 cores x {elapsed:.0} s): recommender {:.1} s, collector {:.1} s, load generator {:.1} s",
+        cpu.0, cpu.1, cpu.2
+    );
 }

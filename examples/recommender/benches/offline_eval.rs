@@ -163,6 +163,7 @@ fn main() {
     };
     let mut cursor = 0;
     let mut applied = 0;
+    let mut apply_time = std::time::Duration::ZERO;
     for x in &interactions {
         // Training leaves out every record of a held-out (shopper, product) pair.
         if held_products[x.user] == Some(x.product) {
@@ -189,7 +190,9 @@ fn main() {
                 "context": {"consent": {"analytics": true, "personalization": true, "marketing": false}, "sessionId": format!("s{}-{}", x.user, x.ts / 3_600_000)},
                 "properties": properties}),
         };
+        let t = std::time::Instant::now();
         model.apply(&record, &ctx);
+        apply_time += t.elapsed();
         applied += 1;
     }
     model.refresh();
@@ -215,6 +218,10 @@ fn main() {
             }
         }
     }
+    println!(
+        "in-process apply: {:.1} µs per event",
+        apply_time.as_secs_f64() * 1e6 / applied as f64
+    );
     let rate = |h: usize| h as f64 / evaluated as f64;
     println!("offline evaluation: {SHOPPERS} shoppers with planted tastes, {} products in {CATEGORIES} categories, {applied} training events (seed {SEED:#x})", CATEGORIES * PER_CATEGORY);
     println!("leave-last-out hit rate @10 over {evaluated} shoppers:");

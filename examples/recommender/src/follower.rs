@@ -29,7 +29,7 @@ use crate::{
 };
 
 /// Records applied per write-lock hold, so readers wait at most that long.
-const CHUNK: usize = 100;
+const CHUNK: usize = 32;
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const DRIFT_EVERY: Duration = Duration::from_secs(60);
 
@@ -51,14 +51,21 @@ async fn fetch(client: &reqwest::Client, url: &str, key: &str) -> Fetch {
         Ok(t) => t,
         Err(e) => return Fetch::Failed(format!("feed read failed: {e}")),
     };
-    let mut records = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<FeedRecord<Value>>(line) {
-            Ok(r) => records.push(r),
-            Err(e) => return Fetch::Failed(format!("unreadable feed line: {e}")),
+    // Parsing a page is CPU work: off the runtime's workers.
+    tokio::task::block_in_place(|| {
+        let mut records = Vec::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<FeedRecord<Value>>(line) {
+                Ok(r) => records.push(r),
+                Err(e) => return Fetch::Failed(format!("unreadable feed line: {e}")),
+            }
         }
-    }
-    Fetch::Page(records)
+        Fetch::Page(records)
+    })
+}
+
+fn add_us(counter: &std::sync::atomic::AtomicU64, since: Instant) {
+    counter.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
 }
 
 fn jitter(d: Duration) -> Duration {
@@ -120,10 +127,12 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
             "{base}/v1/feed?after={cursor}&limit={}&wait={wait}",
             s.config.feed_page
         );
+        let asked = Instant::now();
         let fetched = tokio::select! {
             f = fetch(&client, &url, &s.secrets.read_key) => f,
             _ = stop.changed() => break,
         };
+        add_us(&s.status.time_fetch_us, asked);
         match fetched {
             Fetch::Page(records) => {
                 backoff = MIN_BACKOFF;
@@ -142,11 +151,16 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
                             rules: &s.rules,
                             now_ms,
                         };
+                        let t = Instant::now();
                         let prepared: Vec<(u64, Prepared)> = chunk
                             .iter()
                             .map(|r| (r.cursor, prepare(r, &s.ids, now_ms)))
                             .collect();
+                        add_us(&s.status.time_parse_us, t);
+                        let t = Instant::now();
                         let mut model = state.model_mut();
+                        add_us(&s.status.time_lock_us, t);
+                        let t = Instant::now();
                         for (cursor, p) in prepared {
                             match model.apply_prepared(cursor, p, &ctx) {
                                 Effect::Skipped => {}
@@ -158,6 +172,7 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
                             }
                         }
                         drop(model);
+                        add_us(&s.status.time_apply_us, t);
                         s.status
                             .applied
                             .fetch_add(chunk.len() as u64, Ordering::Relaxed);
@@ -165,6 +180,8 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
                         std::thread::yield_now();
                     }
                     state.model_mut().refresh();
+                    // The page is dropped here too, off the workers.
+                    drop(records);
                 });
                 if !full && !s.status.caught_up.swap(true, Ordering::Relaxed) {
                     tracing::info!(cursor = state.model().cursor, "caught up with the feed");
@@ -185,16 +202,21 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
         }
         if last_drift.elapsed() >= DRIFT_EVERY {
             let now_ms = s.time.now_ms();
-            let drift = state.model().cohort_drift(&s.rules, now_ms);
-            if !drift.is_empty() {
-                state.model_mut().apply_drift(drift);
-            }
+            tokio::task::block_in_place(|| {
+                let drift = state.model().cohort_drift(&s.rules, now_ms);
+                if !drift.is_empty() {
+                    state.model_mut().apply_drift(drift);
+                }
+            });
             last_drift = Instant::now();
         }
         if forgot || (dirty && last_save.elapsed() >= save_every) {
-            match save(&state, &snapshots).await {
+            let t = Instant::now();
+            let saved = save(&state, &snapshots).await;
+            add_us(&s.status.time_snapshot_us, t);
+            match saved {
                 Ok(took) => {
-                    save_every = s.config.snapshot_interval().max(took * 10);
+                    save_every = s.config.snapshot_interval().max(took * 30);
                     dirty = false;
                     forgot = false;
                     last_save = Instant::now();

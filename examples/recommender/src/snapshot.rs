@@ -9,8 +9,8 @@
 //! whole to a temporary file, fsynced and renamed over the old one, so once it lands
 //! the forgotten person is in no file of the data dir.
 //!
-//! Rules: the snapshot is written at most every `--snapshot-ms` (or ten times as long
-//! as the last write took, whichever is longer), at once after a deletion or
+//! Rules: the snapshot is written at most every `--snapshot-ms` (or thirty times as
+//! long as the last write took, whichever is longer), at once after a deletion or
 //! revocation, and at shutdown; a snapshot of another format or half-life is set
 //! aside and the model is rebuilt from the feed.
 

@@ -50,6 +50,13 @@ pub(crate) struct Status {
     /// Records read and applied (or skipped) since start.
     pub applied: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// Where the follower's time goes, in microseconds: waiting on the collector,
+    /// parsing pages, waiting for the model's write lock, applying, snapshots.
+    pub time_fetch_us: AtomicU64,
+    pub time_parse_us: AtomicU64,
+    pub time_lock_us: AtomicU64,
+    pub time_apply_us: AtomicU64,
+    pub time_snapshot_us: AtomicU64,
 }
 
 /// Makes ring rustls' process-wide crypto provider (reqwest refuses to start without

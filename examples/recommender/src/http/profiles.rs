@@ -298,6 +298,13 @@ pub async fn stats(
         "collector_up": s.status.collector_up.load(Ordering::Relaxed),
         "last_error": *s.status.last_error.lock().expect("lock"),
         "totals": model.totals,
+        "follower_ms": {
+            "fetch": s.status.time_fetch_us.load(Ordering::Relaxed) / 1000,
+            "parse": s.status.time_parse_us.load(Ordering::Relaxed) / 1000,
+            "lock_wait": s.status.time_lock_us.load(Ordering::Relaxed) / 1000,
+            "apply": s.status.time_apply_us.load(Ordering::Relaxed) / 1000,
+            "snapshot": s.status.time_snapshot_us.load(Ordering::Relaxed) / 1000,
+        },
         "profiles": model.profiles.len(),
         "items": model.items.len(),
         "events_per_minute": per_minute,

@@ -47,7 +47,7 @@ impl Item {
     }
 
     pub fn add_neighbour(&mut self, other: &str) {
-        *self.co.entry(other.to_owned()).or_default() += 1.0;
+        *super::Slot::slot(&mut self.co, other) += 1.0;
         if self.co.len() > MAX_NEIGHBOURS {
             let mut v: Vec<f32> = self.co.values().copied().collect();
             v.sort_by(|a, b| b.total_cmp(a));

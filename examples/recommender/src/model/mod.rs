@@ -86,6 +86,30 @@ pub enum Effect {
     Forgot,
 }
 
+/// `map.entry(key.to_owned())` without allocating a key that is already there (the
+/// hot path: most updates hit existing entries).
+pub trait Slot<V> {
+    fn slot(&mut self, key: &str) -> &mut V;
+}
+
+impl<V: Default> Slot<V> for HashMap<String, V> {
+    fn slot(&mut self, key: &str) -> &mut V {
+        if !self.contains_key(key) {
+            self.insert(key.to_owned(), V::default());
+        }
+        self.get_mut(key).expect("present")
+    }
+}
+
+impl<V: Default> Slot<V> for BTreeMap<String, V> {
+    fn slot(&mut self, key: &str) -> &mut V {
+        if !self.contains_key(key) {
+            self.insert(key.to_owned(), V::default());
+        }
+        self.get_mut(key).expect("present")
+    }
+}
+
 /// A record parsed for applying (the parsing needs no lock).
 pub enum Prepared {
     Event(Box<Observed>),
@@ -242,7 +266,7 @@ impl Model {
 
     fn apply_event(&mut self, o: Observed, ctx: &Ctx) -> Effect {
         self.totals.events += 1;
-        *self.totals.by_name.entry(o.name.clone()).or_default() += 1;
+        *self.totals.by_name.slot(&o.name) += 1;
         let minute = o.ts_ms.div_euclid(60_000);
         *self.minutes.entry(minute).or_default() += 1;
         while let Some((&first, _)) = self.minutes.first_key_value() {
@@ -269,7 +293,7 @@ impl Model {
         let w = weight(&o.name);
         let b = self.boost(o.ts_ms);
         for p in &o.products {
-            let item = self.items.entry(p.id.clone()).or_default();
+            let item = self.items.slot(&p.id);
             if let Some(old) = item.describe(p) {
                 if let Some(old) = old {
                     if let Some(set) = self.category_items.get_mut(&old) {
@@ -284,7 +308,7 @@ impl Model {
                         .insert(p.id.clone());
                 }
             }
-            *item.counts.entry(o.name.clone()).or_default() += 1;
+            *item.counts.slot(&o.name) += 1;
             if let Some(w) = w {
                 item.pop += w * b;
                 self.popular_dirty = true;
@@ -300,7 +324,7 @@ impl Model {
         if let Some(anon) = &o.tied_anonymous {
             self.links.insert(anon.clone(), subject.clone());
         }
-        let profile = self.profiles.entry(subject.clone()).or_default();
+        let profile = self.profiles.slot(&subject);
         profile.touch(&o, (1.0 + w.unwrap_or(0.0)) * b);
         match o.name.as_str() {
             "purchase" => profile
@@ -315,10 +339,7 @@ impl Model {
             for p in &o.products {
                 if profile.signal(p, w, b) {
                     for other in profile.recent.iter().skip(1) {
-                        self.items
-                            .entry(other.clone())
-                            .or_default()
-                            .add_neighbour(&p.id);
+                        self.items.slot(other).add_neighbour(&p.id);
                         self.items
                             .get_mut(&p.id)
                             .expect("added above")

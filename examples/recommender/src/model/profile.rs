@@ -17,6 +17,7 @@ use chrono::{Datelike, Timelike};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::Slot;
 use crate::cohorts::{Fields, Val};
 
 pub const MAX_ITEMS: usize = 300;
@@ -89,7 +90,7 @@ fn favourite(map: &BTreeMap<String, u32>) -> Option<&String> {
 impl Profile {
     /// Records when and how: counts, times, session, device, consent, engagement.
     pub fn touch(&mut self, o: &crate::event::Observed, engagement_boost: f64) {
-        *self.counts.entry(o.name.clone()).or_default() += 1;
+        *self.counts.slot(&o.name) += 1;
         if self.first_seen == 0 || o.ts_ms < self.first_seen {
             self.first_seen = o.ts_ms;
         }
@@ -101,10 +102,10 @@ impl Profile {
             }
         }
         if let Some(d) = &o.device {
-            *self.devices.entry(d.clone()).or_default() += 1;
+            *self.devices.slot(d) += 1;
         }
         if let Some(p) = &o.platform {
-            *self.platforms.entry(p.clone()).or_default() += 1;
+            *self.platforms.slot(p) += 1;
         }
         if let Some(t) = chrono::DateTime::from_timestamp_millis(o.ts_ms) {
             self.days[t.weekday().num_days_from_monday() as usize] += 1;
@@ -119,14 +120,14 @@ impl Profile {
     /// Adds a weighted signal on a product; returns whether it is new among the
     /// recent ones (co-occurrence counts a pair once per visit, not per view).
     pub fn signal(&mut self, product: &crate::event::ProductRef, weight: f64, boost: f64) -> bool {
-        let e = self.items.entry(product.id.clone()).or_default();
+        let e = self.items.slot(&product.id);
         e.s += weight * boost;
         e.top = e.top.max(weight as u8);
         if let Some(c) = &product.category {
-            *self.categories.entry(c.clone()).or_default() += weight * boost;
+            *self.categories.slot(c) += weight * boost;
         }
         if let Some(b) = &product.brand {
-            *self.brands.entry(b.clone()).or_default() += weight * boost;
+            *self.brands.slot(b) += weight * boost;
         }
         if let Some(p) = product.price {
             self.price_sum += p;
