@@ -697,3 +697,262 @@ fn swift_bindings_generate_and_committed_copy_is_current() {
         );
     }
 }
+
+// --- One person across platforms ---------------------------------------------------------
+
+/// The web tracker's part of `one_person_one_pseudonym_across_platforms`: Chromium opens
+/// a page served by the collector, the tracker (wasm/pkg) hashes on the device under the
+/// project hash key, identifies `user`, tracks one event carrying `marker` and flushes.
+/// Prints the anonymous id.
+const WEB_IDENTIFY: &str = r#"
+const [playwright, url, writeKey, hashKey, user, marker] = process.argv.slice(1);
+const { chromium } = await import(playwright);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const page = await browser.newPage();
+  await page.goto(`${url}/demo/one.html`);
+  await page.waitForFunction(() => window.cairn);
+  const anon = await page.evaluate(async ([writeKey, hashKey, user, marker]) => {
+    await cairn.init({ writeKey, hashKey, autoPageViews: false });
+    cairn.setConsent({ analytics: true });
+    cairn.identify(user, { email: ' Alice@Example.COM ' });
+    cairn.track('web_one_person', { marker });
+    await cairn.flush();
+    return cairn.anonymousId();
+  }, [writeKey, hashKey, user, marker]);
+  console.log(`ANONYMOUS_ID ${anon}`);
+} finally {
+  await browser.close();
+}
+"#;
+
+/// Segment's Python library (PyPI segment-analytics-python), raw ids through a server
+/// write key: what a shop's backend sends.
+const SEGMENT_PYTHON: &str = r#"
+import sys
+import segment.analytics as analytics
+url, write_key, user, marker = sys.argv[1:5]
+errors = []
+analytics.write_key = write_key
+analytics.host = url
+analytics.on_error = lambda e, items: errors.append(repr(e))
+analytics.max_retries = 0
+analytics.identify(user, {"email": "alice@example.com"})
+analytics.track(user, "python_one_person", {"marker": marker})
+analytics.flush()
+analytics.shutdown()
+assert not errors, errors
+print("DONE")
+"#;
+
+/// One person, one pseudonym, on every path (issue 9): the same user id sent by the web
+/// tracker in Chromium and by the generated Kotlin on a JVM (both hashing on the device
+/// under the project hash key and saying so in `context.hashed`), and raw by Segment's
+/// Python library through a server key, arrives in the feed as one pseudonym, with one
+/// e-mail pseudonym. One DELETE by the raw id removes all three paths' events, and the
+/// collector's data dir holds none of their bytes afterwards.
+#[test]
+fn one_person_one_pseudonym_across_web_kotlin_and_segment_python() {
+    use cairn_testkit::{
+        stored_user_id, ADMIN_KEY, PROJECT_HASH_KEY, SERVER_WRITE_KEY, WRITE_KEY_SOURCE,
+    };
+    const USER: &str = "user-42"; // what the Kotlin program's `hashed` mode identifies
+    let root = manifest_dir()
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let pkg = root.join("wasm/pkg");
+    let playwright = root.join("wasm/tests/browser/node_modules/playwright-core/index.mjs");
+    assert!(
+        pkg.join("cairn_wasm_bg.wasm").exists(),
+        "wasm/pkg is missing: run `bash wasm/build.sh`"
+    );
+    assert!(
+        playwright.exists(),
+        "playwright-core is missing: {INSTALL_HINT}"
+    );
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let segment_python = tool(
+        "CAIRN_PYTHON",
+        &format!("{home}/.cache/cairn/venv/bin/python"),
+    );
+    require_runs(&segment_python, "--version", "the project venv's python");
+
+    // The collector serves the web page; a client key for the web source.
+    let www = temp_dir("one-person-www");
+    std::fs::create_dir_all(www.join("pkg")).unwrap();
+    for f in std::fs::read_dir(&pkg).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, www.join("pkg").join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        www.join("one.html"),
+        "<!doctype html><script type=module>import * as c from './pkg/cairn.js'; window.cairn = c;</script>",
+    )
+    .unwrap();
+    let data = temp_dir("one-person-collector");
+    let collector = CollectorProcess::start(
+        cairn_testkit::collector_bin(),
+        &data,
+        &[
+            "--demo-dir",
+            www.to_str().unwrap(),
+            "--write-key",
+            "web-key:source=web",
+        ],
+    );
+    let marker = format!("one-person-{}", std::process::id());
+
+    // 1. The web tracker in Chromium.
+    let web = Command::new("node")
+        .args(["--input-type=module", "-e", WEB_IDENTIFY])
+        .arg(format!("file://{}", playwright.display()))
+        .args([
+            collector.url.as_str(),
+            "web-key",
+            PROJECT_HASH_KEY,
+            USER,
+            &marker,
+        ])
+        .output()
+        .expect("run node");
+    assert!(
+        web.status.success(),
+        "web part failed:\n{}{}",
+        String::from_utf8_lossy(&web.stdout),
+        String::from_utf8_lossy(&web.stderr)
+    );
+    // 2. The generated Kotlin on a JVM.
+    let device = temp_dir("one-person-kotlin-device");
+    let out = Lang::Kotlin.run(&[
+        "hashed",
+        &collector.url,
+        device.to_str().unwrap(),
+        PROJECT_HASH_KEY,
+    ]);
+    assert!(out.contains_key("DONE"), "{out:?}");
+    // 3. Segment's Python library, raw ids, a server key.
+    let py = Command::new(&segment_python)
+        .args([
+            "-c",
+            SEGMENT_PYTHON,
+            &collector.url,
+            SERVER_WRITE_KEY,
+            USER,
+            &marker,
+        ])
+        .output()
+        .expect("run python");
+    assert!(
+        py.status.success(),
+        "Segment's Python library failed:\n{}{}",
+        String::from_utf8_lossy(&py.stdout),
+        String::from_utf8_lossy(&py.stderr)
+    );
+
+    let records = collector.wait_for_events(10, Duration::from_secs(30));
+    let by_source = |source: &str| -> Vec<Value> {
+        records
+            .iter()
+            .filter(|r| r["source"] == source)
+            .map(|r| r["value"].clone())
+            .collect()
+    };
+    let (web_events, kotlin_events, python_events) = (
+        by_source("web"),
+        by_source(WRITE_KEY_SOURCE),
+        by_source("test-server"),
+    );
+    let pseudonym = stored_user_id(USER);
+    for (path, events, named) in [
+        ("web", &web_events, "web_one_person"),
+        ("kotlin", &kotlin_events, "kotlin_custom"),
+        ("python", &python_events, "python_one_person"),
+    ] {
+        assert!(
+            events.iter().any(|e| e["event"] == named),
+            "{path}: no {named} in {events:#?}"
+        );
+        let with_user: Vec<&Value> = events
+            .iter()
+            .filter(|e| e.get("userId").is_some())
+            .collect();
+        assert!(!with_user.is_empty(), "{path}: no event carries a user");
+        for e in with_user {
+            assert_eq!(e["userId"], pseudonym.as_str(), "{path}: {e}");
+        }
+    }
+    let email = |events: &[Value]| -> Value {
+        events
+            .iter()
+            .find(|e| e["type"] == "identify")
+            .map(|e| e["traits"]["email"].clone())
+            .expect("an identify")
+    };
+    assert_eq!(
+        email(&web_events),
+        email(&python_events),
+        "one e-mail pseudonym"
+    );
+    assert_eq!(
+        email(&kotlin_events),
+        email(&python_events),
+        "one e-mail pseudonym"
+    );
+
+    // One deletion by the raw id removes every path's events.
+    let response = collector
+        .client()
+        .delete(format!("{}/v1/users/{USER}", collector.url))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .expect("DELETE");
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = response.json().unwrap();
+    let total = web_events.len() + kotlin_events.len() + python_events.len();
+    assert_eq!(answer["deletedEvents"], total as u64, "{answer}");
+    let left: Vec<Value> = collector
+        .feed(0)
+        .into_iter()
+        .filter(|r| r["kind"] == "event")
+        .collect();
+    assert_eq!(left, Vec::<Value>::new(), "events left in the feed");
+    let mut hits = Vec::new();
+    for needle in [
+        marker.as_str(),
+        "kotlin_custom",
+        "web_one_person",
+        "python_one_person",
+    ] {
+        hits.extend(files_containing(&data, needle.as_bytes()));
+    }
+    assert_eq!(
+        hits,
+        Vec::<PathBuf>::new(),
+        "deleted events' bytes are still on disk"
+    );
+}
+
+/// Files under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path)
+                .map(|b| b.windows(needle.len()).any(|w| w == needle))
+                .unwrap_or(false)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
