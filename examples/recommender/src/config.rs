@@ -118,8 +118,10 @@ impl Config {
             None => CollectorKeys::default(),
         };
         let need = |given: &Option<String>, kept: Option<String>, flag: &str| {
+            // An empty flag or variable counts as absent (scripts pass `${X:-}`).
             given
                 .clone()
+                .filter(|k| !k.is_empty())
                 .or(kept)
                 .filter(|k| !k.is_empty())
                 .ok_or_else(|| {
