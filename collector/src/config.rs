@@ -9,7 +9,15 @@ use clap::{ArgAction, Args, Parser};
 pub use crate::keys::WriteKeySpec;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "cairn-collector", version, about = "Cairn event collector")]
+#[command(
+    name = "cairn-collector",
+    version,
+    about = "Cairn event collector",
+    after_help = "Environment:\n  \
+        CAIRN_LOG          log filter (tracing EnvFilter syntax), e.g. `info`, `debug`, \
+        `cairn_collector=trace` [default: info]\n  \
+        CAIRN_LOG_FORMAT   `json` for one JSON object per log line; anything else is compact text"
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "CAIRN_LISTEN", default_value = "127.0.0.1:8080")]

@@ -23,14 +23,12 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let address = listener.local_addr().expect("bound address");
-    // Tests and scripts read this line to learn the port when listening on port 0.
-    println!("cairn-collector listening on http://{address}");
-    tracing::info!(data_dir = %config.data_dir.display(), "started");
+    tracing::info!(data_dir = %config.data_dir.display(), "starting");
     match serve(config, listener, shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "collector failed");
+            eprintln!("cairn-collector: {e}");
             std::process::ExitCode::FAILURE
         }
     }

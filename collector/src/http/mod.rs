@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod demo;
 mod feed;
 mod ingest;
 mod ops;
@@ -28,7 +29,7 @@ use crate::{
     keys::Keys,
     metrics::{Metrics, LINK_ANONYMOUS_CAP},
     privacy::Pseudonymiser,
-    store::{EventStore, LinkPolicy, LogStore},
+    store::{DataDirLock, EventStore, LinkPolicy, LogStore},
     time::{SystemClock, TimeSource},
     writer::{Writer, WriterSettings, WriterThread},
     CollectorError, Config,
@@ -63,12 +64,15 @@ pub struct Running {
     pub state: AppState,
     writer_thread: WriterThread,
     stop: watch::Sender<bool>,
+    /// Released last, once the writer has stopped writing.
+    _lock: DataDirLock,
 }
 
 impl AppState {
-    /// Opens the store and keys under `config.data_dir` and starts the writer thread.
+    /// Locks the data dir (refused when another collector holds it), opens the store
+    /// and keys under it and starts the writer thread.
     pub fn open(config: Config, time: Arc<dyn TimeSource>) -> Result<Running, CollectorError> {
-        std::fs::create_dir_all(&config.data_dir)?;
+        let lock = DataDirLock::acquire(&config.data_dir)?;
         let (keys, generated) = Keys::resolve(&config)?;
         for secret in generated {
             tracing::warn!(
@@ -126,6 +130,7 @@ impl AppState {
             },
             writer_thread,
             stop,
+            _lock: lock,
         })
     }
 }
@@ -170,8 +175,16 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));
+    let demo = state.inner.config.demo_dir.is_some();
     if let Some(dir) = &state.inner.config.demo_dir {
-        router = router.nest_service("/demo", tower_http::services::ServeDir::new(dir));
+        router = router
+            .route("/", get(demo::to_demo))
+            .route("/demo/api/events", get(demo::events))
+            .nest_service("/demo", tower_http::services::ServeDir::new(dir));
+    }
+    if demo {
+        // `/demo` without the slash would serve the page with its relative URLs broken.
+        router = router.layer(axum::middleware::from_fn(demo_slash));
     }
     router
         .layer(axum::middleware::from_fn_with_state(
@@ -182,7 +195,18 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs the collector on `listener` until `shutdown` resolves; then stops accepting,
+async fn demo_slash(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.uri().path() == "/demo" {
+        return axum::response::IntoResponse::into_response(demo::to_demo().await);
+    }
+    next.run(request).await
+}
+
+/// Runs the collector on `listener` until `shutdown` resolves, printing
+/// `cairn-collector listening on http://ADDR` once ready; then stops accepting,
 /// finishes in-flight requests, commits what was acknowledged and returns.
 pub async fn serve(
     config: Config,
@@ -191,6 +215,12 @@ pub async fn serve(
 ) -> Result<(), CollectorError> {
     let running = AppState::open(config, Arc::new(SystemClock))?;
     let router = app(running.state.clone());
+    // Printed only now that the data dir is locked, the keys resolved and the store
+    // open; tests and scripts/run.sh wait for this line and read the port from it.
+    println!(
+        "cairn-collector listening on http://{}",
+        listener.local_addr()?
+    );
     let stop = running.stop.clone();
     let on_shutdown = async move {
         shutdown.await;

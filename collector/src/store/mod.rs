@@ -6,11 +6,13 @@ mod dedup;
 mod deletion;
 mod frame;
 mod index;
+mod lock;
 mod log;
 mod log_store;
 
 use std::sync::Arc;
 
+pub use lock::DataDirLock;
 pub use log_store::LogStore;
 
 use crate::{privacy::Identity, CollectorError};
