@@ -17,7 +17,8 @@ use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 
 pub use cairn_testkit::{
-    collector_bin, temp_dir, CollectorProcess, HASH_SECRET, READ_KEY, WRITE_KEY,
+    collector_bin, stored_user_id, temp_dir, CollectorProcess, HASH_SECRET, PROJECT_HASH_KEY,
+    READ_KEY, WRITE_KEY,
 };
 
 /// The SDK's identifier-hashing key in these tests (the "app's hash key").

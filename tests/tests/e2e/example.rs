@@ -1,4 +1,6 @@
-//! examples/native, run as a user would, against a collector: its events arrive.
+//! examples/native, run as a user would, against a collector: its events arrive; with
+//! a key the collector does not know it says so, keeps them, and delivers them once
+//! the key is right.
 
 use std::process::Command;
 use std::time::Duration;
@@ -9,12 +11,28 @@ use cairn_e2e::*;
 fn native_example_delivers_its_events() {
     let dir = test_dir("example");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
-    let output = Command::new(workspace_bin("cairn-example-native"))
-        .env("CAIRN_ENDPOINT", &collector.url)
-        .env("CAIRN_WRITE_KEY", WRITE_KEY)
-        .env("CAIRN_DATA", dir.join("sdk"))
-        .output()
-        .expect("run cairn-example-native");
+    let run = |key: &str| {
+        Command::new(workspace_bin("cairn-example-native"))
+            .env("CAIRN_ENDPOINT", &collector.url)
+            .env("CAIRN_WRITE_KEY", key)
+            .env("CAIRN_HASH_KEY", PROJECT_HASH_KEY)
+            .env("CAIRN_DATA", dir.join("sdk"))
+            .output()
+            .expect("run cairn-example-native")
+    };
+    // A key the collector does not know: not delivered, said, and kept.
+    let refused = run("wk_unknown");
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with("NOT delivered") && stdout.contains("401"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("9 events stay queued"), "{stdout}");
+    assert_eq!(feed_events(&collector).len(), 0);
+
+    // The right key: the next run delivers what was kept, and its own events, once.
+    let output = run(WRITE_KEY);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -24,13 +42,14 @@ fn native_example_delivers_its_events() {
     );
     let anon = stdout
         .trim()
-        .strip_prefix("delivered 8 events (anonymousId ")
+        .strip_prefix("delivered 17 events (anonymousId ")
         .and_then(|s| s.strip_suffix(')'))
         .unwrap_or_else(|| panic!("unexpected output: {stdout}"));
 
-    let events = collector.wait_for_events(8, Duration::from_secs(10));
+    let events = collector.wait_for_events(17, Duration::from_secs(10));
     let names: Vec<String> = events
         .iter()
+        .take(9)
         .map(|r| {
             let v = &r["value"];
             assert_eq!(v["anonymousId"], anon, "{v}");
@@ -41,6 +60,7 @@ fn native_example_delivers_its_events() {
     assert_eq!(
         names,
         [
+            "track:consent_changed",
             "identify:",
             "page:Home",
             "track:search",
@@ -51,7 +71,17 @@ fn native_example_delivers_its_events() {
             "track:custom_event",
         ]
     );
-    assert_eq!(events[5]["value"]["properties"]["price"], 89.0);
+    assert_eq!(events[6]["value"]["properties"]["price"], 89.0);
+    assert_eq!(
+        events[6]["value"]["properties"]["category"],
+        "perfume/woody"
+    );
+    // The second run's consent call is no change (no second record): 9 + 8 events.
+    assert_eq!(events.len(), 17);
+    let user = stored_user_id("user-42");
+    assert!(events[1..]
+        .iter()
+        .all(|r| r["value"]["userId"] == user.as_str()));
     assert_eq!(
         events[0]["value"]["context"]["library"]["name"],
         "cairn-rust"
