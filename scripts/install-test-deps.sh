@@ -10,6 +10,17 @@ mkdir -p "$cache"
 
 step() { printf 'install-test-deps: %s\n' "$*" >&2; }
 
+# `npm ci` in $1 unless node_modules was installed from this very package-lock.json
+# (a copy of it is kept in node_modules as the stamp).
+npm_ci_if_changed() {
+    local dir="$1"
+    if ! cmp -s "${dir}/package-lock.json" "${dir}/node_modules/.cairn-installed-lock"; then
+        step "npm ci in ${dir}"
+        (cd "$dir" && npm ci --no-audit --no-fund --update-notifier=false --loglevel=error)
+        cp "${dir}/package-lock.json" "${dir}/node_modules/.cairn-installed-lock"
+    fi
+}
+
 # --- Segment's Python library (collector/tests/segment_client.rs) --------------------
 # A venv of its own at $HOME/.cache/cairn/venv (the test's default CAIRN_PYTHON).
 venv="${cache}/venv"
@@ -24,11 +35,7 @@ fi
 
 # --- Segment's Node library (collector/tests/segment_client.rs) ----------------------
 # Pinned in collector/tests/clients/package.json and package-lock.json.
-clients="${root}/collector/tests/clients"
-if [[ ! -d "${clients}/node_modules/@segment/analytics-node" ]]; then
-    step "npm ci in ${clients}"
-    (cd "$clients" && npm ci --no-audit --no-fund --update-notifier=false --loglevel=error)
-fi
+npm_ci_if_changed "${root}/collector/tests/clients"
 
 # --- Kotlin on a JVM for the mobile bindings (mobile/tests/foreign.rs, examples/kotlin) --
 # JNA from Debian's libjna-java (and a JDK if the machine has none); apt-get update
@@ -70,11 +77,7 @@ if (( ${#missing[@]} )); then
     $sudo_ apt-get update -qq
     $sudo_ apt-get install -y -qq "${missing[@]}"
 fi
-browser_tests="${root}/wasm/tests/browser"
-if [[ ! -d "${browser_tests}/node_modules/playwright-core" ]]; then
-    step "npm ci in ${browser_tests}"
-    (cd "$browser_tests" && npm ci --no-audit --no-fund --update-notifier=false --loglevel=error)
-fi
+npm_ci_if_changed "${root}/wasm/tests/browser"
 # tree-sitter-swift, pinned, in the project venv: the Swift bindings are parsed with it
 # (no Swift compiler exists on this machine kind).
 if ! "${venv}/bin/python" -c 'import tree_sitter, tree_sitter_swift' 2>/dev/null; then
