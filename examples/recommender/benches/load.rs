@@ -135,6 +135,15 @@ fn cpu_secs(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -340,6 +349,7 @@ fn main() {
         d("apply"),
         d("snapshot")
     );
+    println!("  load average at the end (1, 5, 15 min): {} (other work on the machine inflates every figure)", load_average());
     println!("  recommender resident memory: {rss:.0} MiB now, {peak:.0} MiB peak");
     println!(
         "  CPU used (of 2 cores x {elapsed:.0} s): recommender {:.1} s, collector {:.1} s, load generator {:.1} s",

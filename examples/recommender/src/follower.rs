@@ -158,7 +158,7 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
                             .collect();
                         add_us(&s.status.time_parse_us, t);
                         let t = Instant::now();
-                        let mut model = state.model_mut();
+                        let mut model = state.model_mut_when_free();
                         add_us(&s.status.time_lock_us, t);
                         let t = Instant::now();
                         for (cursor, p) in prepared {
@@ -179,7 +179,7 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
                         // Let waiting readers in before the next hold.
                         std::thread::yield_now();
                     }
-                    state.model_mut().refresh();
+                    state.model_mut_when_free().refresh();
                     // The page is dropped here too, off the workers.
                     drop(records);
                 });
@@ -205,7 +205,7 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
             tokio::task::block_in_place(|| {
                 let drift = state.model().cohort_drift(&s.rules, now_ms);
                 if !drift.is_empty() {
-                    state.model_mut().apply_drift(drift);
+                    state.model_mut_when_free().apply_drift(drift);
                 }
             });
             last_drift = Instant::now();

@@ -104,6 +104,28 @@ impl AppState {
         self.inner.model.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The write lock, taken only when no reader holds the model: the follower never
+    /// queues as a waiting writer, which would hold every new request back behind it
+    /// (requests come first; the follower retries within microseconds). Blocking: call
+    /// it off the runtime's workers.
+    pub fn model_mut_when_free(&self) -> RwLockWriteGuard<'_, Model> {
+        let mut spins = 0u32;
+        loop {
+            match self.inner.model.try_write() {
+                Ok(g) => return g,
+                Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    spins += 1;
+                    if spins < 50 {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                    }
+                }
+            }
+        }
+    }
+
     /// The API key check of the back-office routes (none when no key is configured).
     pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), RecoError> {
         let Some(key) = &self.inner.config.api_key else {
