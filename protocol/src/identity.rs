@@ -10,7 +10,28 @@
 //! server secret, so one person has one stored pseudonym whichever path the event
 //! came by, and deletion by the raw id finds all of them.
 
-use crate::sha256::HmacKey;
+/// HMAC-SHA256 under one key: ring on native targets, `sha256.rs` on wasm32.
+#[derive(Clone)]
+struct Mac(
+    #[cfg(not(target_arch = "wasm32"))] ring::hmac::Key,
+    #[cfg(target_arch = "wasm32")] crate::sha256::HmacKey,
+);
+
+impl Mac {
+    fn new(key: &[u8]) -> Self {
+        #[cfg(not(target_arch = "wasm32"))]
+        return Mac(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key));
+        #[cfg(target_arch = "wasm32")]
+        return Mac(crate::sha256::HmacKey::new(key));
+    }
+
+    fn hex(&self, data: &[u8]) -> String {
+        #[cfg(not(target_arch = "wasm32"))]
+        return hex(ring::hmac::sign(&self.0, data).as_ref());
+        #[cfg(target_arch = "wasm32")]
+        return hex(&self.0.sign(data));
+    }
+}
 
 /// A contact trait: a personal identifier that is never stored raw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +111,7 @@ pub fn normalize_contact(contact: Contact, raw: &str) -> String {
 /// Hashes normalised identifiers under a project hash key (the device side of the
 /// scheme; the collector uses it too for identifiers that arrive raw).
 #[derive(Clone)]
-pub struct ProjectHasher(HmacKey);
+pub struct ProjectHasher(Mac);
 
 impl core::fmt::Debug for ProjectHasher {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -100,12 +121,12 @@ impl core::fmt::Debug for ProjectHasher {
 
 impl ProjectHasher {
     pub fn new(project_hash_key: &[u8]) -> Self {
-        ProjectHasher(HmacKey::new(project_hash_key))
+        ProjectHasher(Mac::new(project_hash_key))
     }
 
     /// HMAC-SHA256 of already normalised text, as 64 lower-case hex digits.
     pub fn hash(&self, normalised: &str) -> String {
-        hex(&self.0.sign(normalised.as_bytes()))
+        self.0.hex(normalised.as_bytes())
     }
 
     pub fn user_id(&self, raw: &str) -> String {
@@ -121,7 +142,7 @@ impl ProjectHasher {
 /// server secret, as hex. Services downstream that are given the secret (the
 /// recommender) derive it the same way from an id a caller passes them.
 pub fn pseudonym(server_secret: &[u8], device_hash: &str) -> String {
-    hex(&HmacKey::new(server_secret).sign(device_hash.as_bytes()))
+    Mac::new(server_secret).hex(device_hash.as_bytes())
 }
 
 /// Lower-case hex.
@@ -159,6 +180,17 @@ mod tests {
         assert_eq!(contact_trait("EMAIL"), Some(Contact::Email));
         assert_eq!(contact_trait("Phone"), Some(Contact::Phone));
         assert_eq!(contact_trait("phones"), None);
+    }
+
+    #[test]
+    fn ring_and_the_portable_hmac_agree() {
+        let portable = crate::sha256::HmacKey::new(b"k");
+        for text in ["", "user-42", "alice@example.com", &"x".repeat(200)] {
+            assert_eq!(
+                ProjectHasher::new(b"k").hash(text),
+                hex(&portable.sign(text.as_bytes()))
+            );
+        }
     }
 
     #[test]
