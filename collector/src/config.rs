@@ -53,6 +53,8 @@ pub struct Config {
     pub demo_dir: Option<PathBuf>,
     #[command(flatten)]
     pub limits: Limits,
+    #[command(flatten)]
+    pub kafka: crate::kafka::KafkaConfig,
 }
 
 /// Bounds on what one request, one event and the whole server may hold.

@@ -35,6 +35,8 @@ pub enum CollectorError {
     Io(#[from] std::io::Error),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("kafka: {0}")]
+    Kafka(String),
 }
 
 impl CollectorError {
@@ -55,7 +57,9 @@ impl CollectorError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Expanded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Overloaded { .. } | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Store(_) | Self::Io(_) | Self::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) | Self::Io(_) | Self::Config(_) | Self::Kafka(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -70,7 +74,7 @@ impl CollectorError {
             Self::Expanded { .. } => "too_large",
             Self::Overloaded { .. } => "overloaded",
             Self::ShuttingDown => "shutting_down",
-            Self::Store(_) | Self::Io(_) | Self::Config(_) => "internal",
+            Self::Store(_) | Self::Io(_) | Self::Config(_) | Self::Kafka(_) => "internal",
         }
     }
 }

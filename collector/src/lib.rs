@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ingest;
+pub mod kafka;
 pub mod keys;
 pub mod metrics;
 pub mod privacy;

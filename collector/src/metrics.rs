@@ -20,6 +20,8 @@ pub struct Metrics {
     pub flush_seconds: Histogram,
     pub group_events: Histogram,
     pub inflight_bytes: IntGauge,
+    /// The Kafka sink's (`crate::kafka`).
+    pub kafka: crate::kafka::KafkaMetrics,
 }
 
 impl Metrics {
@@ -87,6 +89,7 @@ impl Metrics {
             registry.register(c).expect("unique metric names");
         }
         Self {
+            kafka: crate::kafka::KafkaMetrics::new(&registry),
             registry,
             accepted,
             duplicates,

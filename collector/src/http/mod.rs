@@ -57,6 +57,8 @@ struct Shared {
     deletions: tokio::sync::Mutex<()>,
     stopping: watch::Receiver<bool>,
     time: Arc<dyn TimeSource>,
+    /// The Kafka sink's spool budget, when the sink is on.
+    spool: Option<Arc<crate::kafka::Spool>>,
 }
 
 /// A running state plus what must be stopped and joined after the server ends.
@@ -111,7 +113,9 @@ impl AppState {
             Pseudonymiser::new(keys.hash_secret(), config.pseudonymise),
         );
         let permits = (config.limits.max_inflight_bytes / PERMIT_BYTES).max(1);
+        let spool = crate::kafka::Spool::for_config(&config, metrics.kafka.spool_full.clone());
         let inner = Shared {
+            spool,
             keys,
             ingest,
             store,
@@ -132,6 +136,20 @@ impl AppState {
             stop,
             _lock: lock,
         })
+    }
+}
+
+impl AppState {
+    /// What the Kafka forwarder reads from the running collector.
+    pub(crate) fn forwarder_inputs(&self) -> crate::kafka::ForwarderInputs {
+        let s = &self.inner;
+        crate::kafka::ForwarderInputs {
+            config: s.config.clone(),
+            store: s.store.clone(),
+            committed: s.committed.clone(),
+            metrics: s.metrics.clone(),
+            spool: s.spool.clone(),
+        }
     }
 }
 
@@ -186,6 +204,12 @@ pub fn app(state: AppState) -> Router {
         // `/demo` without the slash would serve the page with its relative URLs broken.
         router = router.layer(axum::middleware::from_fn(demo_slash));
     }
+    if let Some(spool) = &state.inner.spool {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            spool.clone(),
+            crate::kafka::gate,
+        ));
+    }
     router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -215,6 +239,7 @@ pub async fn serve(
 ) -> Result<(), CollectorError> {
     let running = AppState::open(config, Arc::new(SystemClock))?;
     let router = app(running.state.clone());
+    let forwarder = crate::kafka::Forwarder::start(running.state.forwarder_inputs())?;
     // Printed only now that the data dir is locked, the keys resolved and the store
     // open; tests and scripts/run.sh wait for this line and read the port from it.
     println!(
@@ -230,6 +255,9 @@ pub async fn serve(
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(on_shutdown)
         .await;
+    if let Some(forwarder) = forwarder {
+        forwarder.stop().await;
+    }
     tokio::task::spawn_blocking(move || running.stop())
         .await
         .map_err(|e| CollectorError::Store(format!("writer thread: {e}")))?;
