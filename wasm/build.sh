@@ -2,7 +2,7 @@
 # Builds the web tracker: cargo (wasm32, profile wasm-release), wasm-bindgen --target web
 # (the CLI at the exact version of the wasm-bindgen crate in Cargo.lock), wasm-opt -Oz;
 # writes wasm/pkg and copies it to examples/web/pkg; prints raw and gzipped sizes and
-# fails when wasm + JS reach the 60 KB (61,440 B) gzipped budget.
+# fails when wasm + JS exceed the budget below (see wasm/README.md, "Size").
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -78,10 +78,13 @@ for f in cairn_wasm_bg.wasm cairn_wasm.js cairn.js; do
     total=$((total + g))
     printf '%-22s %9d %9d\n' "$f" "$(size "$pkg/$f")" "$g"
 done
-printf '%-22s %9s %9d  (budget 61440)\n' "total shipped" "" "$total"
-if (( total >= 61440 )); then
+# The issue's bar is 30,720 B; until it is reached the budget is a ratchet at the
+# last measured size (+1 KB), so no change makes the tracker heavier unnoticed.
+budget=47800
+printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
+if (( total > budget )); then
     # Fatal, so CI guards the budget; the package is written all the same, and
     # CAIRN_WASM_STRICT=0 only reports (e.g. to run the browser tests while over).
-    echo "wasm/build.sh: OVER the 60 KB gzipped budget by $((total - 61440)) bytes" >&2
+    echo "wasm/build.sh: OVER the gzipped budget by $((total - budget)) bytes" >&2
     [[ "${CAIRN_WASM_STRICT:-1}" == 0 ]] || exit 1
 fi

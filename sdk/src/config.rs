@@ -65,7 +65,7 @@ impl Config {
 
     /// `{endpoint}/v1/batch`.
     pub fn batch_url(&self) -> String {
-        format!("{}/v1/batch", self.endpoint.trim_end_matches('/'))
+        [self.endpoint.trim_end_matches('/'), "/v1/batch"].concat()
     }
 }
 

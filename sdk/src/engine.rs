@@ -10,13 +10,14 @@ use crate::consent::{Consent, Purpose};
 use crate::error::Error;
 use crate::events::{into_map, Event, EventKind};
 use crate::identity::Hasher;
+use crate::json;
 use crate::message::{Dropped, Kind, Message};
 use crate::session::Session;
 use crate::store::{EventKey, Store};
 use crate::text;
 use cairn_protocol::events::CONSENT_CHANGED;
 use cairn_protocol::identity::{self, contact_trait};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -63,6 +64,9 @@ pub struct Engine {
     hasher: Hasher,
     /// The static context object without its braces, spliced in at upload.
     pub(crate) static_fields: String,
+    /// Members added to the `context` of every message enqueued (see
+    /// `set_event_context`); empty for none.
+    event_context: String,
     consent: Consent,
     anonymous_id: String,
     user_id: Option<String>,
@@ -95,6 +99,20 @@ impl Engine {
     /// Opens the engine over a store: restores identity, consent, session,
     /// drop counters and the queued events left by an earlier run.
     pub fn new(cfg: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let static_fields = text::static_fields(&cfg.context)?;
+        Self::with_static_fields(cfg, static_fields, store, clock)
+    }
+
+    /// `new` with the static context given as its JSON members (no braces),
+    /// written by the caller instead of from `cfg.context` (the web tracker builds
+    /// it in JavaScript). It must be valid JSON members; else `Error::NotAnObject`.
+    pub fn with_static_fields(
+        cfg: Config,
+        static_fields: String,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, Error> {
+        check_members(&static_fields)?;
         if cfg.hash_identities && cfg.hash_key.is_empty() {
             return Err(Error::Config(
                 "hash_identities is on but hash_key is empty".into(),
@@ -106,7 +124,6 @@ impl Engine {
             ));
         }
         let hasher = Hasher::new(cfg.hash_identities.then_some(cfg.hash_key.as_bytes()));
-        let static_fields = text::static_fields(&cfg.context)?;
         let now = clock.now_millis();
         let seed = cfg
             .rng_seed
@@ -163,6 +180,7 @@ impl Engine {
             store,
             hasher,
             static_fields,
+            event_context: String::new(),
             consent,
             anonymous_id,
             user_id,
@@ -189,6 +207,20 @@ impl Engine {
         }
         engine.restore_queue()?;
         Ok(engine)
+    }
+
+    /// Re-reads the queued events from the store, keeping every other state (the
+    /// web tracker's way to take in events adopted from a closed tab). With an
+    /// upload in flight it does nothing and returns false: call it again after.
+    pub fn reload_events(&mut self) -> Result<bool, Error> {
+        if self.in_flight.is_some() {
+            return Ok(false);
+        }
+        self.sync()?;
+        self.queue.clear();
+        self.queue_bytes = 0;
+        self.restore_queue()?;
+        Ok(true)
     }
 
     /// Rebuilds the queue index from the store. Rule: stored events whose purpose
@@ -230,38 +262,57 @@ impl Engine {
 
     /// Tracks a typed event (see `Event`'s seed helpers), page or screen view.
     pub fn track_event(&mut self, e: Event) -> Result<Tracked, Error> {
-        let kind = match e.kind {
-            EventKind::Track => Kind::Track,
-            EventKind::Page => Kind::Page,
-            EventKind::Screen => Kind::Screen,
-        };
+        let body = serde_json::to_string(&e.properties)?;
+        let at = e.timestamp.map(|t| t.timestamp_millis());
         self.enqueue(Outgoing {
             name: Some(&e.name),
-            body: Some(&e.properties),
+            body: Some(&body),
             purpose: Some(e.purpose),
-            timestamp: e.timestamp.map(|t| t.timestamp_millis()),
-            ..Outgoing::new(kind)
+            timestamp: at,
+            ..Outgoing::new(kind_of(e.kind))
+        })
+    }
+
+    /// A track, page or screen call with its properties as JSON object text
+    /// (`""` or `"null"`: none), checked but not parsed into values and sent as
+    /// written (the web tracker's path; `track_event` writes its properties with
+    /// serde_json and takes the same way). Not an object: `Error::NotAnObject`.
+    pub fn track_json(
+        &mut self,
+        kind: EventKind,
+        name: &str,
+        properties: &str,
+        purpose: Purpose,
+    ) -> Result<Tracked, Error> {
+        let body = json::object(properties)?;
+        self.enqueue(Outgoing {
+            name: Some(name),
+            body: Some(body),
+            purpose: Some(purpose),
+            ..Outgoing::new(kind_of(kind))
         })
     }
 
     /// A page view (Segment `page`).
     pub fn page(&mut self, name: &str, properties: Value) -> Result<Tracked, Error> {
-        let props = into_map(properties)?;
-        self.enqueue(Outgoing {
-            name: Some(name),
-            body: Some(&props),
-            ..Outgoing::new(Kind::Page)
-        })
+        let body = object_text(properties)?;
+        self.track_json(EventKind::Page, name, &body, Purpose::Analytics)
     }
 
     /// A screen view (Segment `screen`).
     pub fn screen(&mut self, name: &str, properties: Value) -> Result<Tracked, Error> {
-        let props = into_map(properties)?;
-        self.enqueue(Outgoing {
-            name: Some(name),
-            body: Some(&props),
-            ..Outgoing::new(Kind::Screen)
-        })
+        let body = object_text(properties)?;
+        self.track_json(EventKind::Screen, name, &body, Purpose::Analytics)
+    }
+
+    /// Sets the members (JSON text without braces, e.g. `"page":{"path":"/"}`)
+    /// added to the `context` of every message enqueued from now on; `""` for
+    /// none. The web tracker's page context (URL, referrer, campaign, viewport)
+    /// goes this way. Not valid members: `Error::NotAnObject`, nothing changed.
+    pub fn set_event_context(&mut self, members: &str) -> Result<(), Error> {
+        check_members(members)?;
+        members.clone_into(&mut self.event_context);
+        Ok(())
     }
 
     /// Sets the user. The user id and the `email` / `phone` traits are normalised
@@ -273,8 +324,15 @@ impl Engine {
         if user_id.trim().is_empty() {
             return Err(Error::EmptyName);
         }
-        let mut traits = into_map(traits)?;
-        let hashed = self.hash_contact_traits(&mut traits)?;
+        self.identify_json(user_id, &object_text(traits)?)
+    }
+
+    /// `identify` with the traits as JSON object text (see `track_json`).
+    pub fn identify_json(&mut self, user_id: &str, traits: &str) -> Result<Tracked, Error> {
+        if user_id.trim().is_empty() {
+            return Err(Error::EmptyName);
+        }
+        let (traits, hashed) = self.hash_contact_traits(json::object(traits)?)?;
         let hashed: Vec<&str> = hashed.iter().map(String::as_str).collect();
         let before = self.user_id.replace(self.hasher.user_id(user_id));
         let sent = self.enqueue(Outgoing {
@@ -314,8 +372,12 @@ impl Engine {
     /// Associates the user with a group (account, team...). `email` / `phone`
     /// traits are hashed as in `identify`.
     pub fn group(&mut self, group_id: &str, traits: Value) -> Result<Tracked, Error> {
-        let mut traits = into_map(traits)?;
-        let hashed = self.hash_contact_traits(&mut traits)?;
+        self.group_json(group_id, &object_text(traits)?)
+    }
+
+    /// `group` with the traits as JSON object text (see `track_json`).
+    pub fn group_json(&mut self, group_id: &str, traits: &str) -> Result<Tracked, Error> {
+        let (traits, hashed) = self.hash_contact_traits(json::object(traits)?)?;
         let hashed: Vec<&str> = hashed.iter().map(String::as_str).collect();
         self.enqueue(Outgoing {
             body: Some(&traits),
@@ -359,12 +421,15 @@ impl Engine {
         }
         if let Some(v) = self.held_view.take() {
             if self.consent.allows(Purpose::Analytics) {
-                self.enqueue(Outgoing {
+                let now = std::mem::replace(&mut self.event_context, v.context);
+                let queued = self.enqueue(Outgoing {
                     name: v.name.as_deref(),
-                    body: v.body.as_ref(),
+                    body: Some(&v.body),
                     timestamp: Some(v.at),
                     ..Outgoing::new(v.kind)
-                })?;
+                });
+                self.event_context = now;
+                queued?;
             }
         }
         self.sync()
@@ -376,10 +441,22 @@ impl Engine {
     /// rides on it. It is stored under a granted purpose (analytics when none is),
     /// so a later revocation may purge it, but only when a newer record follows.
     fn enqueue_consent_record(&mut self) -> Result<Tracked, Error> {
-        let mut props = Map::new();
-        for p in Purpose::ALL {
-            props.insert(p.as_str().into(), Value::Bool(self.consent.allows(p)));
+        // Keys in name order (as serde_json's sorted map wrote them before).
+        let mut purposes = Purpose::ALL;
+        purposes.sort_by_key(|p| p.as_str());
+        let mut props = Vec::with_capacity(64);
+        for p in purposes {
+            props.push(if props.is_empty() { b'{' } else { b',' });
+            text::push_str(&mut props, p.as_str());
+            let v: &[u8] = if self.consent.allows(p) {
+                b":true"
+            } else {
+                b":false"
+            };
+            props.extend_from_slice(v);
         }
+        props.push(b'}');
+        let props = String::from_utf8(props).unwrap_or_default();
         self.enqueue(Outgoing {
             name: Some(CONSENT_CHANGED),
             body: Some(&props),
@@ -465,6 +542,14 @@ impl Engine {
     pub fn config(&self) -> &Config {
         &self.cfg
     }
+    /// The static context's JSON members, as spliced into every message.
+    pub fn static_fields(&self) -> &str {
+        &self.static_fields
+    }
+    /// The members `set_event_context` last set.
+    pub fn event_context(&self) -> &str {
+        &self.event_context
+    }
     /// The highest sequence number given to an event so far (drivers use it to
     /// know when a flush has covered everything tracked before it).
     pub fn last_seq(&self) -> Option<u64> {
@@ -510,7 +595,8 @@ impl Engine {
                 self.held_view = Some(HeldView {
                     kind,
                     name: name.map(str::to_owned),
-                    body: body.cloned(),
+                    body: body.unwrap_or("{}").to_owned(),
+                    context: self.event_context.clone(),
                     at: timestamp.unwrap_or_else(|| self.clock.now_millis()),
                 });
             }
@@ -552,8 +638,9 @@ impl Engine {
             consent: self.consent,
             purpose,
             hashed: &all_hashed,
+            context: &self.event_context,
         }
-        .write(&mut value)?;
+        .write(&mut value);
         // The event limit applies to the message as sent, static context included;
         // the queue's byte bound to what is stored.
         let size = value.len() - STAMP;
@@ -631,32 +718,53 @@ impl Engine {
     /// number, a bool, an array, an object) is refused with `NotAnObject`, so no
     /// raw identifier can leave the device inside it. With hashing off traits
     /// go as given.
-    /// Returns the `context.hashed` paths of the traits it hashed.
-    fn hash_contact_traits(&self, traits: &mut Map<String, Value>) -> Result<Vec<String>, Error> {
+    /// Returns the traits text to send and the `context.hashed` paths of the
+    /// traits it hashed (in the text's member order).
+    fn hash_contact_traits(&self, traits: &str) -> Result<(String, Vec<String>), Error> {
         let mut paths = Vec::new();
         if !self.hasher.enabled() {
-            return Ok(paths);
+            return Ok((traits.to_owned(), paths));
         }
-        for (k, v) in traits.iter_mut() {
-            let Some(contact) = contact_trait(k) else {
-                continue;
-            };
-            let hashed = match v {
-                Value::String(s) => self.hasher.contact(contact, s),
-                Value::Number(n) if n.is_u64() => {
-                    // push_u64, not to_string: no fmt code in the web tracker.
-                    let mut digits = Vec::with_capacity(20);
-                    text::push_u64(&mut digits, n.as_u64().unwrap_or_default());
-                    self.hasher
-                        .phone(std::str::from_utf8(&digits).unwrap_or_default())
+        let mut out = Vec::with_capacity(traits.len() + 64);
+        for (raw_key, v) in json::members(traits) {
+            out.push(if out.is_empty() { b'{' } else { b',' });
+            out.extend_from_slice(raw_key.as_bytes());
+            out.push(b':');
+            let key = json::unescape(raw_key).ok_or(Error::NotAnObject)?;
+            let hashed = match contact_trait(&key) {
+                None => None,
+                Some(_) if v == "null" => None,
+                Some(contact) if v.starts_with('"') => {
+                    let s = json::unescape(v).ok_or(Error::NotAnObject)?;
+                    Some(self.hasher.contact(contact, &s))
                 }
-                Value::Null => continue,
-                _ => return Err(Error::NotAnObject),
+                // A whole number is a phone (what serde_json's is_u64 accepts).
+                Some(_) => match json::as_u64(v) {
+                    Some(n) => {
+                        // push_u64, not to_string: no fmt code in the web tracker.
+                        let mut digits = Vec::with_capacity(20);
+                        text::push_u64(&mut digits, n);
+                        Some(
+                            self.hasher
+                                .phone(std::str::from_utf8(&digits).unwrap_or_default()),
+                        )
+                    }
+                    None => return Err(Error::NotAnObject),
+                },
             };
-            *v = Value::String(hashed);
-            paths.push([identity::TRAITS_PREFIX, k].concat());
+            match hashed {
+                Some(h) => {
+                    text::push_str(&mut out, &h);
+                    paths.push([identity::TRAITS_PREFIX, &key].concat());
+                }
+                None => out.extend_from_slice(v.as_bytes()),
+            }
         }
-        Ok(paths)
+        if out.is_empty() {
+            out.push(b'{');
+        }
+        out.push(b'}');
+        Ok((String::from_utf8(out).unwrap_or_default(), paths))
     }
 
     /// Rule: identify and alias set the new user, then enqueue their message with
@@ -714,7 +822,10 @@ impl Engine {
 struct HeldView {
     kind: Kind,
     name: Option<String>,
-    body: Option<Map<String, Value>>,
+    /// Properties (JSON object text).
+    body: String,
+    /// The event context when it was tracked (see `set_event_context`).
+    context: String,
     /// When it was tracked, epoch ms.
     at: i64,
 }
@@ -724,8 +835,8 @@ struct Outgoing<'a> {
     kind: Kind,
     /// `event` of a track, `name` of a page or screen.
     name: Option<&'a str>,
-    /// `properties` or `traits`.
-    body: Option<&'a Map<String, Value>>,
+    /// `properties` or `traits`: JSON object text, checked.
+    body: Option<&'a str>,
     previous_id: Option<&'a str>,
     group_id: Option<&'a str>,
     /// `None` for the consent record.
@@ -749,6 +860,28 @@ impl Outgoing<'_> {
             timestamp: None,
             hashed: &[],
         }
+    }
+}
+
+fn kind_of(k: EventKind) -> Kind {
+    match k {
+        EventKind::Track => Kind::Track,
+        EventKind::Page => Kind::Page,
+        EventKind::Screen => Kind::Screen,
+    }
+}
+
+/// Properties or traits given as a value: an object or null, as its JSON text.
+fn object_text(v: Value) -> Result<String, Error> {
+    Ok(serde_json::to_string(&into_map(v)?)?)
+}
+
+/// JSON object members without the braces (`""`: none), or `NotAnObject`.
+fn check_members(members: &str) -> Result<(), Error> {
+    if members.is_empty() || json::valid(&["{", members, "}"].concat()) {
+        Ok(())
+    } else {
+        Err(Error::NotAnObject)
     }
 }
 

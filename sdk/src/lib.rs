@@ -27,6 +27,7 @@ mod engine;
 mod error;
 mod events;
 mod identity;
+mod json;
 mod message;
 mod seed_events;
 mod session;

@@ -8,7 +8,6 @@
 use crate::consent::{Consent, Purpose};
 use crate::text;
 use cairn_protocol::field;
-use serde_json::{Map, Value};
 
 pub use cairn_protocol::{Dropped, Kind};
 
@@ -22,8 +21,9 @@ pub struct Message<'a> {
     pub timestamp: i64,
     /// `event` for track, `name` for page/screen.
     pub name: Option<&'a str>,
-    /// `properties` (track/page/screen) or `traits` (identify/group).
-    pub body: Option<&'a Map<String, Value>>,
+    /// `properties` (track/page/screen) or `traits` (identify/group): JSON object
+    /// text, already checked (`json::object`), written as it is.
+    pub body: Option<&'a str>,
     pub previous_id: Option<&'a str>,
     pub group_id: Option<&'a str>,
     pub session_id: &'a str,
@@ -33,11 +33,14 @@ pub struct Message<'a> {
     /// Fields hashed on the device under the project hash key (`context.hashed`,
     /// paths as in `cairn_protocol::identity`); empty when none were.
     pub hashed: &'a [&'a str],
+    /// Members (JSON text without braces) added to this message's `context`
+    /// before `sessionId`: the web tracker's page context; empty for none.
+    pub context: &'a str,
 }
 
 impl Message<'_> {
     /// Appends the message JSON to `out`.
-    pub fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    pub fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"type\":\"");
         out.extend_from_slice(self.kind.as_str().as_bytes());
         out.extend_from_slice(b"\",\"messageId\":");
@@ -74,13 +77,14 @@ impl Message<'_> {
         };
         if self.kind != Kind::Alias {
             out.extend_from_slice(body_key);
-            match self.body {
-                Some(b) => serde_json::to_writer(&mut *out, b)?,
-                None => out.extend_from_slice(b"{}"),
-            }
+            out.extend_from_slice(self.body.unwrap_or("{}").as_bytes());
         }
         // Context goes last (see the module comment).
         out.extend_from_slice(CONTEXT_KEY);
+        if !self.context.is_empty() {
+            out.extend_from_slice(self.context.as_bytes());
+            out.push(b',');
+        }
         out.extend_from_slice(b"\"sessionId\":");
         text::push_str(out, self.session_id);
         out.extend_from_slice(b",\"consent\":");
@@ -102,7 +106,6 @@ impl Message<'_> {
             out.push(b']');
         }
         out.extend_from_slice(b"}}");
-        Ok(())
     }
 }
 
@@ -150,6 +153,7 @@ pub fn expand(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, Value};
 
     #[test]
     fn writes_valid_segment_json_with_context_last() {
@@ -162,16 +166,17 @@ mod tests {
             user_id: Some("u1"),
             timestamp: 1_762_000_000_123,
             name: Some("add_to_cart"),
-            body: Some(&props),
+            body: Some(&serde_json::to_string(&props).unwrap()),
             previous_id: None,
             group_id: None,
             session_id: "s1",
             consent: Consent::only(&[Purpose::Analytics]),
             purpose: Some(Purpose::Analytics),
             hashed: &["userId"],
+            context: "",
         };
         let mut stored = Vec::new();
-        m.write(&mut stored).unwrap();
+        m.write(&mut stored);
         let mut out = Vec::new();
         let lib = r#""library":{"name":"cairn-rust","version":"0.1.0"}"#;
         assert!(expand(&mut out, &stored, lib, None));
@@ -214,21 +219,24 @@ mod tests {
             user_id: None,
             timestamp: 0,
             name: Some("Home"),
-            body: Some(&props),
+            body: Some(&serde_json::to_string(&props).unwrap()),
             previous_id: None,
             group_id: None,
             session_id: "s",
             consent: Consent::all(),
             purpose: None,
             hashed: &[],
+            context: r#""page":{"path":"/"}"#,
         };
         let mut stored = Vec::new();
-        m.write(&mut stored).unwrap();
+        m.write(&mut stored);
         let mut out = Vec::new();
         assert!(expand(&mut out, &stored, r#""locale":"fr-FR""#, None));
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["properties"]["context"], serde_json::json!({"x": 1}));
         assert_eq!(v["context"]["locale"], "fr-FR");
+        assert_eq!(v["context"]["page"]["path"], "/");
+        assert_eq!(v["context"]["sessionId"], "s");
         assert_eq!(v["context"]["purpose"], "consent");
         assert!(v["context"].get("hashed").is_none());
     }

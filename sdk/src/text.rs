@@ -8,6 +8,7 @@
 use crate::config::StaticContext;
 use crate::consent::Consent;
 use crate::error::Error;
+use crate::json;
 use crate::message::Dropped;
 use crate::session::Session;
 use serde_json::Value;
@@ -258,29 +259,40 @@ pub fn static_fields(c: &StaticContext) -> Result<String, Error> {
 
 // --- Reading the persisted records ---------------------------------------------------
 
-fn object(bytes: &[u8], what: &str) -> Result<serde_json::Map<String, Value>, Error> {
-    // from_str: the parser instance the web tracker already has for properties.
+/// The members of a stored record (a JSON object), or `Corrupt`.
+fn object<'a>(bytes: &'a [u8], what: &str) -> Result<Vec<(&'a str, &'a str)>, Error> {
     let text = std::str::from_utf8(bytes).unwrap_or("");
-    match serde_json::from_str(text) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(Error::Corrupt(format!("{what}: not a JSON object"))),
+    match json::object(text) {
+        Ok(o) if !text.trim().is_empty() && text.trim() != "null" => Ok(json::members(o)),
+        _ => Err(Error::Corrupt([what, ": not a JSON object"].concat())),
     }
 }
 
+/// Member `k` read by `get` (the last one wins, as with serde_json's map).
 fn field<'a, T>(
-    m: &'a serde_json::Map<String, Value>,
+    m: &[(&'a str, &'a str)],
     what: &str,
     k: &str,
-    get: impl FnOnce(&'a Value) -> Option<T>,
+    get: impl FnOnce(&'a str) -> Option<T>,
 ) -> Result<T, Error> {
-    m.get(k)
-        .and_then(get)
-        .ok_or_else(|| Error::Corrupt(format!("{what}: bad or missing {k}")))
+    m.iter()
+        .rev()
+        .find(|(key, _)| json::unescape(key).as_deref() == Some(k))
+        .and_then(|(_, v)| get(v))
+        .ok_or_else(|| Error::Corrupt([what, ": bad or missing ", k].concat()))
+}
+
+fn as_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
 }
 
 pub fn read_consent(bytes: &[u8]) -> Result<Consent, Error> {
     let m = object(bytes, "consent")?;
-    let b = |k| field(&m, "consent", k, Value::as_bool);
+    let b = |k| field(&m, "consent", k, as_bool);
     Ok(Consent {
         analytics: b("analytics")?,
         personalization: b("personalization")?,
@@ -290,7 +302,7 @@ pub fn read_consent(bytes: &[u8]) -> Result<Consent, Error> {
 
 pub fn read_dropped(bytes: &[u8]) -> Result<Dropped, Error> {
     let m = object(bytes, "dropped")?;
-    let n = |k| field(&m, "dropped", k, Value::as_u64);
+    let n = |k| field(&m, "dropped", k, json::as_u64);
     Ok(Dropped {
         overflow: n("overflow")?,
         expired: n("expired")?,
@@ -302,8 +314,8 @@ pub fn read_dropped(bytes: &[u8]) -> Result<Dropped, Error> {
 pub fn read_session(bytes: &[u8]) -> Result<Session, Error> {
     let m = object(bytes, "session")?;
     Ok(Session {
-        id: field(&m, "session", "id", Value::as_str)?.to_string(),
-        last_activity: field(&m, "session", "last_activity", Value::as_i64)?,
+        id: field(&m, "session", "id", json::unescape)?,
+        last_activity: field(&m, "session", "last_activity", json::as_i64)?,
     })
 }
 

@@ -349,6 +349,18 @@ impl Engine {
     }
 
     /// Puts a failed batch back at the head of the queue, in order.
+    /// Stops waiting for the upload in flight: its events are queued again
+    /// (first, in order) with no failure counted and no backoff, and a later
+    /// `upload_finished(id, ..)` is ignored. For a page that unloads with an
+    /// upload in flight (the web tracker): its beacon then carries these events
+    /// too; if the abandoned request arrives as well, the collector keeps one
+    /// copy of each (it drops repeated messageIds).
+    pub fn abandon_upload(&mut self, id: u64) {
+        if let Some(fl) = self.in_flight.take_if(|f| f.id == id) {
+            self.requeue(fl.entries);
+        }
+    }
+
     fn requeue(&mut self, entries: Vec<Entry>) {
         for e in entries.into_iter().rev() {
             self.queue_bytes += e.size as usize;

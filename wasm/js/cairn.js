@@ -10,6 +10,13 @@ const tab = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
 let ready, on = false, backend, q, ops = [], waiters = [], timer, chan, release;
 let auto = false, clicks = false, lastUrl, registered = false, big;
 
+// Consent as the wasm takes it: a bit set in the core's purpose order.
+const PURPOSES = ['analytics', 'personalization', 'marketing'];
+function bits(c) {
+  if (c === true || c === false) return c ? 7 : 0;
+  if (!c || typeof c !== 'object') throw new Error('consent must be true, false or {analytics, personalization, marketing}');
+  return PURPOSES.reduce((b, p, i) => b | (c[p] === true ? 1 << i : 0), 0);
+}
 const J = (v) => (v === undefined || v === null ? '' : JSON.stringify(v));
 const guard = (f) => {
   if (!on) throw new Error('cairn is not initialised: await init({ writeKey }) first');
@@ -211,15 +218,20 @@ export function init(o) {
       // localStorage holds about 5 MB: keep the queue well under it there.
       maxQueueBytes: big ? undefined : 2e6,
       ...o,
-      context: {
-        userAgent: navigator.userAgent,
-        locale: navigator.language,
-        timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-        screen: { width: s.width, height: s.height, density: self.devicePixelRatio },
-        ...o.context,
-      },
     };
-    w.start(J(opts), host);
+    const ctx = J({
+      userAgent: navigator.userAgent,
+      locale: navigator.language,
+      timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+      screen: { width: s.width, height: s.height, density: self.devicePixelRatio },
+      ...o.context,
+    });
+    // The wasm parses no JSON: options go as plain arguments (see src/options.rs).
+    const n = (k) => (typeof opts[k] === 'number' ? opts[k] : NaN);
+    w.start(String(opts.writeKey), String(opts.endpoint), opts.hashKey || '',
+      new Float64Array(['flushAt', 'flushInterval', 'maxQueueEvents', 'maxQueueBytes', 'backoffBase', 'sessionTimeout'].map(n)),
+      (opts.hashIdentities !== false ? 1 : 0) | (opts.consentMode === 'opt-out' ? 2 : 0),
+      opts.consent == null ? -1 : bits(opts.consent), ctx.slice(1, -1), host);
     on = true;
     auto = o.autoPageViews !== false;
     clicks = o.trackClicks !== false;
@@ -244,12 +256,17 @@ export const alias = (newUserId) => call(4, newUserId);
 export const group = (groupId, traits) => call(5, groupId, J(traits));
 export const reset = () => { guard(() => w.ctl(2)); };
 export function setConsent(consent) {
-  guard(() => w.setConsent(J(consent)));
-  if (chan) chan.postMessage(J(consent));
+  const b = guard(() => bits(consent));
+  guard(() => w.setConsent(b));
+  if (chan) chan.postMessage(b);
   // Closed tabs' queues too: events of a purpose no longer consented are deleted.
   readopt();
 }
-export const getConsent = () => guard(() => JSON.parse(w.consent()));
+export const getConsent = () => guard(() => {
+  const b = w.consent(), c = {};
+  PURPOSES.forEach((p, i) => { c[p] = !!(b & (1 << i)); });
+  return c;
+});
 // ctl 3 answers -1 (nothing pending) or below when backing off for longer than a
 // flush should wait (-2 - seconds): then it rejects at once.
 export function flush() {

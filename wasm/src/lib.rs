@@ -5,7 +5,8 @@
 //! JavaScript host (fetch with keepalive, sendBeacon when the page unloads) and
 //! timers. The public, camelCase API is `js/cairn.js` (typed by `js/cairn.d.ts`):
 //! it owns the browser plumbing (IndexedDB, Web Locks, listeners) and calls the
-//! functions exported here, which take JSON text for properties and options.
+//! functions exported here, which take properties as JSON text (embedded after a
+//! validity check, never parsed into values) and options as plain arguments.
 //!
 //! Everything compiles on the host target too (wasm-bindgen imports are stubs
 //! there), so the workspace's clippy and the store's unit tests run natively.
@@ -18,8 +19,7 @@ pub mod store;
 #[global_allocator]
 static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-use cairn::{Clock, Consent, Engine, Event, Next, Outcome, Purpose, Tracked};
-use serde_json::Value;
+use cairn::{Clock, Consent, Engine, EventKind, Next, Outcome, Purpose, Tracked};
 use std::cell::RefCell;
 use std::sync::Arc;
 use store::WebStore;
@@ -31,10 +31,6 @@ use wasm_bindgen::prelude::*;
 pub enum WebError {
     #[error(transparent)]
     Core(#[from] cairn::Error),
-    // The position only: serde_json's messages cost ~1 KB gzipped (the JSON comes
-    // from JSON.stringify in cairn.js, so this is all but unreachable anyway).
-    #[error("invalid JSON at line {}, column {}", .0.line(), .0.column())]
-    Json(#[from] serde_json::Error),
     #[error("cairn is not initialised: await init({{ writeKey }}) first")]
     NotInitialised,
     #[error("{0}")]
@@ -43,8 +39,58 @@ pub enum WebError {
 
 impl From<WebError> for JsValue {
     fn from(e: WebError) -> JsValue {
-        JsError::new(&e.to_string()).into()
+        JsError::new(&e.message()).into()
     }
+}
+
+impl WebError {
+    /// The `Display` text, written without `core::fmt` (which the wasm then
+    /// mostly does without); a test checks that both agree.
+    fn message(&self) -> String {
+        use cairn::Error as E;
+        let (head, tail): (&str, &str) = match self {
+            WebError::Invalid(s) => ("", s),
+            WebError::NotInitialised => (
+                "cairn is not initialised: await init({ writeKey }) first",
+                "",
+            ),
+            WebError::Core(E::EventTooLarge { size, max }) => {
+                return [
+                    "event is ",
+                    &digits(*size as u64),
+                    " bytes, over the ",
+                    &digits(*max as u64),
+                    " byte limit",
+                ]
+                .concat()
+            }
+            WebError::Core(E::EmptyName) => ("event name or id is empty", ""),
+            WebError::Core(E::NotAnObject) => (
+                "properties/traits must be a JSON object, email/phone traits a string or number",
+                "",
+            ),
+            WebError::Core(E::Config(s)) => ("invalid config: ", s),
+            WebError::Core(E::Store(s)) => ("store: ", s),
+            WebError::Core(E::Corrupt(s)) => ("corrupt stored data: ", s),
+            WebError::Core(E::Upload(s)) => ("upload failed: ", s),
+            WebError::Core(_) => ("cairn: internal error", ""),
+        };
+        [head, tail].concat()
+    }
+}
+
+/// `n` in decimal (without `core::fmt`).
+pub(crate) fn digits(mut n: u64) -> String {
+    let mut b = Vec::with_capacity(20);
+    loop {
+        b.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    b.reverse();
+    String::from_utf8(b).unwrap_or_default()
 }
 
 type R<T> = Result<T, WebError>;
@@ -166,13 +212,12 @@ impl Tracker {
         matches!(self.store.get(KV_DOWN), Ok(Some(v)) if v == b"1")
     }
 
-    /// Reopens the engine over the store, picking up adopted events.
+    /// Re-reads the queue from the store, picking up adopted events (overdue).
     fn reload(&mut self) -> R<()> {
-        self.engine.sync()?;
-        let cfg = self.engine.config().clone();
-        self.engine = Engine::new(cfg, self.store.clone(), Arc::new(JsClock))?;
-        self.engine.flush()?; // adopted events are overdue
-        self.reload_due = false;
+        if self.engine.reload_events()? {
+            self.engine.flush()?;
+            self.reload_due = false;
+        }
         Ok(())
     }
 
@@ -183,13 +228,6 @@ impl Tracker {
     }
 }
 
-fn json(text: &str) -> R<Value> {
-    if text.is_empty() {
-        return Ok(Value::Null);
-    }
-    Ok(serde_json::from_str(text)?)
-}
-
 fn purpose(name: &str) -> R<Purpose> {
     if name.is_empty() {
         return Ok(Purpose::Analytics);
@@ -197,7 +235,7 @@ fn purpose(name: &str) -> R<Purpose> {
     Purpose::ALL
         .into_iter()
         .find(|p| p.as_str() == name)
-        .ok_or_else(|| WebError::Invalid(format!("unknown purpose \"{name}\"")))
+        .ok_or_else(|| WebError::Invalid(["unknown purpose \"", name, "\""].concat()))
 }
 
 fn queued(t: Tracked) -> bool {
@@ -235,13 +273,28 @@ pub fn adopt(purpose: u8, value: Vec<u8>) -> Result<String, JsValue> {
     })
 }
 
-// Creates the engine from the options (JSON, see js/cairn.d.ts) over the loaded store.
+// Creates the engine over the loaded store from the init options as cairn.js
+// passes them (see options.rs): `nums` in options.rs's order (NaN: default),
+// `flags` its bits, `consent` a purpose bit set (negative: not given), `context`
+// the static context's JSON members.
+#[allow(clippy::too_many_arguments)]
 #[wasm_bindgen(skip_jsdoc)]
-pub fn start(options: &str, host: Host) -> Result<(), JsValue> {
-    let opts = json(options)?;
-    let (cfg, consent) = options::config(&opts)?;
+pub fn start(
+    write_key: &str,
+    endpoint: &str,
+    hash_key: &str,
+    nums: &[f64],
+    flags: u32,
+    consent: i32,
+    context: &str,
+    host: Host,
+) -> Result<(), JsValue> {
+    let cfg = options::config(write_key, endpoint, hash_key, nums, flags)?;
+    let fields = options::static_fields(&cfg, context);
+    let consent = (consent >= 0).then(|| options::consent(consent as u8));
     let store = STORE.with(Arc::clone);
-    let engine = Engine::new(cfg, store.clone(), Arc::new(JsClock)).map_err(WebError::from)?;
+    let engine = Engine::with_static_fields(cfg, fields, store.clone(), Arc::new(JsClock))
+        .map_err(WebError::from)?;
     let mut t = Tracker {
         engine,
         store,
@@ -256,7 +309,9 @@ pub fn start(options: &str, host: Host) -> Result<(), JsValue> {
     if t.engine.queued() > 0 {
         t.engine.flush().map_err(WebError::from)?; // left by an earlier page
     }
-    T.with(|cell| *cell.borrow_mut() = Some(t));
+    // Rule: a tracker is never dropped (start runs once per page: cairn.js's
+    // init is memoised), so the wasm carries no drop code for the engine.
+    T.with(|cell| std::mem::forget(cell.replace(Some(t))));
     with(|_| Ok(()))
 }
 
@@ -265,6 +320,8 @@ pub fn start(options: &str, host: Host) -> Result<(), JsValue> {
 //   0 track(name, properties, purpose)      1 screen(name, properties)
 //   2 page(name, properties)                3 identify(userId, traits)
 //   4 alias(newUserId)                      5 group(groupId, traits)
+//   6 context(members): the page context (JSON object members, no braces) that
+//     every later event carries in its `context` (see Engine::set_event_context)
 // Returns false when the event's purpose is not consented (nothing stored).
 // The typed helpers of the event table (generated into cairn.js) build their
 // properties in JavaScript and call track, page or screen.
@@ -273,12 +330,16 @@ pub fn call(op: u8, a: &str, b: &str, c: &str) -> Result<bool, JsValue> {
     with(|t| {
         let e = &mut t.engine;
         let tracked = match op {
-            0 => e.track_event(Event::track(a, json(b)?)?.purpose(purpose(c)?))?,
-            1 => e.screen(a, json(b)?)?,
-            2 => e.page(a, json(b)?)?,
-            3 => e.identify(a, json(b)?)?,
+            0 => e.track_json(EventKind::Track, a, b, purpose(c)?)?,
+            1 => e.track_json(EventKind::Screen, a, b, Purpose::Analytics)?,
+            2 => e.track_json(EventKind::Page, a, b, Purpose::Analytics)?,
+            3 => e.identify_json(a, b)?,
             4 => e.alias(a)?,
-            5 => e.group(a, json(b)?)?,
+            5 => e.group_json(a, b)?,
+            6 => {
+                e.set_event_context(a)?;
+                Tracked::Queued
+            }
             _ => return Err(WebError::Invalid("unknown call".into())),
         };
         Ok(queued(tracked))
@@ -290,11 +351,11 @@ fn reset(t: &mut Tracker) -> R<f64> {
     Ok(0.0)
 }
 
-// `{"analytics":bool,...}` or `true` / `false` for every purpose.
+// The purposes granted, as a bit set (bit `Purpose::index`).
 #[wasm_bindgen(skip_jsdoc, js_name = setConsent)]
-pub fn set_consent(consent: &str) -> Result<(), JsValue> {
+pub fn set_consent(consent: u8) -> Result<(), JsValue> {
     with(|t| {
-        let c = options::consent(&json(consent)?)?;
+        let c = options::consent(consent);
         t.engine.set_consent(c)?;
         t.after_consent();
         t.settle(None);
@@ -302,16 +363,10 @@ pub fn set_consent(consent: &str) -> Result<(), JsValue> {
     })
 }
 
-// The consent state as JSON.
+// The consent state as a purpose bit set.
 #[wasm_bindgen(skip_jsdoc)]
-pub fn consent() -> Result<String, JsValue> {
-    with(|t| {
-        let c = t.engine.consent();
-        Ok(format!(
-            "{{\"analytics\":{},\"personalization\":{},\"marketing\":{}}}",
-            c.analytics, c.personalization, c.marketing
-        ))
-    })
+pub fn consent() -> Result<u8, JsValue> {
+    with(|t| Ok(options::bits(t.engine.consent())))
 }
 
 /// A flush() rejects at once rather than wait out a longer backoff (up to an hour
@@ -334,9 +389,15 @@ fn flush(t: &mut Tracker) -> R<f64> {
 // The page is being unloaded: make everything durable and send what is queued
 // with sendBeacon (unless the collector was unreachable or asked to back off:
 // a beacon's answer is never seen, so then the queue stays for the next page).
+// An upload still in flight is abandoned (its events go in the beacon too): its
+// answer would come after the page is gone, and the events tracked since (the
+// page's last engaged time) would otherwise wait for the next page.
 fn hide(t: &mut Tracker) -> R<f64> {
     t.engine.on_background()?;
     if !t.down() && t.engine.retry_in().is_none() {
+        if let Some(id) = t.sending.take() {
+            t.engine.abandon_upload(id);
+        }
         while let Next::Upload(u) = t.engine.next_upload()? {
             let body = std::str::from_utf8(&u.body).unwrap_or_default();
             let outcome = if t.host.beacon(&u.url, body) {
@@ -377,7 +438,7 @@ pub fn done(id: f64, status: u16, retry_after: f64) -> Result<(), JsValue> {
         let failed = match &outcome {
             Outcome::Transport(_) => Some("upload failed: the collector did not answer".into()),
             Outcome::Status { code, .. } if *code >= 500 || *code == 408 || *code == 429 => {
-                Some(format!("upload failed: HTTP {code}"))
+                Some(["upload failed: HTTP ", &digits((*code).into())].concat())
             }
             _ => None,
         };
@@ -409,4 +470,34 @@ pub fn ctl(op: u8) -> Result<f64, JsValue> {
         4 => Ok(t.engine.queued() as f64),
         _ => Err(WebError::Invalid("unknown ctl".into())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_match_display() {
+        use cairn::Error as E;
+        let all = [
+            WebError::Invalid("init: writeKey is required".into()),
+            WebError::NotInitialised,
+            E::EventTooLarge {
+                size: 40_001,
+                max: 32_768,
+            }
+            .into(),
+            E::EmptyName.into(),
+            E::NotAnObject.into(),
+            E::Config("x".into()).into(),
+            E::Store("s".into()).into(),
+            E::Corrupt("c".into()).into(),
+            E::Upload("u".into()).into(),
+        ];
+        for e in all {
+            assert_eq!(e.message(), e.to_string());
+        }
+        assert_eq!(digits(0), "0");
+        assert_eq!(digits(u64::MAX), u64::MAX.to_string());
+    }
 }

@@ -1,26 +1,34 @@
-//! `init()` options, read from the JSON the JavaScript wrapper passes (one JSON
-//! parser, serde_json's, serves properties and options).
+//! `init()` options. cairn.js reads the options object and passes its parts as
+//! plain arguments (strings, numbers, bit sets) and the static context as JSON
+//! members it wrote with `JSON.stringify`: the wasm parses no JSON.
 
 use crate::{WebError, R};
-use cairn::{Config, Consent, ConsentMode, Purpose, Screen};
-use serde_json::Value;
+use cairn::{Config, Consent, ConsentMode, Purpose};
 use std::time::Duration;
 
-fn str_of<'a>(o: &'a Value, k: &str) -> Option<&'a str> {
-    o.get(k).and_then(Value::as_str)
-}
+/// `flags` bits of `start`.
+pub const HASH_IDENTITIES: u32 = 1;
+pub const OPT_OUT: u32 = 2;
 
-fn num(o: &Value, k: &str) -> Option<f64> {
-    o.get(k).and_then(Value::as_f64)
-}
+/// Positions in `start`'s numbers (NaN: not given).
+const FLUSH_AT: usize = 0;
+const FLUSH_INTERVAL: usize = 1;
+const MAX_QUEUE_EVENTS: usize = 2;
+const MAX_QUEUE_BYTES: usize = 3;
+const BACKOFF_BASE: usize = 4;
+const SESSION_TIMEOUT: usize = 5;
 
-/// Builds the engine config (and the consent to apply, if given) from init options.
-pub fn config(o: &Value) -> R<(Config, Option<Consent>)> {
-    let write_key = str_of(o, "writeKey")
-        .filter(|k| !k.is_empty())
-        .ok_or_else(|| WebError::Invalid("init: writeKey is required".into()))?;
-    let endpoint = str_of(o, "endpoint")
-        .ok_or_else(|| WebError::Invalid("init: endpoint is required".into()))?;
+/// Builds the engine config from init options.
+pub fn config(
+    write_key: &str,
+    endpoint: &str,
+    hash_key: &str,
+    nums: &[f64],
+    flags: u32,
+) -> R<Config> {
+    if write_key.is_empty() {
+        return Err(WebError::Invalid("init: writeKey is required".into()));
+    }
     let mut c = Config::new(write_key, endpoint);
     // sendBeacon cannot set headers: the key also travels in the body.
     c.write_key_in_body = true;
@@ -28,123 +36,100 @@ pub fn config(o: &Value) -> R<(Config, Option<Consent>)> {
     c.max_batch_bytes = 60_000;
     // Identities are hashed by default, as on mobile: a hashKey is required unless
     // hashIdentities is false explicitly.
-    c.hash_key = str_of(o, "hashKey").unwrap_or_default().to_string();
-    c.hash_identities = o.get("hashIdentities") != Some(&Value::Bool(false));
+    c.hash_key = hash_key.into();
+    c.hash_identities = flags & HASH_IDENTITIES != 0;
     if c.hash_identities && c.hash_key.is_empty() {
         return Err(WebError::Invalid(
             "init: hashKey is required (the project's hash key), or hashIdentities: false".into(),
         ));
     }
-    if str_of(o, "consentMode") == Some("opt-out") {
+    if flags & OPT_OUT != 0 {
         c.consent_mode = ConsentMode::OptOut;
     }
-    let ms = |k: &str| num(o, k).map(|v| Duration::from_millis(v.max(0.0) as u64));
-    if let Some(v) = num(o, "flushAt") {
+    let num = |i: usize| nums.get(i).copied().filter(|v| !v.is_nan());
+    let ms = |i| num(i).map(|v| Duration::from_millis(v.max(0.0) as u64));
+    if let Some(v) = num(FLUSH_AT) {
         c.flush_at = v as usize;
     }
-    if let Some(d) = ms("flushInterval") {
+    if let Some(d) = ms(FLUSH_INTERVAL) {
         c.flush_interval = d;
     }
-    if let Some(v) = num(o, "maxQueueEvents") {
+    if let Some(v) = num(MAX_QUEUE_EVENTS) {
         c.max_queue_events = v as usize;
     }
-    if let Some(v) = num(o, "maxQueueBytes") {
+    if let Some(v) = num(MAX_QUEUE_BYTES) {
         c.max_queue_bytes = v as usize;
     }
-    if let Some(d) = ms("backoffBase") {
+    if let Some(d) = ms(BACKOFF_BASE) {
         c.backoff_base = d;
     }
-    if let Some(d) = ms("sessionTimeout") {
+    if let Some(d) = ms(SESSION_TIMEOUT) {
         c.session_timeout = d;
     }
-    let ctx = &mut c.context;
-    ctx.library.name = "cairn-web".into();
-    if let Some(Value::Object(m)) = o.get("context") {
-        for (k, v) in m {
-            match (k.as_str(), v) {
-                ("userAgent", Value::String(s)) => ctx.user_agent = Some(s.clone()),
-                ("locale", Value::String(s)) => ctx.locale = Some(s.clone()),
-                ("timezone", Value::String(s)) => ctx.timezone = Some(s.clone()),
-                ("screen", s) => {
-                    let dim = |k| num(s, k).map(|v| v as u32);
-                    ctx.screen = Some(Screen {
-                        width: dim("width"),
-                        height: dim("height"),
-                        density: num(s, "density"),
-                    });
-                }
-                _ => {
-                    ctx.extra.insert(k.clone(), v.clone());
-                }
-            }
-        }
-    }
-    let consent = match o.get("consent") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(consent(v)?),
-    };
-    Ok((c, consent))
+    c.context.library.name = "cairn-web".into();
+    Ok(c)
 }
 
-/// `true` / `false` (every purpose) or `{analytics, personalization, marketing}`.
-pub fn consent(v: &Value) -> R<Consent> {
-    match v {
-        Value::Bool(true) => Ok(Consent::all()),
-        Value::Bool(false) => Ok(Consent::none()),
-        Value::Object(_) => {
-            let mut c = Consent::none();
-            for p in Purpose::ALL {
-                c.set(p, v.get(p.as_str()).and_then(Value::as_bool) == Some(true));
-            }
-            Ok(c)
-        }
-        _ => Err(WebError::Invalid(
-            "consent must be true, false or {analytics, personalization, marketing}".into(),
-        )),
+/// The static context's members: the library, then what cairn.js wrote (user
+/// agent, locale, timezone, screen, device, os, the page's `context` option).
+pub fn static_fields(c: &Config, members: &str) -> String {
+    let lib = &c.context.library;
+    let mut out = Vec::with_capacity(64 + members.len());
+    out.extend_from_slice(b"\"library\":{\"name\":\"");
+    out.extend_from_slice(lib.name.as_bytes());
+    out.extend_from_slice(b"\",\"version\":\"");
+    out.extend_from_slice(lib.version.as_bytes());
+    out.extend_from_slice(b"\"}");
+    if !members.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(members.as_bytes());
     }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Consent as a bit set: bit `Purpose::index` set = granted.
+pub fn consent(bits: u8) -> Consent {
+    let mut c = Consent::none();
+    for p in Purpose::ALL {
+        c.set(p, bits & (1 << p.index()) != 0);
+    }
+    c
+}
+
+/// The bit set of `consent`.
+pub fn bits(c: Consent) -> u8 {
+    Purpose::ALL
+        .into_iter()
+        .filter(|p| c.allows(*p))
+        .map(|p| 1 << p.index())
+        .sum()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn options_map_to_config() {
-        let (c, consent) = config(&json!({
-            "writeKey": "wk", "endpoint": "http://x", "flushAt": 5, "flushInterval": 2500,
-            "hashIdentities": false,
-            "consent": {"analytics": true},
-            "context": {"locale": "fr-FR", "screen": {"width": 390, "density": 3}, "page": {"path": "/"}}
-        }))
-        .unwrap();
+        let nums = [5.0, 2500.0, f64::NAN, f64::NAN, f64::NAN, f64::NAN];
+        let c = config("wk", "http://x", "", &nums, 0).unwrap();
         assert_eq!(c.write_key, "wk");
         assert!(c.write_key_in_body && !c.hash_identities);
         assert_eq!((c.flush_at, c.flush_interval.as_millis()), (5, 2500));
-        assert_eq!(consent, Some(Consent::only(&[Purpose::Analytics])));
-        assert_eq!(c.context.locale.as_deref(), Some("fr-FR"));
-        assert_eq!(c.context.screen.as_ref().unwrap().width, Some(390));
-        assert!(c.context.extra.contains_key("page"));
-        assert!(config(&json!({"endpoint": "http://x"})).is_err());
-        let hashed = config(&json!({"writeKey": "wk", "endpoint": "http://x", "hashKey": "k"}));
-        let c = hashed.unwrap().0;
+        assert_eq!(c.max_queue_events, Config::default().max_queue_events);
+        assert!(config("", "http://x", "k", &[], HASH_IDENTITIES).is_err());
+        let c = config("wk", "http://x", "k", &[], HASH_IDENTITIES | OPT_OUT).unwrap();
         assert!(c.hash_identities && c.hash_key == "k");
-        for unhashed in [
-            json!({}),
-            json!({"hashKey": ""}),
-            json!({"hashIdentities": true}),
-        ] {
-            let mut o = json!({"writeKey": "wk", "endpoint": "http://x"});
-            o.as_object_mut()
-                .unwrap()
-                .extend(unhashed.as_object().unwrap().clone());
-            let e = config(&o).expect_err("hashing without a hashKey is refused");
-            assert!(e.to_string().contains("hashKey is required"), "{e}");
+        assert_eq!(c.consent_mode, ConsentMode::OptOut);
+        let e = config("wk", "http://x", "", &[], HASH_IDENTITIES).expect_err("no hashKey");
+        assert!(e.to_string().contains("hashKey is required"), "{e}");
+        let f = static_fields(&c, r#""locale":"fr-FR""#);
+        let v: serde_json::Value = serde_json::from_str(&["{", &f, "}"].concat()).unwrap();
+        assert_eq!(v["library"]["name"], "cairn-web");
+        assert_eq!(v["locale"], "fr-FR");
+        for b in 0..8 {
+            assert_eq!(bits(consent(b)), b);
         }
-        assert!(consent_err());
-    }
-
-    fn consent_err() -> bool {
-        consent(&json!(3)).is_err() && consent(&json!(true)).unwrap() == Consent::all()
+        assert_eq!(consent(1), Consent::only(&[Purpose::Analytics]));
     }
 }

@@ -41,7 +41,14 @@ pub fn event_key(k: EventKey) -> String {
 }
 
 fn raw_event_key(seq: u64, purpose: u8) -> String {
-    format!("e:{seq}:{purpose}")
+    // Written by hand, not format!: no fmt code in the wasm for it.
+    [
+        "e:",
+        &crate::digits(seq),
+        ":",
+        &crate::digits(purpose.into()),
+    ]
+    .concat()
 }
 
 /// Parses `e:<seq>:<purpose>`.
@@ -117,7 +124,7 @@ impl WebStore {
             all.push((raw_event_key(*seq, *p), Some(v.clone())));
         }
         for (k, v) in &g.kv {
-            all.push((format!("k:{k}"), Some(v.clone())));
+            all.push((["k:", k].concat(), Some(v.clone())));
         }
         g.pending = all;
         g.sync_due = true;
@@ -212,7 +219,7 @@ impl Store for WebStore {
             Some((_, v)) => *v = value.to_vec(),
             None => g.kv.push((key.to_string(), value.to_vec())),
         }
-        self.record(&mut g, format!("k:{key}"), Some(value.to_vec()));
+        self.record(&mut g, ["k:", key].concat(), Some(value.to_vec()));
         Ok(())
     }
 
