@@ -80,6 +80,8 @@ fn deletion_and_revocation_leave_nothing_of_the_person() {
 
     let ids = ids();
     let (alice, alice_anon) = (ids.user(ALICE), ids.anonymous(ALICE_ANON));
+    // The service derives the collector's pseudonym exactly (the testkit's own helper).
+    assert_eq!(alice, cairn_testkit::stored_user_id(ALICE));
     let (bob, bob_anon) = (ids.user(BOB), ids.anonymous(BOB_ANON));
     for raw in [ALICE, BOB] {
         assert_eq!(reco.get(&format!("/api/v1/users/{raw}/profile")).0, 200);

@@ -11,10 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use cairn_testkit::{CollectorProcess, ADMIN_KEY, HASH_SECRET, READ_KEY};
+pub use cairn_testkit::{CollectorProcess, ADMIN_KEY, HASH_SECRET, PROJECT_HASH_KEY, READ_KEY};
 use serde_json::{json, Value};
 
-pub const PROJECT_HASH_KEY: &str = "test-project-hash-key";
 pub const API_KEY: &str = "test-api-key";
 /// How long a test waits for something that should take milliseconds.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -23,12 +22,9 @@ pub fn ids() -> cairn_recommender::ids::Ids {
     cairn_recommender::ids::Ids::new(HASH_SECRET, PROJECT_HASH_KEY)
 }
 
+/// A collector with the testkit's keys (its project hash key included).
 pub fn collector(dir: &Path) -> CollectorProcess {
-    CollectorProcess::start(
-        cairn_testkit::collector_bin(),
-        dir,
-        &["--project-hash-key", PROJECT_HASH_KEY],
-    )
+    CollectorProcess::start(cairn_testkit::collector_bin(), dir, &[])
 }
 
 /// A running `cairn-recommender`.
