@@ -85,3 +85,13 @@ if ! "${venv}/bin/python" -c 'import tree_sitter, tree_sitter_swift' 2>/dev/null
     "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check \
         "tree-sitter==0.26.1" "tree-sitter-swift==0.7.4"
 fi
+
+# --- tansu, the Kafka-compatible broker (collector/tests/kafka*.rs) ------------------
+# Built from crates.io into $HOME/.cache/cairn/tansu, outside the checkout (about 25
+# minutes on 2 cores the first time); the tests find it at .../tansu/bin/tansu
+# (or $CAIRN_TANSU) and fail with this command when it is missing.
+tansu_root="${cache}/tansu"
+if [[ ! -x "${tansu_root}/bin/tansu" ]]; then
+    step "cargo install tansu 0.6.0 --features dynostore (about 25 minutes the first time)"
+    cargo install tansu --version 0.6.0 --features dynostore --root "$tansu_root"
+fi
