@@ -36,13 +36,15 @@ pub struct Config {
     /// ids, e-mails and phones with on the device. Generated if not given.
     #[arg(long, env = "CAIRN_PROJECT_HASH_KEY")]
     pub project_hash_key: Option<String>,
-    /// Key for reading the feed. Generated if not given.
+    /// Key for reading the feed (at least 12 characters). Generated if not given.
     #[arg(long, env = "CAIRN_READ_KEY")]
     pub read_key: Option<String>,
-    /// Key for deletion and other admin calls. Generated if not given.
+    /// Key for deletion and other admin calls (at least 12 characters, not the read key).
+    /// Generated if not given.
     #[arg(long, env = "CAIRN_ADMIN_KEY")]
     pub admin_key: Option<String>,
-    /// Server secret for pseudonymising identifiers. Generated if not given.
+    /// Server secret for pseudonymising identifiers (at least 12 characters). Generated if
+    /// not given.
     #[arg(long, env = "CAIRN_HASH_SECRET")]
     pub hash_secret: Option<String>,
     /// Store userId, previousId, e-mail and phone only as HMAC-SHA256 under the hash secret.
@@ -54,7 +56,27 @@ pub struct Config {
     #[command(flatten)]
     pub limits: Limits,
     #[command(flatten)]
+    pub key_files: KeyFiles,
+    #[command(flatten)]
     pub kafka: crate::kafka::KafkaConfig,
+}
+
+/// Secrets read from files (e.g. mounted from a secret store), so they never appear in
+/// the command line that `ps` shows. Each excludes its flag.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KeyFiles {
+    /// File holding the read key.
+    #[arg(long, env = "CAIRN_READ_KEY_FILE")]
+    pub read_key_file: Option<PathBuf>,
+    /// File holding the admin key.
+    #[arg(long, env = "CAIRN_ADMIN_KEY_FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// File holding the hash secret.
+    #[arg(long, env = "CAIRN_HASH_SECRET_FILE")]
+    pub hash_secret_file: Option<PathBuf>,
+    /// File of write keys, one `KEY[:source=NAME][:server][:hash-key=K]` per line.
+    #[arg(long, env = "CAIRN_WRITE_KEYS_FILE")]
+    pub write_keys_file: Option<PathBuf>,
 }
 
 /// Bounds on what one request, one event and the whole server may hold.
@@ -85,6 +107,20 @@ pub struct Limits {
     /// (the events are kept) and counted in `cairn_identity_links_refused_total`.
     #[arg(long, env = "CAIRN_MAX_ANONYMOUS_IDS_PER_USER", default_value_t = limits::MAX_ANONYMOUS_IDS_PER_USER)]
     pub max_anonymous_ids_per_user: usize,
+    /// Open connections at most; one past it is answered 503 at once and closed.
+    #[arg(long, env = "CAIRN_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and that an idle keep-alive
+    /// connection is kept.
+    #[arg(long, env = "CAIRN_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body (408 `body_timeout` after).
+    #[arg(long, env = "CAIRN_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Seconds a response may wait on a client that does not read it; then the
+    /// connection is closed and the response freed.
+    #[arg(long, env = "CAIRN_WRITE_TIMEOUT_SECS", default_value_t = 30)]
+    pub write_timeout_secs: u64,
     /// Longest long-poll wait on the feed, in seconds.
     #[arg(long, env = "CAIRN_MAX_FEED_WAIT_SECS", default_value_t = 30)]
     pub max_feed_wait_secs: u64,
@@ -93,6 +129,15 @@ pub struct Limits {
 impl Limits {
     pub fn dedup_window(&self) -> Duration {
         Duration::from_secs(self.dedup_hours * 3600)
+    }
+
+    pub fn connections(&self) -> crate::http::ConnectionLimits {
+        crate::http::ConnectionLimits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            write_timeout: Duration::from_secs(self.write_timeout_secs.max(1)),
+            retry_after_secs: self.retry_after_secs,
+        }
     }
 }
 

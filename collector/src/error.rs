@@ -27,6 +27,8 @@ pub enum CollectorError {
     Expanded { limit: usize },
     #[error("server is at capacity; retry after {retry_after_secs} s")]
     Overloaded { retry_after_secs: u64 },
+    #[error("the request body did not arrive within {secs} s")]
+    BodyTimeout { secs: u64 },
     #[error("server is shutting down")]
     ShuttingDown,
     #[error("store failure: {0}")]
@@ -55,6 +57,7 @@ impl CollectorError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE
             }
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Expanded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Overloaded { .. } | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Store(_) | Self::Io(_) | Self::Config(_) | Self::Kafka(_) => {
@@ -71,6 +74,7 @@ impl CollectorError {
             Self::UnsupportedEncoding(_) => "unsupported_encoding",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::BadRequest { reason, .. } => reason,
+            Self::BodyTimeout { .. } => "body_timeout",
             Self::Expanded { .. } => "too_large",
             Self::Overloaded { .. } => "overloaded",
             Self::ShuttingDown => "shutting_down",

@@ -119,6 +119,7 @@ impl Keys {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StoredKeys::default(),
             Err(e) => return Err(e.into()),
         };
+        let given = Given::read(config)?;
         let mut generated = Vec::new();
         let mut pick = |given: Option<&String>, kept: &mut Option<String>, name| {
             if let Some(value) = given {
@@ -134,23 +135,19 @@ impl Keys {
             })
             .clone()
         };
-        let read_key = pick(config.read_key.as_ref(), &mut stored.read_key, "read key");
-        let admin_key = pick(
-            config.admin_key.as_ref(),
-            &mut stored.admin_key,
-            "admin key",
-        );
+        let read_key = pick(given.read_key.as_ref(), &mut stored.read_key, "read key");
+        let admin_key = pick(given.admin_key.as_ref(), &mut stored.admin_key, "admin key");
         let hash_secret = pick(
-            config.hash_secret.as_ref(),
+            given.hash_secret.as_ref(),
             &mut stored.hash_secret,
             "hash secret",
         );
         let project_hash_key = pick(
-            config.project_hash_key.as_ref(),
+            given.project_hash_key.as_ref(),
             &mut stored.project_hash_key,
             "project hash key",
         );
-        let specs = if config.write_keys.is_empty() {
+        let specs = if given.write_keys.is_empty() {
             if stored.write_keys.is_empty() {
                 let value = random_key();
                 generated.push(Generated {
@@ -165,8 +162,9 @@ impl Keys {
                 .map(|k| k.parse().map_err(CollectorError::Config))
                 .collect::<Result<Vec<WriteKeySpec>, _>>()?
         } else {
-            config.write_keys.clone()
+            given.write_keys
         };
+        check_strength(&read_key, &admin_key, &hash_secret, &specs)?;
         let dir = &config.data_dir;
         let new_check = bind(
             &mut stored.hash_secret_check,
@@ -232,16 +230,133 @@ impl Keys {
     }
 
     pub fn is_read_key(&self, key: &str) -> bool {
-        constant_time_eq(key.as_bytes(), self.read_key.as_bytes())
+        !key.is_empty() && constant_time_eq(key.as_bytes(), self.read_key.as_bytes())
     }
 
     pub fn is_admin_key(&self, key: &str) -> bool {
-        constant_time_eq(key.as_bytes(), self.admin_key.as_bytes())
+        !key.is_empty() && constant_time_eq(key.as_bytes(), self.admin_key.as_bytes())
     }
 
     pub fn hash_secret(&self) -> &str {
         &self.hash_secret
     }
+}
+
+/// The secrets given in the config, each from its flag or its `*-file` (never both).
+struct Given {
+    read_key: Option<String>,
+    admin_key: Option<String>,
+    hash_secret: Option<String>,
+    project_hash_key: Option<String>,
+    write_keys: Vec<WriteKeySpec>,
+}
+
+impl Given {
+    fn read(config: &Config) -> Result<Self, CollectorError> {
+        let f = &config.key_files;
+        let mut write_keys = config.write_keys.clone();
+        if let Some(text) = from_file(None, f.write_keys_file.as_deref(), "--write-keys-file")? {
+            if !write_keys.is_empty() {
+                return Err(CollectorError::Config(
+                    "give write keys by --write-key or --write-keys-file, not both".into(),
+                ));
+            }
+            for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                write_keys.push(
+                    line.parse()
+                        .map_err(|e| CollectorError::Config(format!("--write-keys-file: {e}")))?,
+                );
+            }
+        }
+        Ok(Self {
+            read_key: from_file(
+                config.read_key.clone(),
+                f.read_key_file.as_deref(),
+                "read key",
+            )?,
+            admin_key: from_file(
+                config.admin_key.clone(),
+                f.admin_key_file.as_deref(),
+                "admin key",
+            )?,
+            hash_secret: from_file(
+                config.hash_secret.clone(),
+                f.hash_secret_file.as_deref(),
+                "hash secret",
+            )?,
+            project_hash_key: config.project_hash_key.clone(),
+            write_keys,
+        })
+    }
+}
+
+/// A secret's value: the flag's, or the file's contents without surrounding whitespace.
+fn from_file(
+    value: Option<String>,
+    file: Option<&Path>,
+    name: &str,
+) -> Result<Option<String>, CollectorError> {
+    match (value, file) {
+        (Some(_), Some(_)) => Err(CollectorError::Config(format!(
+            "the {name} is given twice, by its flag and by its file"
+        ))),
+        (value, None) => Ok(value),
+        (None, Some(path)) => fs::read_to_string(path)
+            .map(|text| Some(text.trim().to_owned()))
+            .map_err(|e| CollectorError::Config(format!("{name} file {}: {e}", path.display()))),
+    }
+}
+
+/// Shortest read key, admin key and hash secret accepted.
+pub const MIN_SECRET_CHARS: usize = 12;
+
+/// Refuses secrets a guess could find: empty or short read key, admin key or hash
+/// secret (an empty one would let `Authorization: Basic Og==` in, or make pseudonyms
+/// reversible by guessing), an admin key equal to the read key, and a read or admin key
+/// that is also a write key (write keys sit in pages and apps).
+fn check_strength(
+    read_key: &str,
+    admin_key: &str,
+    hash_secret: &str,
+    write_keys: &[WriteKeySpec],
+) -> Result<(), CollectorError> {
+    for (name, value) in [
+        ("read key", read_key),
+        ("admin key", admin_key),
+        ("hash secret", hash_secret),
+    ] {
+        let chars = value.chars().count();
+        if chars < MIN_SECRET_CHARS || value.trim() != value {
+            return Err(CollectorError::Config(format!(
+                "the {name} is {}; give at least {MIN_SECRET_CHARS} characters without \
+                 surrounding spaces, or leave it out to have one generated",
+                if chars == 0 {
+                    "empty".to_owned()
+                } else {
+                    format!("{chars} characters")
+                }
+            )));
+        }
+    }
+    if read_key == admin_key {
+        return Err(CollectorError::Config(
+            "the read key and the admin key are the same; give two different keys".into(),
+        ));
+    }
+    for spec in write_keys {
+        if spec.key.trim() != spec.key || spec.key.is_empty() {
+            return Err(CollectorError::Config(format!(
+                "write key {:?} is empty or has surrounding spaces",
+                spec.key
+            )));
+        }
+        if spec.key == read_key || spec.key == admin_key {
+            return Err(CollectorError::Config(
+                "a write key equals the read or admin key; write keys are public".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks `secret` against the check value kept for it, or keeps one; true when kept
@@ -335,9 +450,9 @@ mod tests {
             "wk2:source=backend:server:hash-key=other".parse().unwrap(),
         ];
         config.project_hash_key = Some("pk".into());
-        config.read_key = Some("rk".into());
-        config.admin_key = Some("ak".into());
-        config.hash_secret = Some("hs".into());
+        config.read_key = Some("read-key-0123".into());
+        config.admin_key = Some("admin-key-0123".into());
+        config.hash_secret = Some("hash-secret-0123".into());
         let (keys, generated) = Keys::resolve(&config).unwrap();
         assert!(generated.is_empty());
         let (wk1, wk2) = (
@@ -356,8 +471,8 @@ mod tests {
         );
         assert_eq!(keys.projects().len(), 2);
         assert!(keys.write_key("wk3").is_none());
-        assert!(keys.is_admin_key("ak"));
-        config.hash_secret = Some("another".into());
+        assert!(keys.is_admin_key("admin-key-0123"));
+        config.hash_secret = Some("another-secret".into());
         let refused = Keys::resolve(&config)
             .err()
             .expect("another secret is refused");
@@ -365,7 +480,7 @@ mod tests {
             refused.to_string().contains("hash secret differs"),
             "{refused}"
         );
-        config.hash_secret = Some("hs".into());
+        config.hash_secret = Some("hash-secret-0123".into());
         config.project_hash_key = Some("another".into());
         let refused = Keys::resolve(&config)
             .err()
@@ -374,6 +489,70 @@ mod tests {
             refused.to_string().contains("project hash key differs"),
             "{refused}"
         );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn empty_short_or_shared_secrets_are_refused() {
+        let dir = std::env::temp_dir().join(format!("cairn-keys-weak-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let strong = |config: &mut Config| {
+            config.read_key = Some("read-key-0123".into());
+            config.admin_key = Some("admin-key-0123".into());
+            config.hash_secret = Some("hash-secret-0123".into());
+        };
+        type Weaken = fn(&mut Config);
+        let cases: [(&str, Weaken); 5] = [
+            ("read key is empty", |c| c.read_key = Some(String::new())),
+            ("admin key is 5 characters", |c| {
+                c.admin_key = Some("admin".into())
+            }),
+            ("hash secret is empty", |c| {
+                c.hash_secret = Some(String::new())
+            }),
+            ("are the same", |c| c.admin_key = c.read_key.clone()),
+            ("write keys are public", |c| {
+                c.write_keys = vec![c.read_key.clone().unwrap().parse().unwrap()]
+            }),
+        ];
+        for (message, weaken) in cases {
+            let mut config = Config::with_data_dir(&dir);
+            strong(&mut config);
+            weaken(&mut config);
+            let refused = Keys::resolve(&config).err().expect(message).to_string();
+            assert!(refused.contains(message), "{message}: {refused}");
+            assert!(!dir.join(KEYS_FILE).exists(), "nothing kept for {message}");
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn secrets_from_files() {
+        let dir = std::env::temp_dir().join(format!("cairn-keys-files-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            fs::write(&path, text).unwrap();
+            Some(path)
+        };
+        let mut config = Config::with_data_dir(dir.join("data"));
+        config.key_files.read_key_file = file("read", "read-key-from-file\n");
+        config.key_files.admin_key_file = file("admin", "admin-key-from-file");
+        config.key_files.hash_secret_file = file("secret", "  hash-secret-from-file\n");
+        config.key_files.write_keys_file = file("write", "wk-a:source=web\n\nwk-b:server\n");
+        let (keys, generated) = Keys::resolve(&config).unwrap();
+        assert!(generated.iter().all(|g| g.name == "project hash key"));
+        assert!(keys.is_read_key("read-key-from-file"));
+        assert!(keys.is_admin_key("admin-key-from-file"));
+        assert_eq!(keys.hash_secret(), "hash-secret-from-file");
+        assert!(keys.write_key("wk-b").unwrap().server);
+        config.read_key = Some("read-key-from-flag".into());
+        let twice = Keys::resolve(&config)
+            .err()
+            .expect("flag and file")
+            .to_string();
+        assert!(twice.contains("given twice"), "{twice}");
         let _ = fs::remove_dir_all(&dir);
     }
 

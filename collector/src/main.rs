@@ -8,6 +8,10 @@ use cairn_collector::{serve, Config};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    // Every file the collector creates (log, index, keys) is for its owner only: 0600
+    // files and 0700 directories, sled's included.
+    // SAFETY: umask only sets the process's file-creation mask; no memory is involved.
+    unsafe { libc::umask(0o077) };
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter);

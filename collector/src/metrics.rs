@@ -20,6 +20,8 @@ pub struct Metrics {
     pub flush_seconds: Histogram,
     pub group_events: Histogram,
     pub inflight_bytes: IntGauge,
+    pub connections_open: IntGauge,
+    pub connections_refused: IntCounter,
     /// The Kafka sink's (`crate::kafka`).
     pub kafka: crate::kafka::KafkaMetrics,
 }
@@ -76,6 +78,13 @@ impl Metrics {
             "Request bytes currently held by ingest",
         )
         .unwrap();
+        let connections_open =
+            IntGauge::new("cairn_connections_open", "Open HTTP connections").unwrap();
+        let connections_refused = IntCounter::new(
+            "cairn_connections_refused_total",
+            "Connections answered 503 at once because --max-connections were open",
+        )
+        .unwrap();
         for c in [
             Box::new(accepted.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duplicates.clone()),
@@ -85,6 +94,8 @@ impl Metrics {
             Box::new(flush_seconds.clone()),
             Box::new(group_events.clone()),
             Box::new(inflight_bytes.clone()),
+            Box::new(connections_open.clone()),
+            Box::new(connections_refused.clone()),
         ] {
             registry.register(c).expect("unique metric names");
         }
@@ -99,6 +110,8 @@ impl Metrics {
             flush_seconds,
             group_events,
             inflight_bytes,
+            connections_open,
+            connections_refused,
         }
     }
 

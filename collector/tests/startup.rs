@@ -139,3 +139,48 @@ fn the_demo_lists_what_reached_the_collector_for_one_visitor() {
     assert_eq!(later.json()["next"], next);
     assert_eq!(get(&c, "/demo/api/events", None).status, 400);
 }
+
+#[test]
+fn an_empty_or_weak_secret_is_refused_at_start() {
+    let dir = temp_dir("startup-weak");
+    for (var, value, message) in [
+        ("CAIRN_READ_KEY", "", "read key is empty"),
+        ("CAIRN_ADMIN_KEY", "admin", "admin key is 5 characters"),
+        ("CAIRN_HASH_SECRET", "", "hash secret is empty"),
+    ] {
+        let output = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .env(var, value)
+            .env("CAIRN_LOG", "off")
+            .output()
+            .expect("run collector");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{var}");
+        assert!(stderr.contains(message), "{var}: {stderr}");
+        assert!(!dir.join("keys.json").exists(), "{var}: nothing kept");
+    }
+}
+
+#[test]
+fn files_in_the_data_dir_are_for_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = start("startup-modes", &[]);
+    let batch = json!({"batch": [{"type": "identify", "userId": "u1", "messageId": "m1"}]});
+    assert_eq!(post_json(&c, "/v1/batch", &batch).status, 200);
+    assert_eq!(delete_user(&c, "u1").status, 200);
+    let mut seen = 0;
+    let mut pending = vec![c.data_dir.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{} is {:o}", path.display(), mode & 0o777);
+            seen += 1;
+            if path.is_dir() {
+                pending.push(path);
+            }
+        }
+    }
+    assert!(seen > 5, "the log, the index, keys.json, lock and deletions-done");
+}

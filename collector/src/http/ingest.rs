@@ -1,5 +1,7 @@
-//! The Segment ingest endpoints. A request reserves its share of in-flight memory before
-//! its body is read (503 when none is left), is parsed and checked per event, and is
+//! The Segment ingest endpoints. A request is authenticated by its header key, then
+//! reserves its share of in-flight memory before its body is read (503 when none is
+//! left; requests without a header key reserve from a pool of their own), has
+//! `--body-timeout-secs` to send it, is parsed and checked per event, and is
 //! answered 200 only after the writer has made its accepted events durable.
 
 use axum::{
@@ -60,16 +62,27 @@ async fn accept(
         _ => limit,
     };
     let permits = reserved.div_ceil(PERMIT_BYTES).max(1) as u32;
-    let permit = s
-        .inflight
-        .clone()
-        .try_acquire_many_owned(permits)
-        .map_err(|_| CollectorError::Overloaded {
-            retry_after_secs: s.config.limits.retry_after_secs,
-        })?;
+    // A request with a key in its headers was authenticated above; one without (key in
+    // the body, as sendBeacon sends) reserves from the smaller keyless pool.
+    let pool = if header_key.is_some() {
+        &s.inflight
+    } else {
+        &s.inflight_keyless
+    };
+    let permit =
+        pool.clone()
+            .try_acquire_many_owned(permits)
+            .map_err(|_| CollectorError::Overloaded {
+                retry_after_secs: s.config.limits.retry_after_secs,
+            })?;
     let gauge = GaugeGuard::add(s.metrics.inflight_bytes.clone(), reserved as i64);
 
-    let bytes = read_limited(&headers, body, limit).await?;
+    let body_timeout = std::time::Duration::from_secs(s.config.limits.body_timeout_secs.max(1));
+    let bytes = tokio::time::timeout(body_timeout, read_limited(&headers, body, limit))
+        .await
+        .map_err(|_| CollectorError::BodyTimeout {
+            secs: body_timeout.as_secs(),
+        })??;
     let parsed = s.ingest.parse(&bytes, endpoint, s.time.now(), |body_key| {
         let key = header_key.as_deref().or(body_key);
         key.and_then(|k| s.keys.write_key(k))

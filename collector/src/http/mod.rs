@@ -8,6 +8,9 @@ mod demo;
 mod feed;
 mod ingest;
 mod ops;
+mod server;
+
+pub use server::ConnectionLimits;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -37,6 +40,8 @@ use crate::{
 
 /// In-flight memory is reserved in units of this many bytes.
 const PERMIT_BYTES: usize = 1024;
+/// Requests without a key in their headers get this fraction of in-flight memory.
+const KEYLESS_SHARE: usize = 8;
 
 /// Everything a handler needs, cheap to clone.
 #[derive(Clone)]
@@ -52,6 +57,10 @@ struct Shared {
     writer: Writer,
     metrics: Arc<Metrics>,
     inflight: Arc<Semaphore>,
+    /// In-flight memory of requests without an Authorization header (sendBeacon, key in
+    /// the body), which cannot be authenticated before their body is read: a pool of
+    /// their own, so unauthenticated bodies never take the budget of keyed requests.
+    inflight_keyless: Arc<Semaphore>,
     committed: watch::Receiver<u64>,
     /// Held by a deletion from its search to its zeroing: deletions finish in order.
     deletions: tokio::sync::Mutex<()>,
@@ -122,6 +131,7 @@ impl AppState {
             writer,
             metrics,
             inflight: Arc::new(Semaphore::new(permits)),
+            inflight_keyless: Arc::new(Semaphore::new((permits / KEYLESS_SHARE).max(1))),
             committed,
             deletions: tokio::sync::Mutex::new(()),
             stopping,
@@ -239,6 +249,8 @@ pub async fn serve(
 ) -> Result<(), CollectorError> {
     let running = AppState::open(config, Arc::new(SystemClock))?;
     let router = app(running.state.clone());
+    let limits = running.state.inner.config.limits.connections();
+    let metrics = running.state.inner.metrics.clone();
     let forwarder = crate::kafka::Forwarder::start(running.state.forwarder_inputs())?;
     // Printed only now that the data dir is locked, the keys resolved and the store
     // open; tests and scripts/run.sh wait for this line and read the port from it.
@@ -252,9 +264,7 @@ pub async fn serve(
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         let _ = stop.send(true);
     };
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(on_shutdown)
-        .await;
+    let result = server::run(listener, router, limits, metrics, on_shutdown).await;
     if let Some(forwarder) = forwarder {
         forwarder.stop().await;
     }

@@ -164,7 +164,14 @@ impl Deletions {
 
 fn write_done(path: &Path, seq: u64) -> Result<(), CollectorError> {
     let tmp = path.with_extension("tmp");
-    let mut file = fs::File::create(&tmp)?;
+    let mut file = std::os::unix::fs::OpenOptionsExt::mode(
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+        0o600,
+    )
+    .open(&tmp)?;
     file.write_all(seq.to_string().as_bytes())?;
     file.sync_all()?;
     fs::rename(&tmp, path)?;

@@ -16,7 +16,7 @@ use std::{
     fs::{self, File, OpenOptions},
     io,
     ops::ControlFlow,
-    os::unix::fs::FileExt,
+    os::unix::fs::{FileExt, OpenOptionsExt},
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -66,6 +66,7 @@ fn open_segment(dir: &Path, first_seq: u64) -> io::Result<Segment> {
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(segment_path(dir, first_seq))?;
     let len = file.metadata()?.len();
     Ok(Segment {
