@@ -182,5 +182,8 @@ fn files_in_the_data_dir_are_for_the_owner_only() {
             }
         }
     }
-    assert!(seen > 5, "the log, the index, keys.json, lock and deletions-done");
+    assert!(
+        seen > 5,
+        "the log, the index, keys.json, lock and deletions-done"
+    );
 }
