@@ -10,10 +10,20 @@ async fn main() -> std::process::ExitCode {
     let config = Config::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs on stderr: stdout carries only the "listening on" line scripts read.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(std::io::stderr)
         .compact()
         .init();
+    // A missing key or a bad rule stops the service before it claims to listen.
+    if let Err(e) = config
+        .secrets()
+        .and_then(|_| cairn_recommender::rules::Rules::load(config.rules.as_deref()))
+    {
+        tracing::error!(error = %e, "cannot start");
+        return std::process::ExitCode::FAILURE;
+    }
     let listener = match TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {

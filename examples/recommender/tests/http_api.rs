@@ -561,3 +561,73 @@ fn an_acknowledged_event_changes_recommendations_fast() {
         latencies.len()
     );
 }
+
+#[test]
+fn a_missing_key_or_bad_rule_stops_the_binary_before_it_listens() {
+    let dir = cairn_testkit::temp_dir("reco-config");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cairn-recommender"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .args(args)
+            .env("CAIRN_LOG", "error")
+            .output()
+            .expect("run")
+    };
+    let out = run(&["--hash-secret", "s", "--project-hash-key", "p"]);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--read-key is required"), "{err}");
+    let rules = dir.join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"cohorts": [{"id": "fans", "rule": "favourite == 'x'"}]}"#,
+    )
+    .unwrap();
+    let out = run(&[
+        "--read-key",
+        "r",
+        "--hash-secret",
+        "s",
+        "--project-hash-key",
+        "p",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cohort fans") && err.contains("unknown field favourite"),
+        "{err}"
+    );
+    // Empty variables count as absent; the collector's keys.json fills them.
+    let keys = dir.join("keys.json");
+    std::fs::write(
+        &keys,
+        r#"{"readKey": "r", "hashSecret": "s", "projectHashKey": "p"}"#,
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cairn-recommender"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .arg("--collector-keys")
+        .arg(&keys)
+        .env("CAIRN_RECO_READ_KEY", "")
+        .env("CAIRN_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(
+        line.starts_with("cairn-recommender listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

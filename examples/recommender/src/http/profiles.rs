@@ -293,7 +293,7 @@ pub async fn stats(
         .collect();
     Ok(Json(json!({
         "cursor": model.cursor,
-        "feed_head": s.status.head.load(Ordering::Relaxed),
+        "feed_head": s.status.head.load(Ordering::Relaxed).max(model.cursor),
         "caught_up": s.status.caught_up.load(Ordering::Relaxed),
         "collector_up": s.status.collector_up.load(Ordering::Relaxed),
         "last_error": *s.status.last_error.lock().expect("lock"),
