@@ -49,6 +49,7 @@ slim() {
     fi
 }
 slim "$here/js/cairn.js" "$pkg/cairn.js"
+slim "$here/js/auto.js" "$pkg/auto.js"
 slim "$pkg/cairn_wasm.js" "$pkg/cairn_wasm.js.slim"
 mv "$pkg/cairn_wasm.js.slim" "$pkg/cairn_wasm.js"
 cat > "$pkg/package.json" <<JSON
@@ -58,7 +59,7 @@ cat > "$pkg/package.json" <<JSON
   "type": "module",
   "module": "cairn.js",
   "types": "cairn.d.ts",
-  "files": ["cairn.js", "cairn.d.ts", "cairn_wasm.js", "cairn_wasm.d.ts", "cairn_wasm_bg.wasm"],
+  "files": ["cairn.js", "auto.js", "cairn.d.ts", "cairn_wasm.js", "cairn_wasm.d.ts", "cairn_wasm_bg.wasm"],
   "sideEffects": false
 }
 JSON
@@ -66,21 +67,21 @@ JSON
 if [[ -d "$root/examples/web" ]]; then
     rm -rf "$root/examples/web/pkg"
     mkdir -p "$root/examples/web/pkg"
-    cp "$pkg"/cairn.js "$pkg"/cairn_wasm.js "$pkg"/cairn_wasm_bg.wasm "$root/examples/web/pkg/"
+    cp "$pkg"/cairn.js "$pkg"/auto.js "$pkg"/cairn_wasm.js "$pkg"/cairn_wasm_bg.wasm "$root/examples/web/pkg/"
 fi
 
 size() { stat -c %s "$1"; }
 gz() { gzip -9 -c "$1" | wc -c; }
 total=0
 printf '%-22s %9s %9s\n' file raw gzip-9
-for f in cairn_wasm_bg.wasm cairn_wasm.js cairn.js; do
+for f in cairn_wasm_bg.wasm cairn_wasm.js cairn.js auto.js; do
     g=$(gz "$pkg/$f")
     total=$((total + g))
     printf '%-22s %9d %9d\n' "$f" "$(size "$pkg/$f")" "$g"
 done
 # The issue's bar is 30,720 B; until it is reached the budget is a ratchet at the
 # last measured size (+1 KB), so no change makes the tracker heavier unnoticed.
-budget=47800
+budget=51000
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
 if (( total > budget )); then
     # Fatal, so CI guards the budget; the package is written all the same, and

@@ -699,6 +699,29 @@ pub enum SeedEvent {
         #[uniffi(default)]
         duration_ms: Option<i64>,
     },
+    /// A page was left (closed, or another page of a single-page app shown).
+    ///
+    /// `page_exit`, purpose analytics.
+    PageExit {
+        /// Milliseconds the page was visible with the user active (input or scroll within the last 10 s).
+        engaged_ms: i64,
+        /// Milliseconds the page was visible.
+        #[uniffi(default)]
+        visible_ms: Option<i64>,
+        /// The deepest scroll reached, percent of the page.
+        #[uniffi(default)]
+        max_scroll: Option<i32>,
+    },
+    /// Products were seen in a listing (at least half visible for one second), batched.
+    ///
+    /// `product_impression`, purpose analytics.
+    ProductImpression {
+        /// The products seen, in the order they became visible.
+        product_ids: Vec<String>,
+        /// The listing they were in (home, search, category...).
+        #[uniffi(default)]
+        list: Option<String>,
+    },
     /// The user began filling a form.
     ///
     /// `form_start`, purpose analytics.
@@ -1524,6 +1547,30 @@ impl SeedEvent {
                 }
                 if let Some(v) = duration_ms {
                     e = e.with("duration_ms", int("durationMs", v, 0, 9223372036854775807)?);
+                }
+                e
+            }
+            SeedEvent::PageExit {
+                engaged_ms,
+                visible_ms,
+                max_scroll,
+            } => {
+                let mut e =
+                    Event::page_exit(int("engagedMs", engaged_ms, 0, 9223372036854775807)? as u64);
+                if let Some(v) = visible_ms {
+                    e = e.with("visible_ms", int("visibleMs", v, 0, 9223372036854775807)?);
+                }
+                if let Some(v) = max_scroll {
+                    e = e.with("max_scroll", int("maxScroll", v.into(), 0, 100)?);
+                }
+                e
+            }
+            SeedEvent::ProductImpression { product_ids, list } => {
+                let mut e = Event::product_impression(
+                    &product_ids.iter().map(String::as_str).collect::<Vec<_>>(),
+                );
+                if let Some(v) = list {
+                    e = e.with("list", v);
                 }
                 e
             }

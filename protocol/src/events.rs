@@ -376,6 +376,15 @@ pub const EVENTS: &[EventSpec] = &[
         &[req("percent", PERCENT, "Percent watched, 0-100.")],
     ]),
     track("video_complete", IMPLICIT, "A video played to its end.", &[VIDEO]),
+    track("page_exit", IMPLICIT, "A page was left (closed, or another page of a single-page app shown).", &[&[
+        req("engaged_ms", MILLIS, "Milliseconds the page was visible with the user active (input or scroll within the last 10 s)."),
+        opt("visible_ms", MILLIS, "Milliseconds the page was visible."),
+        opt("max_scroll", PERCENT, "The deepest scroll reached, percent of the page."),
+    ]]),
+    track("product_impression", IMPLICIT, "Products were seen in a listing (at least half visible for one second), batched.", &[&[
+        req("product_ids", FieldType::StrList, "The products seen, in the order they became visible."),
+        opt("list", STR, "The listing they were in (home, search, category...)."),
+    ]]),
     track("form_start", IMPLICIT, "The user began filling a form.", &[&[req("form_id", STR, "The form's id.")]]),
     track("form_submit", IMPLICIT, "A form was submitted.", &[&[req("form_id", STR, "The form's id.")]]),
     // --- Negative signals ----------------------------------------------------

@@ -308,7 +308,8 @@ impl Engine {
     /// Sets the members (JSON text without braces, e.g. `"page":{"path":"/"}`)
     /// added to the `context` of every message enqueued from now on; `""` for
     /// none. The web tracker's page context (URL, referrer, campaign, viewport)
-    /// goes this way. Not valid members: `Error::NotAnObject`, nothing changed.
+    /// goes this way (not the consent record, which carries the choice only).
+    /// Not valid members: `Error::NotAnObject`, nothing changed.
     pub fn set_event_context(&mut self, members: &str) -> Result<(), Error> {
         check_members(members)?;
         members.clone_into(&mut self.event_context);
@@ -638,7 +639,12 @@ impl Engine {
             consent: self.consent,
             purpose,
             hashed: &all_hashed,
-            context: &self.event_context,
+            // The consent record carries the choice only (see enqueue_consent_record).
+            context: if purpose.is_some() {
+                &self.event_context
+            } else {
+                ""
+            },
         }
         .write(&mut value);
         // The event limit applies to the message as sent, static context included;

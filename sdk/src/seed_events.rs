@@ -485,6 +485,33 @@ impl Event {
         .purpose(Purpose::Analytics)
     }
 
+    /// A page was left (closed, or another page of a single-page app shown).
+    ///
+    /// `page_exit`, purpose analytics.
+    pub fn page_exit(engaged_ms: u64) -> Event {
+        Event::new(
+            EventKind::Track,
+            "page_exit",
+            props([(
+                "engaged_ms",
+                engaged_ms.clamp(0, 9223372036854775807).into(),
+            )]),
+        )
+        .purpose(Purpose::Analytics)
+    }
+
+    /// Products were seen in a listing (at least half visible for one second), batched.
+    ///
+    /// `product_impression`, purpose analytics.
+    pub fn product_impression(product_ids: &[&str]) -> Event {
+        Event::new(
+            EventKind::Track,
+            "product_impression",
+            props([("product_ids", product_ids.into())]),
+        )
+        .purpose(Purpose::Analytics)
+    }
+
     /// The user began filling a form.
     ///
     /// `form_start`, purpose analytics.

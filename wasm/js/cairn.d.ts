@@ -8,6 +8,26 @@ export type ConsentInput = boolean | Partial<ConsentState>;
 export type Properties = Record<string, unknown>;
 export interface EventOptions { /** Consent purpose the event needs (default 'analytics'). */ purpose?: Purpose; }
 
+/** The autocapture switches of `init` (each default false when an object is given). */
+export interface AutocaptureOptions {
+  /** scroll_depth at 25, 50, 75 and 100 % of the page, once each per page. */
+  scroll?: boolean;
+  /** time_on_page with the page's visible time, when the page is left. */
+  time?: boolean;
+  /** quick_exit when the page is left within this many ms (true: 10000). */
+  quickExit?: boolean | number;
+  /** page_exit with the engaged time (visible, input or scroll within 10 s), visible time and deepest scroll. */
+  pageExit?: boolean;
+  /** link_click for links followed, internal or external. */
+  links?: boolean;
+  /** download for links to files (by extension, or with a download attribute). */
+  downloads?: boolean;
+  /** form_start (first input in a form) and form_submit; never field values. */
+  forms?: boolean;
+  /** product_impression for data-cairn-product elements half visible for 1 s (list: data-cairn-list), batched. */
+  impressions?: boolean;
+}
+
 interface InitOptionsBase {
   /** The collector write key (sent as Basic auth and, for beacons, in the body). */
   writeKey: string;
@@ -21,6 +41,18 @@ interface InitOptionsBase {
   autoPageViews?: boolean;
   /** Clicks on elements with data-cairn-event="name" and data-cairn-* properties (default true). */
   trackClicks?: boolean;
+  /**
+   * Autocapture (default off): `true` for all, or each switch. Every event is subject
+   * to consent like any other: nothing is queued, stored or sent before it.
+   */
+  autocapture?: boolean | AutocaptureOptions;
+  /**
+   * Page context on every event (default true): `context.page` (url, path, search,
+   * title, referrer), `context.campaign` (UTM parameters, kept for the session),
+   * `context.viewport`; and in the static context `device.type`, `os.name` and
+   * `browser.name` (User-Agent Client Hints where available, else the user agent).
+   */
+  pageContext?: boolean;
   /** Upload when this many events are queued (default 20). */
   flushAt?: number;
   /** Upload this long (ms) after the oldest queued event (default 10000). */
@@ -375,6 +407,21 @@ export interface VideoCompleteProperties {
 }
 /** A video played to its end. `video_complete`, purpose analytics. `videoId`: The video's id. */
 export function videoComplete(videoId: string, properties?: VideoCompleteProperties, options?: EventOptions): boolean;
+/** Optional properties of `page_exit` (custom ones allowed too). */
+export interface PageExitProperties {
+  /** Milliseconds the page was visible. Whole number, 0 to 9223372036854775807. */ visible_ms?: number;
+  /** The deepest scroll reached, percent of the page. Whole number, 0 to 100. */ max_scroll?: number;
+  [key: string]: unknown;
+}
+/** A page was left (closed, or another page of a single-page app shown). `page_exit`, purpose analytics. `engagedMs`: Milliseconds the page was visible with the user active (input or scroll within the last 10 s). Whole number, 0 to 9223372036854775807. */
+export function pageExit(engagedMs: number, properties?: PageExitProperties, options?: EventOptions): boolean;
+/** Optional properties of `product_impression` (custom ones allowed too). */
+export interface ProductImpressionProperties {
+  /** The listing they were in (home, search, category...). */ list?: string;
+  [key: string]: unknown;
+}
+/** Products were seen in a listing (at least half visible for one second), batched. `product_impression`, purpose analytics. `productIds`: The products seen, in the order they became visible. */
+export function productImpression(productIds: string[], properties?: ProductImpressionProperties, options?: EventOptions): boolean;
 /** Optional properties of `form_start` (custom ones allowed too). */
 export interface FormStartProperties {
   [key: string]: unknown;

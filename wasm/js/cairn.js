@@ -3,12 +3,13 @@
 // the browser: IndexedDB (or localStorage) behind its synchronous store, one queue
 // namespace per tab guarded by a Web Lock, fetch/sendBeacon, timers and listeners.
 import load, * as w from './cairn_wasm.js';
+import * as auto from './auto.js';
 
 const DB = 'cairn', OS = 's', LS = 'cairn:', LOCK = 'cairn-tab-';
 // This page's queue namespace; a closed tab's namespace is adopted by the next page.
 const tab = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
 let ready, on = false, backend, q, ops = [], waiters = [], timer, chan, release;
-let auto = false, clicks = false, lastUrl, registered = false, big;
+let views = false, clicks = false, lastUrl, registered = false, big, holding = false, shown;
 
 // Consent as the wasm takes it: a bit set in the core's purpose order.
 const PURPOSES = ['analytics', 'personalization', 'marketing'];
@@ -161,9 +162,21 @@ const host = {
 };
 
 // --- Automatic page views and data-attribute clicks ----------------------------
+// The left page's events (autocapture) keep its page context: held while they go.
+function left() {
+  holding = true;
+  try { auto.leave(); } finally { holding = false; }
+}
+// A single-page app showed another URL: the last one was left, this one viewed.
+function moved() {
+  const u = location.href.split('#')[0];
+  if (shown && u !== shown) safe(left);
+  shown = u;
+  autoPageView();
+}
 function autoPageView() {
   const u = location.href.split('#')[0];
-  if (!auto || u === lastUrl) return;
+  if (!views || u === lastUrl) return;
   const referrer = lastUrl || document.referrer;
   lastUrl = u;
   safe(() => page(location.pathname, { referrer }));
@@ -182,15 +195,16 @@ function onClick(e) {
 function listen() {
   for (const m of ['pushState', 'replaceState']) {
     const f = history[m];
-    history[m] = function (...a) { const r = f.apply(this, a); autoPageView(); return r; };
+    history[m] = function (...a) { const r = f.apply(this, a); moved(); return r; };
   }
-  addEventListener('popstate', autoPageView);
+  addEventListener('popstate', moved);
   document.addEventListener('click', onClick, true);
   // Hidden: a flush by fetch (its real status counts; the tab may come back). Only a
   // page really unloading sends a beacon (ctl 1), whose answer nobody sees.
   const bye = (beacon) => safe(() => w.ctl(beacon ? 1 : 3));
   document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && bye());
-  addEventListener('pagehide', (e) => { bye(!e.persisted); if (!e.persisted && release) release(); });
+  // The page's last events (time, exit) are queued first, so the beacon takes them.
+  addEventListener('pagehide', (e) => { safe(left); bye(!e.persisted); if (!e.persisted && release) release(); });
   if (self.BroadcastChannel) {
     chan = new BroadcastChannel('cairn');
     chan.onmessage = (e) => { safe(() => w.setConsent(e.data)); readopt(); };
@@ -224,6 +238,7 @@ export function init(o) {
       locale: navigator.language,
       timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
       screen: { width: s.width, height: s.height, density: self.devicePixelRatio },
+      ...(o.pageContext !== false && auto.agent()),
       ...o.context,
     });
     // The wasm parses no JSON: options go as plain arguments (see src/options.rs).
@@ -233,15 +248,18 @@ export function init(o) {
       (opts.hashIdentities !== false ? 1 : 0) | (opts.consentMode === 'opt-out' ? 2 : 0),
       opts.consent == null ? -1 : bits(opts.consent), ctx.slice(1, -1), host);
     on = true;
-    auto = o.autoPageViews !== false;
+    views = o.autoPageViews !== false;
     clicks = o.trackClicks !== false;
+    auto.start(o, { track, context: (m) => w.call(6, m, '', ''), consented: () => w.consent() > 0 });
     listen();
+    shown = location.href.split('#')[0];
     autoPageView();
   })().catch((e) => { ready = null; if (release) release(); throw e; }));
 }
 
-// w.call: 0 track, 1 screen, 2 page, 3 identify, 4 alias, 5 group (see src/lib.rs).
-const call = (op, a, b = '', c = '') => guard(() => w.call(op, a, b, c));
+// w.call: 0 track, 1 screen, 2 page, 3 identify, 4 alias, 5 group, 6 the page
+// context (see src/lib.rs), brought up to date before each event.
+const call = (op, a, b = '', c = '') => guard(() => { auto.context(holding); return w.call(op, a, b, c); });
 const purpose = (o) => (o && o.purpose) || '';
 export const track = (name, properties, options) => call(0, name, J(properties), purpose(options));
 
@@ -274,7 +292,7 @@ export function flush() {
   return s < -1 ? Promise.reject(new Error('upload failed: backing off, next attempt in ' + (-2 - s) + ' s'))
     : s < 0 ? Promise.resolve() : new Promise((ok, no) => waiters.push({ s, ok, no }));
 }
-export const setAutoPageViews = (enabled) => { auto = !!enabled; if (auto) autoPageView(); };
+export const setAutoPageViews = (enabled) => { views = !!enabled; if (views) autoPageView(); };
 export const setClickTracking = (enabled) => { clicks = !!enabled; };
 export const anonymousId = () => guard(() => w.anonymousId());
 export const queued = () => guard(() => w.ctl(4));
@@ -318,6 +336,8 @@ export const videoPlay = ev('video_play', [['video_id']]);
 export const videoPause = ev('video_pause', [['video_id']]);
 export const videoProgress = ev('video_progress', [['video_id'], ['percent', 0, 100]]);
 export const videoComplete = ev('video_complete', [['video_id']]);
+export const pageExit = ev('page_exit', [['engaged_ms', 0, 9007199254740991]]);
+export const productImpression = ev('product_impression', [['product_ids']]);
 export const formStart = ev('form_start', [['form_id']]);
 export const formSubmit = ev('form_submit', [['form_id']]);
 export const quickExit = ev('quick_exit', [['dwell_ms', 0, 9007199254740991]]);

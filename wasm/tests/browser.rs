@@ -71,7 +71,9 @@ fn web_tracker_in_headless_chromium() {
     );
 
     let www = temp_dir("web-www");
-    std::fs::copy(suite.join("pages/test.html"), www.join("test.html")).unwrap();
+    for page in ["test.html", "auto.html"] {
+        std::fs::copy(suite.join("pages").join(page), www.join(page)).unwrap();
+    }
     copy_dir(&pkg, &www.join("pkg"));
     let demo = www.to_str().unwrap();
     let a = CollectorProcess::start(collector_bin(), temp_dir("web-a"), &["--demo-dir", demo]);

@@ -33,6 +33,8 @@ fun sampleSeedEvents(): List<SeedEvent> = listOf(
     SeedEvent.VideoPause(videoId = "video-pause-video-id", positionMs = 2L, durationMs = 2L),
     SeedEvent.VideoProgress(videoId = "video-progress-video-id", positionMs = 2L, durationMs = 2L, percent = 2),
     SeedEvent.VideoComplete(videoId = "video-complete-video-id", positionMs = 2L, durationMs = 2L),
+    SeedEvent.PageExit(engagedMs = 2L, visibleMs = 2L, maxScroll = 2),
+    SeedEvent.ProductImpression(productIds = listOf("sku-a", "sku-b"), list = "product-impression-list"),
     SeedEvent.FormStart(formId = "form-start-form-id"),
     SeedEvent.FormSubmit(formId = "form-submit-form-id"),
     SeedEvent.QuickExit(dwellMs = 2L),

@@ -34,6 +34,8 @@ def sample_seed_events(cairn):
         cairn.SeedEvent.VIDEO_PAUSE(video_id="video-pause-video-id", position_ms=2, duration_ms=2),
         cairn.SeedEvent.VIDEO_PROGRESS(video_id="video-progress-video-id", position_ms=2, duration_ms=2, percent=2),
         cairn.SeedEvent.VIDEO_COMPLETE(video_id="video-complete-video-id", position_ms=2, duration_ms=2),
+        cairn.SeedEvent.PAGE_EXIT(engaged_ms=2, visible_ms=2, max_scroll=2),
+        cairn.SeedEvent.PRODUCT_IMPRESSION(product_ids=["sku-a","sku-b"], list="product-impression-list"),
         cairn.SeedEvent.FORM_START(form_id="form-start-form-id"),
         cairn.SeedEvent.FORM_SUBMIT(form_id="form-submit-form-id"),
         cairn.SeedEvent.QUICK_EXIT(dwell_ms=2),

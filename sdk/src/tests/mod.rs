@@ -14,6 +14,7 @@ mod identity;
 mod queue;
 mod retry;
 mod session;
+mod text_calls;
 mod wire;
 
 use crate::*;

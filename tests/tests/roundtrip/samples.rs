@@ -259,6 +259,16 @@ pub fn events() -> Vec<(&'static str, Event)> {
                 .with("position_ms", 2)
                 .with("duration_ms", 2),
         ),
+        (
+            "page_exit",
+            Event::page_exit(2)
+                .with("visible_ms", 2)
+                .with("max_scroll", 2),
+        ),
+        (
+            "product_impression",
+            Event::product_impression(&["sku-a", "sku-b"]).with("list", "product-impression-list"),
+        ),
         ("form_start", Event::form_start("form-start-form-id")),
         ("form_submit", Event::form_submit("form-submit-form-id")),
         ("quick_exit", Event::quick_exit(2)),

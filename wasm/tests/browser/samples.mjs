@@ -31,6 +31,8 @@ export const samples = [
   ['videoPause', ["video-pause-video-id"], {"duration_ms":2,"position_ms":2}, 'video_pause'],
   ['videoProgress', ["video-progress-video-id",2], {"duration_ms":2,"position_ms":2}, 'video_progress'],
   ['videoComplete', ["video-complete-video-id"], {"duration_ms":2,"position_ms":2}, 'video_complete'],
+  ['pageExit', [2], {"max_scroll":2,"visible_ms":2}, 'page_exit'],
+  ['productImpression', [["sku-a","sku-b"]], {"list":"product-impression-list"}, 'product_impression'],
   ['formStart', ["form-start-form-id"], {}, 'form_start'],
   ['formSubmit', ["form-submit-form-id"], {}, 'form_submit'],
   ['quickExit', [2], {}, 'quick_exit'],

@@ -34,6 +34,8 @@ export function all(): boolean[] {
     cairn.videoPause("video-pause-video-id", {"duration_ms":2,"position_ms":2}),
     cairn.videoProgress("video-progress-video-id", 2, {"duration_ms":2,"position_ms":2}),
     cairn.videoComplete("video-complete-video-id", {"duration_ms":2,"position_ms":2}),
+    cairn.pageExit(2, {"max_scroll":2,"visible_ms":2}),
+    cairn.productImpression(["sku-a","sku-b"], {"list":"product-impression-list"}),
     cairn.formStart("form-start-form-id", {}),
     cairn.formSubmit("form-submit-form-id", {}),
     cairn.quickExit(2, {}),
