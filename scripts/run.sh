@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: the collector on its embedded store, in release mode, with the demo
-# shop at /demo/. Builds only what the demo needs (the web tracker when its sources
-# changed, the collector), quietly, then prints one banner. Flags pass through to
+# shop at /demo/, and the recommender and profile backend (examples/recommender) that
+# follows its feed. Builds only what the demo needs (the web tracker when its sources
+# changed, the two binaries), quietly, then prints one banner. Flags pass through to
 # the collector (`bash scripts/run.sh --help`).
 set -euo pipefail
 
@@ -19,6 +20,8 @@ export CAIRN_WRITE_KEYS="${CAIRN_WRITE_KEYS:-demo-key:source=demo-shop}"
 export CAIRN_PROJECT_HASH_KEY="${CAIRN_PROJECT_HASH_KEY:-demo-hash-key}"
 export CAIRN_DATA_DIR="${CAIRN_DATA_DIR:-./cairn-data}"
 export CAIRN_LOG="${CAIRN_LOG:-warn}"
+export CAIRN_RECO_LISTEN="${CAIRN_RECO_LISTEN:-127.0.0.1:8081}"
+export CAIRN_RECO_DATA_DIR="${CAIRN_RECO_DATA_DIR:-./cairn-reco-data}"
 
 # Runs a build step with its output in the build log, shown only if it fails.
 quiet() {
@@ -38,15 +41,17 @@ if [[ ! -f "$pkg" ]] || [[ -n "$(find wasm/src wasm/js sdk/src protocol/src wasm
 fi
 # CAIRN_PROFILE=dev reuses a debug build (the test of this script does).
 profile="${CAIRN_PROFILE:-release}"
-echo "run.sh: building the collector ($profile)"
-quiet cargo build --profile "$profile" -p cairn-collector
-bin="$CARGO_TARGET_DIR/$([[ "$profile" == dev ]] && echo debug || echo "$profile")/cairn-collector"
+echo "run.sh: building the collector and the recommender ($profile)"
+quiet cargo build --profile "$profile" -p cairn-collector -p cairn-recommender
+bin_dir="$CARGO_TARGET_DIR/$([[ "$profile" == dev ]] && echo debug || echo "$profile")"
+bin="$bin_dir/cairn-collector"
 
 out="$cache/run-collector.out"
 : >"$out"
 "$bin" --demo-dir examples/web "$@" > >(tee "$out") 2>&1 &
 pid=$!
-trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit' INT TERM
+reco_pid=""
+trap 'kill -TERM $pid $reco_pid 2>/dev/null; wait; exit' INT TERM
 
 # Wait for the collector to say where it listens and to be ready (or to exit).
 address=""
@@ -60,16 +65,33 @@ for _ in $(seq 1 300); do
 done
 [[ -n "$address" ]] || { echo "run.sh: the collector did not start; see above" >&2; exit 1; }
 
+# The recommender follows the collector's feed with the collector's keys.json (read
+# key, hash secret, project hash key).
+reco_out="$cache/run-recommender.out"
+"$bin_dir/cairn-recommender" --collector "$address" --collector-keys "$CAIRN_DATA_DIR/keys.json" \
+    --project-hash-key "$CAIRN_PROJECT_HASH_KEY" >"$reco_out" 2>&1 &
+reco_pid=$!
+reco=""
+for _ in $(seq 1 300); do
+    kill -0 "$reco_pid" 2>/dev/null || { echo "run.sh: the recommender stopped:" >&2; cat "$reco_out" >&2; break; }
+    reco="$(sed -n 's/^cairn-recommender listening on \(http:[^ ]*\).*/\1/p' "$reco_out" | head -n 1)"
+    [[ -n "$reco" ]] && break
+    sleep 0.1
+done
+
 read_key="${CAIRN_READ_KEY:-$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("readKey") or "")' \
     "$CAIRN_DATA_DIR/keys.json" 2>/dev/null || true)}"
 cat <<BANNER
 
   Cairn is running
     demo shop  $address/demo/
+    recommend  ${reco:-not running (see $reco_out)}/api/recommendations?anonId=...   dashboard ${reco:-?}/dashboard
     feed       curl -H 'authorization: Bearer ${read_key:-<read key>}' '$address/v1/feed?after=0&wait=10'
     read key   ${read_key:-see readKey in $CAIRN_DATA_DIR/keys.json}   (kept in $CAIRN_DATA_DIR/keys.json)
     write key  ${CAIRN_WRITE_KEYS%%[:,]*}   data  $CAIRN_DATA_DIR
-    stop       Ctrl-C
+    stop       Ctrl-C   (logs: $out, $reco_out)
 
 BANNER
 wait "$pid"
+kill -TERM "$reco_pid" 2>/dev/null || true
+wait

@@ -58,6 +58,8 @@ fn run_command_from_a_fresh_clone_shows_the_banner_and_the_demo() {
         .env("CAIRN_LISTEN", "127.0.0.1:0")
         .env("CAIRN_DATA_DIR", dir.join("data"))
         .env("CAIRN_PROFILE", "dev")
+        .env("CAIRN_RECO_LISTEN", "127.0.0.1:0")
+        .env("CAIRN_RECO_DATA_DIR", dir.join("reco-data"))
         .env("CARGO_TARGET_DIR", clone_target_dir())
         .env_remove("CAIRN_WRITE_KEYS")
         .env_remove("CAIRN_READ_KEY")
@@ -78,7 +80,10 @@ fn run_command_from_a_fresh_clone_shows_the_banner_and_the_demo() {
     });
     let mut output = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(900);
-    while !output.iter().any(|l: &String| l.contains("stop")) {
+    while !output
+        .iter()
+        .any(|l: &String| l.trim().starts_with("stop "))
+    {
         let left = deadline.saturating_duration_since(Instant::now());
         match rx.recv_timeout(left) {
             Ok(line) => output.push(line),
