@@ -180,10 +180,11 @@ pub fn recommend(model: &Model, q: &Query, strategy: Strategy) -> Vec<Scored> {
         .as_ref()
         .and_then(|p| model.items.get_key_value(p.as_str()));
 
-    let mut item_to_item = Source::default();
-    let mut personal = Source::default();
-    let mut category = Source::default();
-    let mut popular = Source::default();
+    let sized = |n: usize| Source(FxMap::with_capacity_and_hasher(n, Default::default()));
+    let mut item_to_item = sized(128);
+    let mut personal = sized(1024);
+    let mut category = sized(256);
+    let mut popular = sized(64);
 
     if strategy != Strategy::Popular {
         if let Some((pid, item)) = page_item {
@@ -257,7 +258,8 @@ pub fn recommend(model: &Model, q: &Query, strategy: Strategy) -> Vec<Scored> {
         (_, true) => [0.55, 0.25, 0.12, 0.08],
         (_, false) => [0.0, 0.60, 0.25, 0.15],
     };
-    let mut total: FxMap<&str, (f64, f64, Why)> = FxMap::default();
+    let mut total: FxMap<&str, (f64, f64, Why)> =
+        FxMap::with_capacity_and_hasher(1024, Default::default());
     for (source, w) in [item_to_item, personal, category, popular]
         .into_iter()
         .zip(weights)

@@ -80,12 +80,22 @@ impl Snapshots {
         }
     }
 
+    /// The snapshot's bytes. The buffer starts at the last snapshot's size, so a large
+    /// model is not copied over and over while the buffer doubles.
     pub fn encode(model: &Model) -> Vec<u8> {
-        serde_json::to_vec(&Out {
-            format: FORMAT,
-            model,
-        })
-        .expect("the model serialises")
+        static LAST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let last = LAST.load(std::sync::atomic::Ordering::Relaxed);
+        let mut out = Vec::with_capacity(last + last / 16);
+        serde_json::to_writer(
+            &mut out,
+            &Out {
+                format: FORMAT,
+                model,
+            },
+        )
+        .expect("the model serialises");
+        LAST.store(out.len(), std::sync::atomic::Ordering::Relaxed);
+        out
     }
 
     /// Writes `bytes` as the snapshot: temporary file, fsync, rename, fsync the dir.
