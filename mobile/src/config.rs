@@ -1,7 +1,6 @@
 //! How a [`Tracker`](crate::Tracker) is configured: the [`TrackerConfig`] and
 //! [`DeviceContext`] records the app fills in, and their checked conversion to the
-//! core's [`cairn::Config`] (defaults, ranges, the device context, and the platform
-//! refusals such as HTTPS on Android).
+//! core's [`cairn::Config`] (defaults, ranges, the device context).
 
 use crate::args::{bytes, millis};
 use crate::consent::ConsentMode;
@@ -92,33 +91,12 @@ pub struct TrackerConfig {
     /// Page cache the on-device queue may keep in memory (default 1 MiB).
     #[uniffi(default = 1048576)]
     pub cache_capacity_bytes: i64,
-    /// Whole-request timeout for one upload (default 30 s).
+    /// Timeout the platform uploader applies to one request: connect and read (default 30 s).
     #[uniffi(default = 30000)]
     pub request_timeout_ms: i64,
     /// Device and app context sent with every event.
     #[uniffi(default = None)]
     pub context: Option<DeviceContext>,
-}
-
-/// On Android, reqwest's rustls verifies certificates with rustls-platform-verifier,
-/// which panics on the first check unless the app initialised it through JNI; that
-/// hook is not exported yet, so an https endpoint is refused up front. Compiled
-/// everywhere (and unit-tested), called only on Android.
-#[cfg_attr(not(target_os = "android"), allow(dead_code))]
-fn refuse_https_without_verifier(endpoint: &str) -> Result<(), CairnError> {
-    let https = endpoint
-        .trim_start()
-        .get(..8)
-        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
-    if https {
-        return Err(CairnError::Config(
-            "HTTPS on Android needs rustls-platform-verifier initialised from the app \
-             through JNI, and cairn-mobile does not export that hook yet; use an http:// \
-             endpoint (uploads would otherwise fail on the first certificate check)"
-                .into(),
-        ));
-    }
-    Ok(())
 }
 
 pub(crate) fn build_config(c: &TrackerConfig) -> Result<cairn::Config, CairnError> {
@@ -130,8 +108,6 @@ pub(crate) fn build_config(c: &TrackerConfig) -> Result<cairn::Config, CairnErro
             "flushAt, maxBatchEvents and maxQueueEvents must be at least 1".into(),
         ));
     }
-    #[cfg(target_os = "android")]
-    refuse_https_without_verifier(&c.endpoint)?;
     let mut cfg = cairn::Config::new(c.write_key.clone(), c.endpoint.clone());
     cfg.hash_key = c.hash_key.clone();
     cfg.hash_identities = c.hash_identities;
@@ -189,20 +165,4 @@ pub(crate) fn build_config(c: &TrackerConfig) -> Result<cairn::Config, CairnErro
         ctx.timezone = d.timezone.clone();
     }
     Ok(cfg)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn https_is_refused_where_the_verifier_is_not_initialised() {
-        for url in ["https://collect.example.com", " HTTPS://x"] {
-            let e = refuse_https_without_verifier(url).unwrap_err();
-            assert!(matches!(e, CairnError::Config(_)), "{e}");
-            assert!(e.to_string().contains("HTTPS on Android"), "{e}");
-        }
-        assert!(refuse_https_without_verifier("http://10.0.2.2:8080").is_ok());
-        assert!(refuse_https_without_verifier("").is_ok());
-    }
 }

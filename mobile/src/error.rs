@@ -37,7 +37,10 @@ pub enum CairnError {
     /// A waiting call (flushAwait, shutdown) ran out of time; events stay queued.
     #[error("timed out after {0} ms (events kept for retry)")]
     Timeout(i64),
-    /// The tracker has been shut down, or its upload thread could not start.
+    /// Too many calls are waiting for the dispatcher thread; this one was dropped.
+    #[error("too many calls waiting for the tracker's thread; this one was dropped")]
+    Busy,
+    /// The tracker has been shut down, or its threads could not start.
     #[error("tracker stopped: {0}")]
     Stopped(String),
     /// A bug in Cairn (a caught panic). Please report it with the message.
@@ -63,7 +66,7 @@ impl From<cairn::Error> for CairnError {
             },
             E::Upload(m) => CairnError::Upload(m),
             E::Stopped(m) => CairnError::Stopped(m),
-            E::Busy => CairnError::Stopped(E::Busy.to_string()),
+            E::Busy => CairnError::Busy,
             E::Timeout => CairnError::Timeout(0),
         }
     }

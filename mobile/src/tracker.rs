@@ -1,82 +1,160 @@
-//! The [`Tracker`] object: its exported methods, and what it owns (the client over
-//! the engine and the on-device queue, sled) and the small tokio runtime whose one
-//! `cairn-upload` thread uploads, stopped when the tracker is dropped.
+//! The [`Tracker`] object: the engine on the core's [`Dispatcher`] (one
+//! `cairn-dispatcher` thread runs every call in order; the platform's
+//! [`HttpUploader`] runs on `cairn-uploader`).
+//!
+//! Rules:
+//! - a call checks its arguments on the caller's thread (bad JSON, empty name, a
+//!   SeedEvent out of range: the error is thrown at the call), then hands the work
+//!   over and returns; no disk sync and no network on the caller's thread;
+//! - the engine (sled) is opened on the dispatcher thread; calls made meanwhile wait
+//!   in the dispatcher's bounded queue, in order;
+//! - an error found later (an event over 32 KB, a store error) is kept
+//!   (`lastError`), never thrown into a later, unrelated call;
+//! - reads (`consent`, `anonymousId`, `queued`) and the waits (`flushAndWait`,
+//!   `shutdown`) block until the calls before them have run: not for a UI thread.
 
 use crate::args::{bytes, millis, parse_object};
 use crate::config::{build_config, TrackerConfig};
 use crate::consent::{ConsentState, Purpose};
 use crate::error::{guard, CairnError};
-use crate::events::TrackResult;
 use crate::seed_event::SeedEvent;
-use cairn::{Client, ClientOptions, Engine, Event, SledConfig, SledStore, SystemClock};
+use crate::uploader::{Foreign, HttpUploader};
+use cairn::{Dispatcher, DispatcherOptions, Engine, Event, SledConfig, SledStore, SystemClock};
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Calls waiting for the dispatcher thread at most; past it a call is refused
+/// with `CairnError.Busy` (the app's thread is never blocked).
+const MAX_PENDING_CALLS: usize = 10_000;
+
+/// One custom event for [`Tracker::track_many`].
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TrackCall {
+    pub event: String,
+    #[uniffi(default = None)]
+    pub properties_json: Option<String>,
+    #[uniffi(default = None)]
+    pub purpose: Option<Purpose>,
+}
 
 /// One per app (and per dataDir). Thread-safe: call it from any thread.
-///
-/// Calls queue to the device and return; uploads happen on the tracker's own
-/// `cairn-upload` thread. Close it (Kotlin `close()`, Swift deinit, Python `del`)
-/// to stop that thread; what is queued stays on disk for the next start.
 #[derive(uniffi::Object)]
 pub struct Tracker {
-    client: Arc<Client>,
-    /// The upload thread's runtime; taken (and shut down) on drop.
-    runtime: Mutex<Option<tokio::runtime::Runtime>>,
-    handle: tokio::runtime::Handle,
+    dispatcher: Dispatcher,
+    /// Set by the first `on_foreground` (later ones come from the background).
+    opened: AtomicBool,
+}
+
+impl Tracker {
+    fn hand_over(
+        &self,
+        f: impl FnOnce(&mut Engine) -> Result<(), cairn::Error> + Send + 'static,
+    ) -> Result<(), CairnError> {
+        Ok(self.dispatcher.dispatch(f)?)
+    }
+
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Engine) -> T + Send + 'static,
+    ) -> Result<T, CairnError> {
+        Ok(self.dispatcher.call(f)?)
+    }
+}
+
+fn custom(
+    event: String,
+    json: Option<String>,
+    purpose: Option<Purpose>,
+) -> Result<Event, CairnError> {
+    empty_checked(&event)?;
+    let props = parse_object("properties", json)?;
+    let mut e = Event::track(event, Value::Object(props))?;
+    if let Some(p) = purpose {
+        e = e.purpose(p.into());
+    }
+    Ok(e)
+}
+
+/// A name or id of only blanks is as empty as "" (the layers refuse it the same way).
+fn empty_checked(what: &str) -> Result<(), CairnError> {
+    if what.trim().is_empty() {
+        return Err(CairnError::EmptyName);
+    }
+    Ok(())
 }
 
 #[uniffi::export]
 impl Tracker {
-    /// Opens the queue under `config.dataDir` and starts the upload thread.
+    /// Checks the config, then starts the dispatcher thread (which opens the queue
+    /// under `config.dataDir`) and the upload thread, which calls `uploader`.
     #[uniffi::constructor]
-    pub fn new(config: TrackerConfig) -> Result<Arc<Tracker>, CairnError> {
+    pub fn new(
+        config: TrackerConfig,
+        uploader: Arc<dyn HttpUploader>,
+    ) -> Result<Arc<Tracker>, CairnError> {
         guard(|| {
             let cfg = build_config(&config)?;
-            let store = SledStore::open_with(SledConfig {
+            let sled = SledConfig {
                 path: config.data_dir.clone().into(),
                 cache_capacity: bytes("cacheCapacityBytes", config.cache_capacity_bytes)?,
-            })
-            .map_err(|e| CairnError::Store(format!("{} ({})", e, config.data_dir)))?;
-            let engine = Engine::new(cfg, Arc::new(store), Arc::new(SystemClock))?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .max_blocking_threads(1)
-                .thread_name("cairn-upload")
-                .enable_all()
-                .build()
-                .map_err(|e| CairnError::Stopped(format!("cannot start the upload thread: {e}")))?;
-            let options = ClientOptions {
-                request_timeout: millis("requestTimeoutMs", config.request_timeout_ms.max(1))?,
-                ..ClientOptions::default()
             };
-            let client = {
-                let _inside = runtime.enter();
-                Client::start(engine, options)?
+            millis("requestTimeoutMs", config.request_timeout_ms)?;
+            let data_dir = config.data_dir.clone();
+            let open = move || {
+                let store = SledStore::open_with(sled)
+                    .map_err(|e| cairn::Error::Store(format!("{e} ({data_dir})")))?;
+                Engine::new(cfg, Arc::new(store), Arc::new(SystemClock))
             };
+            let uploader = Arc::new(Foreign {
+                inner: uploader,
+                timeout_ms: config.request_timeout_ms.max(1),
+            });
+            let options = DispatcherOptions {
+                max_pending: MAX_PENDING_CALLS,
+                on_error: None,
+            };
+            let dispatcher = Dispatcher::start(open, uploader, options)?;
             Ok(Arc::new(Tracker {
-                client: Arc::new(client),
-                handle: runtime.handle().clone(),
-                runtime: Mutex::new(Some(runtime)),
+                dispatcher,
+                opened: AtomicBool::new(false),
             }))
         })
     }
 
     /// A custom event. `propertiesJson` is a JSON object (or null); `purpose`
-    /// defaults to analytics.
+    /// defaults to analytics. Not stored if its purpose is not consented to.
     #[uniffi::method(default(properties_json = None, purpose = None))]
     pub fn track(
         &self,
         event: String,
         properties_json: Option<String>,
         purpose: Option<Purpose>,
-    ) -> Result<TrackResult, CairnError> {
+    ) -> Result<(), CairnError> {
         guard(|| {
-            let props = parse_object("properties", properties_json)?;
-            let mut e = Event::track(event, Value::Object(props))?;
-            if let Some(p) = purpose {
-                e = e.purpose(p.into());
-            }
-            Ok(self.client.track_event(e)?.into())
+            let e = custom(event, properties_json, purpose)?;
+            self.hand_over(move |eng| eng.track_event(e).map(drop))
+        })
+    }
+
+    /// Several custom events in one crossing (the Kotlin layer's hand-off thread
+    /// sends what piled up). All are checked before any is handed over.
+    pub fn track_many(&self, calls: Vec<TrackCall>) -> Result<(), CairnError> {
+        guard(|| {
+            let events = calls
+                .into_iter()
+                .map(|c| custom(c.event, c.properties_json, c.purpose))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.hand_over(move |eng| {
+                // Each event is its own call: one refused does not stop the others.
+                let mut first_err = None;
+                for e in events {
+                    if let Err(err) = eng.track_event(e) {
+                        first_err.get_or_insert(err);
+                    }
+                }
+                first_err.map_or(Ok(()), Err)
+            })
         })
     }
 
@@ -88,7 +166,7 @@ impl Tracker {
         event: SeedEvent,
         properties_json: Option<String>,
         purpose: Option<Purpose>,
-    ) -> Result<TrackResult, CairnError> {
+    ) -> Result<(), CairnError> {
         guard(|| {
             let extra = parse_object("properties", properties_json)?;
             let mut e = event.into_event()?;
@@ -96,163 +174,130 @@ impl Tracker {
             if let Some(p) = purpose {
                 e = e.purpose(p.into());
             }
-            Ok(self.client.track_event(e)?.into())
+            self.hand_over(move |eng| eng.track_event(e).map(drop))
         })
     }
 
     /// A screen view (Segment `screen`).
     #[uniffi::method(default(properties_json = None))]
-    pub fn screen(
-        &self,
-        name: String,
-        properties_json: Option<String>,
-    ) -> Result<TrackResult, CairnError> {
+    pub fn screen(&self, name: String, properties_json: Option<String>) -> Result<(), CairnError> {
         guard(|| {
-            let props = parse_object("properties", properties_json)?;
-            Ok(self.client.screen(&name, Value::Object(props))?.into())
+            let props = Value::Object(parse_object("properties", properties_json)?);
+            self.hand_over(move |eng| eng.screen(&name, props).map(drop))
         })
     }
 
     /// Who the user is. The user id and the `email` / `phone` traits are hashed
     /// on the device (HMAC-SHA256 under hashKey) before they are stored.
     #[uniffi::method(default(traits_json = None))]
-    pub fn identify(
-        &self,
-        user_id: String,
-        traits_json: Option<String>,
-    ) -> Result<TrackResult, CairnError> {
+    pub fn identify(&self, user_id: String, traits_json: Option<String>) -> Result<(), CairnError> {
         guard(|| {
-            let traits = parse_object("traits", traits_json)?;
-            Ok(self
-                .client
-                .identify(&user_id, Value::Object(traits))?
-                .into())
+            empty_checked(&user_id)?;
+            let traits = Value::Object(parse_object("traits", traits_json)?);
+            self.hand_over(move |eng| eng.identify(&user_id, traits).map(drop))
         })
     }
 
     /// Links the current identity to `newUserId` (hashed like identify).
-    pub fn alias(&self, new_user_id: String) -> Result<TrackResult, CairnError> {
-        guard(|| Ok(self.client.alias(&new_user_id)?.into()))
+    pub fn alias(&self, new_user_id: String) -> Result<(), CairnError> {
+        guard(|| {
+            empty_checked(&new_user_id)?;
+            self.hand_over(move |eng| eng.alias(&new_user_id).map(drop))
+        })
     }
 
     /// Puts the user in a group (company, household, ...).
     #[uniffi::method(default(traits_json = None))]
-    pub fn group(
-        &self,
-        group_id: String,
-        traits_json: Option<String>,
-    ) -> Result<TrackResult, CairnError> {
+    pub fn group(&self, group_id: String, traits_json: Option<String>) -> Result<(), CairnError> {
         guard(|| {
-            let traits = parse_object("traits", traits_json)?;
-            Ok(self.client.group(&group_id, Value::Object(traits))?.into())
+            empty_checked(&group_id)?;
+            let traits = Value::Object(parse_object("traits", traits_json)?);
+            self.hand_over(move |eng| eng.group(&group_id, traits).map(drop))
         })
     }
 
-    /// Logout: a new anonymousId, no user, a new session. Queued events keep
-    /// the identity they were tracked with.
+    /// Logout: a new anonymousId, no user, a new session.
     pub fn reset(&self) -> Result<(), CairnError> {
-        guard(|| Ok(self.client.reset()?))
+        guard(|| self.hand_over(|eng| eng.reset()))
     }
 
-    /// Sets the user's consent (persisted). Revoked purposes are purged from
-    /// the device queue, including an upload in flight, before this returns.
+    /// Sets the user's consent (persisted). Revoked purposes are purged from the
+    /// device queue before any later upload can start (the dispatcher runs calls
+    /// in order); the call itself returns at once.
     pub fn set_consent(&self, consent: ConsentState) -> Result<(), CairnError> {
-        guard(|| Ok(self.client.set_consent(consent.into())?))
+        guard(|| self.hand_over(move |eng| eng.set_consent(consent.into())))
     }
 
-    /// The consent in force.
-    pub fn consent(&self) -> Result<ConsentState, CairnError> {
-        guard(|| Ok(self.client.with_engine(|e| e.consent()).into()))
-    }
-
-    /// The device's anonymous id (a UUID, persisted; new after reset).
-    pub fn anonymous_id(&self) -> Result<String, CairnError> {
-        guard(|| Ok(self.client.with_engine(|e| e.anonymous_id().to_string())))
-    }
-
-    /// Events waiting on the device.
-    pub fn queued(&self) -> Result<i64, CairnError> {
-        guard(|| Ok(self.client.with_engine(|e| e.queued() as i64)))
-    }
-
-    /// Starts uploading everything queued now and returns at once.
+    /// Starts uploading everything queued now; returns at once.
     pub fn flush(&self) -> Result<(), CairnError> {
-        guard(|| {
-            let client = self.client.clone();
-            // Everything, the engine's flush (an fsync) included, runs on the upload
-            // thread: Client::flush marks the queue due and wakes the upload loop.
-            // Its result is not awaited here (flushAwait does that).
-            self.handle.spawn(async move {
-                let _ = client.flush().await;
-            });
-            Ok(())
-        })
+        guard(|| self.hand_over(|eng| eng.flush()))
     }
 
-    /// The app came to the foreground (may start a new session).
+    /// The app came to the foreground: a session idle too long starts anew, then
+    /// `app_opened` is tracked (`from_background` false the first time in this
+    /// process: a cold start).
     pub fn on_foreground(&self) -> Result<(), CairnError> {
         guard(|| {
-            self.client.on_foreground();
-            Ok(())
+            let from_background = self.opened.swap(true, Ordering::Relaxed);
+            let opened = Event::app_opened().with("from_background", from_background);
+            self.hand_over(move |eng| {
+                eng.on_foreground();
+                eng.track_event(opened).map(drop)
+            })
         })
     }
 
-    /// The app went to the background: the queue is made durable now (fsync)
-    /// and an upload starts; call it from onStop / sceneDidEnterBackground.
+    /// The app went to the background: `app_backgrounded` is tracked, then on the
+    /// dispatcher thread the queue is made durable (fsync) and an upload starts.
     pub fn on_background(&self) -> Result<(), CairnError> {
-        guard(|| Ok(self.client.on_background()?))
+        guard(|| {
+            self.hand_over(|eng| {
+                let tracked = eng.track_event(Event::app_backgrounded()).map(drop);
+                // The flush runs even if the event was refused (e.g. over a limit).
+                eng.on_background().and(tracked)
+            })
+        })
     }
 
-    /// Uploads everything tracked before this call and waits for it (suspend /
-    /// async). Err(Upload) on the first failed attempt, Err(Timeout) after
-    /// `timeoutMs`; either way the events stay queued for retry.
-    pub async fn flush_await(&self, timeout_ms: i64) -> Result<(), CairnError> {
-        let limit = millis("timeoutMs", timeout_ms)?;
-        let client = self.client.clone();
-        // The wait runs on the upload runtime (it needs tokio's timer); the
-        // foreign executor only awaits the join handle.
-        let task = self
-            .handle
-            .spawn(async move { tokio::time::timeout(limit, client.flush()).await });
-        match task.await {
-            Ok(Ok(r)) => Ok(r?),
-            Ok(Err(_elapsed)) => Err(CairnError::Timeout(timeout_ms)),
-            Err(e) if e.is_cancelled() => Err(CairnError::Stopped("the tracker was closed".into())),
-            Err(e) => Err(CairnError::Internal(format!("flush task: {e}"))),
-        }
+    /// The consent in force (after the calls made before this one). Blocks.
+    pub fn consent(&self) -> Result<ConsentState, CairnError> {
+        guard(|| self.read(|eng| eng.consent().into()))
     }
 
-    /// Uploads what it can within `timeoutMs`, then stops the upload thread's
-    /// loop and makes the rest durable for the next start. Calls after this
-    /// still queue (to disk) but nothing is uploaded until a new Tracker.
-    pub async fn shutdown(&self, timeout_ms: i64) -> Result<(), CairnError> {
-        let limit = millis("timeoutMs", timeout_ms)?;
-        let client = self.client.clone();
-        let task = self
-            .handle
-            .spawn(async move { client.shutdown(limit).await });
-        match task.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(cairn::Error::Timeout)) => Err(CairnError::Timeout(timeout_ms)),
-            Ok(Err(e)) => Err(e.into()),
-            Err(e) if e.is_cancelled() => Err(CairnError::Stopped("the tracker was closed".into())),
-            Err(e) => Err(CairnError::Internal(format!("shutdown task: {e}"))),
-        }
+    /// The device's anonymous id (a UUID, persisted; new after reset). Blocks.
+    pub fn anonymous_id(&self) -> Result<String, CairnError> {
+        guard(|| self.read(|eng| eng.anonymous_id().to_string()))
     }
-}
 
-impl Drop for Tracker {
-    fn drop(&mut self) {
-        // Make what is queued durable, then stop the upload thread without
-        // waiting for a request in flight (its events stay queued).
-        let _ = self.client.with_engine(|e| e.sync());
-        let runtime = self
-            .runtime
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(rt) = runtime {
-            rt.shutdown_background();
-        }
+    /// Events waiting on the device (after the calls made before this one). Blocks.
+    pub fn queued(&self) -> Result<i64, CairnError> {
+        guard(|| self.read(|eng| eng.queued() as i64))
+    }
+
+    /// The last error of a call that had already returned, or of an upload attempt.
+    pub fn last_error(&self) -> Option<String> {
+        self.dispatcher.last_error()
+    }
+
+    /// Uploads everything tracked before this call and waits for it: Ok once
+    /// delivered, Err(Upload) on the first failed attempt, Err(Timeout) after
+    /// `timeoutMs`; the events stay queued either way. Blocks (the layers wrap it:
+    /// Kotlin `suspend`, Swift `async`).
+    pub fn flush_and_wait(&self, timeout_ms: i64) -> Result<(), CairnError> {
+        guard(|| {
+            let limit = millis("timeoutMs", timeout_ms)?;
+            match self.dispatcher.flush_and_wait(limit) {
+                Err(cairn::Error::Timeout) => Err(CairnError::Timeout(timeout_ms)),
+                r => Ok(r?),
+            }
+        })
+    }
+
+    /// Uploads what it can within `timeoutMs`, then stops both threads and makes
+    /// the rest durable for the next start. Later calls fail with `Stopped`. Blocks.
+    pub fn shutdown(&self, timeout_ms: i64) -> Result<(), CairnError> {
+        let flushed = self.flush_and_wait(timeout_ms);
+        self.dispatcher.stop();
+        flushed
     }
 }

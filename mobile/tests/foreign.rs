@@ -21,6 +21,8 @@
 //! (`CAIRN_PYTHON`, default `$HOME/.cache/cairn/venv/bin/python`).
 //! `scripts/install-test-deps.sh` installs them.
 
+mod tls_proxy;
+
 use cairn_testkit::{temp_dir, CollectorProcess, HASH_SECRET};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -29,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use tls_proxy::{Answer, TestCa, TlsProxy, TRUST_STORE_PASSWORD};
 
 const INSTALL_HINT: &str = "run `bash scripts/install-test-deps.sh` (it installs Debian's libjna-java and the npm kotlin-compiler into $HOME/.cache/cairn/kotlin)";
 const DEVICE_HASH_KEY: &str = "device-hash-key-for-tests";
@@ -174,8 +177,10 @@ fn kotlin() -> &'static Kotlin {
         let b = bindings();
         let jar = b.out.join("cairn-test.jar");
         let started = Instant::now();
+        let layer = manifest_dir().join("kotlin/dev/cairn");
         let out = Command::new(&kotlinc)
             .arg(b.out.join("kotlin/dev/cairn/cairn_mobile.kt"))
+            .args(["Cairn.kt", "CairnJson.kt", "HttpUrlUploader.kt"].map(|f| layer.join(f)))
             .arg(manifest_dir().join("tests/kotlin/CairnTest.kt"))
             .arg(manifest_dir().join("tests/kotlin/Samples.kt"))
             .arg("-nowarn")
@@ -228,11 +233,30 @@ impl Lang {
 
     /// The test program in this language, with `args` (mode first).
     fn command(self, args: &[&str]) -> Command {
+        self.command_trusting(args, None)
+    }
+
+    /// The program, trusting `ca` (if any) the runtime's own way: the JVM's trust
+    /// store property, Python's SSL_CERT_FILE.
+    fn command_trusting(self, args: &[&str], ca: Option<&TestCa>) -> Command {
         let b = bindings();
         match self {
             Lang::Kotlin => {
                 let k = kotlin();
                 let mut c = Command::new(&k.java);
+                if let Some(ca) = ca {
+                    c.arg(format!(
+                        "-Djavax.net.ssl.trustStore={}",
+                        ca.trust_store.display()
+                    ))
+                    .arg(format!(
+                        "-Djavax.net.ssl.trustStorePassword={TRUST_STORE_PASSWORD}"
+                    ))
+                    .arg("-Djavax.net.ssl.trustStoreType=PKCS12")
+                    // The JDK's HttpURLConnection silently re-sends a POST once when
+                    // a kept-alive connection drops; off, so the core sees the drop.
+                    .arg("-Dsun.net.http.retryPost=false");
+                }
                 c.arg(format!("-Djna.library.path={}", b.lib_dir.display()))
                     .arg("-cp")
                     .arg(&k.classpath)
@@ -242,10 +266,18 @@ impl Lang {
             }
             Lang::Python => {
                 let mut c = Command::new(python());
+                let path = format!(
+                    "{}:{}",
+                    b.out.join("python").display(),
+                    manifest_dir().join("python").display()
+                );
                 c.arg(manifest_dir().join("tests/python/cairn_test.py"))
                     .args(args)
-                    .env("PYTHONPATH", b.out.join("python"))
+                    .env("PYTHONPATH", path)
                     .env("PYTHONDONTWRITEBYTECODE", "1");
+                if let Some(ca) = ca {
+                    c.env("SSL_CERT_FILE", &ca.ca_pem);
+                }
                 c
             }
         }
@@ -254,9 +286,13 @@ impl Lang {
     /// Runs the program to completion (bounded by PROGRAM_TIMEOUT) and returns its
     /// `KEY value` lines; fails the test on a non-zero exit.
     fn run(self, args: &[&str]) -> BTreeMap<String, String> {
+        self.run_trusting(args, None)
+    }
+
+    fn run_trusting(self, args: &[&str], ca: Option<&TestCa>) -> BTreeMap<String, String> {
         let started = Instant::now();
         let child = self
-            .command(args)
+            .command_trusting(args, ca)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -378,7 +414,16 @@ fn hashed_ids(lang: Lang) {
         DEVICE_HASH_KEY,
     ]);
     assert!(out.contains_key("DONE"), "{out:?}");
-    assert_eq!(out["ERROR"], "properties must be a JSON object", "{out:?}");
+    assert_eq!(
+        out["ERROR_NAN"], "invalid argument: properties.price is NaN (not a finite number)",
+        "{out:?}"
+    );
+    let unsupported = &out["ERROR_TYPE"];
+    assert!(
+        unsupported.starts_with("invalid argument: properties.items[0].at has unsupported type"),
+        "{out:?}"
+    );
+    assert_eq!(out["ERROR_EMPTY"], "event name or id is empty", "{out:?}");
     assert_eq!(
         out["ERROR_ARG"], "invalid argument: quantity is -1, not 1..=2147483647",
         "{out:?}"
@@ -454,6 +499,10 @@ fn consent_revoke(lang: Lang) {
     assert_eq!(
         out["QUEUED_AFTER"], "2",
         "revoking analytics purged its 5 events; its record replaced the grant's"
+    );
+    assert_eq!(
+        out["QUEUED_AFTER_REFUSED"], "2",
+        "analytics events after the revocation are not stored"
     );
 
     // The program's flushAwait returned with an empty queue and its close() stopped
@@ -935,6 +984,123 @@ fn one_person_one_pseudonym_across_web_kotlin_and_segment_python() {
         Vec::<PathBuf>::new(),
         "deleted events' bytes are still on disk"
     );
+}
+
+// --- HTTPS through the platform's own stack, and the core's rules on failures ---------
+
+/// (e) The layer's own uploader (HttpURLConnection / urllib) over HTTPS to the
+/// collector behind the test's TLS-terminating proxy, trusting the test CA the
+/// runtime's own way. The proxy answers the first request 503 + `Retry-After: 2`,
+/// the second 413, forwards the third and drops the connection before answering,
+/// and forwards everything after. The core's rules: the retry waits out Retry-After;
+/// 413 halves the batch; a dropped connection is a transport error and the same
+/// batch is sent again; every event reaches the feed once.
+fn https_through_faults(lang: Lang) {
+    const N: usize = 10;
+    let name = format!("mobile-{}-https", lang.name());
+    let collector = start_collector(&name);
+    let ca = TestCa::create(&temp_dir(&format!("{name}-ca")));
+    let script = vec![
+        Answer::Status {
+            code: 503,
+            retry_after: Some("2"),
+        },
+        Answer::Status {
+            code: 413,
+            retry_after: None,
+        },
+        Answer::ForwardThenDrop,
+    ];
+    let proxy = TlsProxy::start(&ca, &collector.url, script);
+    let data_dir = temp_dir(&format!("{name}-device"));
+    let out = lang.run_trusting(
+        &[
+            "https",
+            &proxy.url,
+            data_dir.to_str().unwrap(),
+            &N.to_string(),
+        ],
+        Some(&ca),
+    );
+    assert!(out.contains_key("DONE"), "{out:?}");
+    assert!(
+        out.contains_key("FLUSH_FAILED"),
+        "failed attempts surface: {out:?}"
+    );
+
+    let seen = proxy.seen();
+    let all = N + 1; // with the consent record
+    assert!(
+        seen.len() >= 5,
+        "503, 413, dropped, its retry, the rest: {seen:#?}"
+    );
+    assert_eq!(seen[0].message_ids.len(), all, "one batch first: {seen:#?}");
+    let waited = seen[1].received.duration_since(seen[0].answered);
+    assert!(
+        waited >= Duration::from_millis(1_900),
+        "Retry-After: 2 honoured, retried after {waited:?}"
+    );
+    assert_eq!(
+        seen[1].message_ids, seen[0].message_ids,
+        "the same batch after a 503"
+    );
+    let half = &seen[2].message_ids;
+    assert!(
+        half.len() == all / 2 || half.len() == all.div_ceil(2),
+        "413 halved the batch of {all}: {} events",
+        half.len()
+    );
+    assert!(half.iter().all(|id| seen[1].message_ids.contains(id)));
+    assert_eq!(seen[2].answer, Answer::ForwardThenDrop);
+    assert_eq!(
+        &seen[3].message_ids, half,
+        "the dropped batch is sent again"
+    );
+
+    let evs = events(&collector, all);
+    let mut seqs: Vec<u64> = evs
+        .iter()
+        .filter(|e| e["event"] == "https_event")
+        .map(|e| e["properties"]["seq"].as_u64().expect("seq"))
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..N as u64).collect::<Vec<_>>(), "every event once");
+    let nested = evs.iter().find(|e| e["event"] == "https_event").unwrap();
+    assert!(nested["properties"]["cart"]["items"].is_array(), "{nested}");
+}
+
+#[test]
+fn kotlin_over_https_retry_after_413_and_a_dropped_connection_deliver_once() {
+    https_through_faults(Lang::Kotlin);
+}
+
+#[test]
+fn python_over_https_retry_after_413_and_a_dropped_connection_deliver_once() {
+    https_through_faults(Lang::Python);
+}
+
+/// (f) No network and no disk sync on the caller's thread: the Kotlin program holds
+/// the first upload inside its uploader; track, onBackground (the fsync), setConsent
+/// (the purge) and flush all return while it is held, and the upload ran on the
+/// library's thread, not the caller's nor the layer's hand-off thread.
+#[test]
+fn kotlin_calls_return_while_an_upload_is_held_on_the_library_thread() {
+    let collector = start_collector("mobile-kotlin-threads");
+    let data_dir = temp_dir("mobile-kotlin-threads-device");
+    let out = Lang::Kotlin.run(&["threads", &collector.url, data_dir.to_str().unwrap()]);
+    assert!(out.contains_key("DONE"), "{out:?}");
+    assert_eq!(out["CALLS_RETURNED_WHILE_UPLOAD_HELD"], "true");
+    let (caller, upload) = (&out["CALLER_THREAD"], &out["UPLOAD_THREAD"]);
+    assert_eq!(caller, "main");
+    assert!(
+        upload != caller && upload != "cairn-handoff" && !upload.is_empty(),
+        "upload ran on {upload:?}"
+    );
+    let evs = events(&collector, 4);
+    let held: Vec<&Value> = evs.iter().filter(|e| e["event"] == "while_held").collect();
+    assert_eq!(held.len(), 1, "{evs:#?}");
+    assert!(evs.iter().any(|e| e["event"] == "app_backgrounded"));
+    assert!(evs.iter().any(|e| e["event"] == "app_opened"));
 }
 
 /// Files under `dir` whose bytes contain `needle`.

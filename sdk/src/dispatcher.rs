@@ -13,12 +13,18 @@
 //!   refused at once with `Error::Busy` (the caller is never blocked);
 //! - an error in a call that returned early is kept (`last_error`) and given to the
 //!   error listener, if any;
-//! - a panic in the uploader is a transport error (the batch stays queued).
+//! - a panic in the uploader is a transport error (the batch stays queued);
+//! - `stop` runs the calls already handed over, syncs, and joins both threads unless
+//!   a request is in flight (then the upload thread is left to finish it; its result
+//!   is ignored and its events stay queued); no request starts after `stop`. Joining
+//!   matters to foreign uploaders: the last reference to one is dropped on the
+//!   thread that called `stop`, not later on a thread racing the runtime's exit.
 
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::upload::{Next, Outcome, Upload};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -74,6 +80,8 @@ struct Progress {
 
 struct Shared {
     progress: Mutex<Progress>,
+    /// The upload thread is inside `Uploader::upload`.
+    uploading: AtomicBool,
     changed: Condvar,
     on_error: Option<ErrorListener>,
 }
@@ -116,6 +124,7 @@ impl Dispatcher {
         let (uploads, upload_rx) = mpsc::sync_channel::<Upload>(1);
         let shared = Arc::new(Shared {
             progress: Mutex::new(Progress::default()),
+            uploading: AtomicBool::new(false),
             changed: Condvar::new(),
             on_error: options.on_error,
         });
@@ -133,10 +142,10 @@ impl Dispatcher {
             )?
         };
         let uploader_thread = {
-            let jobs = jobs.clone();
+            let (jobs, shared) = (jobs.clone(), shared.clone());
             spawn(
                 "cairn-uploader",
-                Box::new(move || upload(uploader, upload_rx, jobs)),
+                Box::new(move || upload(uploader, upload_rx, jobs, &shared)),
             )?
         };
         Ok(Dispatcher {
@@ -233,7 +242,13 @@ impl Dispatcher {
         if let Some(worker) = threads.next() {
             let _ = worker.join();
         }
-        // The upload thread ends when its channel closes (after a request in flight).
+        // The worker has ended (stopped is set, the request channel closed): an idle
+        // upload thread ends at once; one in flight is left to finish its request.
+        if let Some(uploader) = threads.next() {
+            if !self.shared.uploading.load(Ordering::SeqCst) {
+                let _ = uploader.join();
+            }
+        }
     }
 }
 
@@ -323,11 +338,24 @@ fn describe(outcome: &Outcome) -> String {
 }
 
 /// The upload thread: perform each request the worker hands over and report back.
-fn upload(uploader: Arc<dyn Uploader>, requests: Receiver<Upload>, jobs: SyncSender<Job>) {
+fn upload(
+    uploader: Arc<dyn Uploader>,
+    requests: Receiver<Upload>,
+    jobs: SyncSender<Job>,
+    shared: &Shared,
+) {
     while let Ok(request) = requests.recv() {
+        // Flag first, then look at `stopped`: `stop` either sees the flag (and does
+        // not wait) or this thread sees `stopped` (and starts nothing).
+        shared.uploading.store(true, Ordering::SeqCst);
+        if shared.lock().stopped {
+            shared.uploading.store(false, Ordering::SeqCst);
+            continue;
+        }
         let id = request.id;
         let outcome = catch_unwind(AssertUnwindSafe(|| uploader.upload(request)))
             .unwrap_or_else(|_| Outcome::Transport("the uploader panicked".into()));
+        shared.uploading.store(false, Ordering::SeqCst);
         // Blocking send: the report must not be lost to a full queue.
         if jobs.send(Job::Finished(id, outcome)).is_err() {
             break;

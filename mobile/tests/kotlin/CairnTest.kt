@@ -1,19 +1,24 @@
 // The Kotlin side of mobile/tests/foreign.rs: one program, compiled once per test run
-// (kotlinc is slow), whose first argument picks the scenario. It talks to a real
-// collector started by the Rust test and prints `KEY value` lines the test reads.
+// (kotlinc is slow) with the generated bindings and the written layer
+// (mobile/kotlin/dev/cairn: Cairn, HttpUrlUploader), whose first argument picks the
+// scenario. It talks to a real collector started by the Rust test (directly, or
+// through the test's TLS-terminating proxy) and prints `KEY value` lines.
 //
-//   hashed  <endpoint> <dataDir> <hashKey>   identify + events, flushAwait
+//   hashed  <endpoint> <dataDir> <hashKey>   identify + events (maps), bad values, flushAwait
 //   consent <endpoint> <dataDir>             revoking analytics purges the queue
 //   crash1  <endpoint> <dataDir> <sent> <left>  delivers `sent` events, tracks `left` more,
-//                                            prints TRACKED, then idles
-//                                            until the test kills it with SIGKILL
+//                                            prints TRACKED, then idles until SIGKILL
 //   crash2  <endpoint> <dataDir>             a new process on the same dataDir delivers the rest
-//   count   <endpoint> <dataDir>             prints what a new process finds queued and its
-//                                            consent, uploads nothing
+//   count   <endpoint> <dataDir>             what a new process finds queued, its consent
 //   roundtrip <endpoint> <dataDir>           every SeedEvent variant (Samples.kt, generated)
-//                                            with its sample values, flushAwait
+//   https   <endpoint> <dataDir> <n>         n events over HTTPS; flushes until delivered,
+//                                            printing each failed attempt
+//   threads <endpoint> <dataDir>             the uploader is held: every call returns anyway;
+//                                            prints the threads that stored and uploaded
 
 import dev.cairn.*
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
 import kotlinx.coroutines.runBlocking
 import kotlin.system.exitProcess
 
@@ -40,32 +45,43 @@ fun config(endpoint: String, dataDir: String, hashKey: String = "device-hash-key
     ),
 )
 
+inline fun <reified E : Exception> expectThrows(what: String, key: String, f: () -> Unit) {
+    try {
+        f()
+    } catch (e: Exception) {
+        check(e is E, "$what threw ${e.javaClass.name}: ${e.message}")
+        println("$key ${e.message}")
+        return
+    }
+    check(false, "$what must throw")
+}
+
 fun hashed(endpoint: String, dataDir: String, hashKey: String) {
-    Tracker(config(endpoint, dataDir, hashKey)).use { t ->
+    Cairn(config(endpoint, dataDir, hashKey)).use { t ->
         // Opt-in by default: nothing is kept before consent.
-        check(t.track("before_consent") == TrackResult.NO_CONSENT, "opt-in by default")
+        t.track("before_consent")
+        check(t.queued() == 0L, "opt-in by default: nothing queued before consent")
         t.setConsent(ConsentState(analytics = true))
         check(t.consent() == ConsentState(analytics = true), "consent reads back")
-        t.identify("user-42", """{"email":"  Alice@Example.COM ","phone":"+33 6 12 34 56 78","plan":"pro"}""")
-        t.track("kotlin_custom", """{"n":1,"nested":{"ok":true}}""")
-        t.trackEvent(SeedEvent.AddToCart(productId = "sku-1", quantity = 2), """{"price":9.5}""")
+        t.identify("user-42", mapOf("email" to "  Alice@Example.COM ", "phone" to "+33 6 12 34 56 78", "plan" to "pro"))
+        t.track("kotlin_custom", mapOf("n" to 1, "nested" to mapOf("ok" to true), "list" to listOf(1, "two", null, 2.5)))
+        t.trackEvent(SeedEvent.AddToCart(productId = "sku-1", quantity = 2), mapOf("price" to 9.5))
         t.screen("Home")
-        // The typed error for bad input, with a readable message.
-        try {
-            t.track("bad", "[1,2]")
-            check(false, "a JSON array as properties must throw")
-        } catch (e: CairnException.NotAnObject) {
-            println("ERROR ${e.message}")
+        // Bad values throw at the call, with the path of the value.
+        expectThrows<CairnException.InvalidArgument>("a NaN", "ERROR_NAN") {
+            t.track("bad", mapOf("price" to Double.NaN))
         }
-        try {
+        expectThrows<CairnException.InvalidArgument>("an unsupported type", "ERROR_TYPE") {
+            t.track("bad", mapOf("items" to listOf(mapOf("at" to java.util.Date(0)))))
+        }
+        expectThrows<CairnException.EmptyName>("an empty name", "ERROR_EMPTY") { t.track(" ") }
+        expectThrows<CairnException.InvalidArgument>("a negative quantity", "ERROR_ARG") {
             t.trackEvent(SeedEvent.AddToCart(productId = "sku-1", quantity = -1))
-            check(false, "a negative quantity must throw")
-        } catch (e: CairnException.InvalidArgument) {
-            println("ERROR_ARG ${e.message}")
         }
         println("ANONYMOUS_ID ${t.anonymousId()}")
         runBlocking { t.flushAwait(20_000) }
         check(t.queued() == 0L, "queue empty after flushAwait")
+        check(t.lastError() == null, "no error after the call: ${t.lastError()}")
         println("DONE")
     }
 }
@@ -73,17 +89,16 @@ fun hashed(endpoint: String, dataDir: String, hashKey: String) {
 fun consent(endpoint: String, dataDir: String) {
     // flushAt/flushInterval high: the events stay queued until the revocation.
     val cfg = config(endpoint, dataDir).copy(flushAt = 1000, flushIntervalMs = 600_000)
-    Tracker(cfg).use { t ->
+    Cairn(cfg).use { t ->
         t.setConsent(ConsentState(analytics = true, personalization = true))
-        for (i in 0 until 5) {
-            check(t.track("analytics_$i") == TrackResult.QUEUED, "queued")
-        }
+        for (i in 0 until 5) t.track("analytics_$i")
         t.trackEvent(SeedEvent.HideItem(productId = "sku-9"), purpose = Purpose.PERSONALIZATION)
         println("QUEUED_BEFORE ${t.queued()}")
         t.setConsent(ConsentState(analytics = false, personalization = true))
         println("QUEUED_AFTER ${t.queued()}")
-        check(t.track("after_revoke") == TrackResult.NO_CONSENT, "analytics refused after revoke")
-        check(t.trackEvent(SeedEvent.Click(target = "buy")) == TrackResult.NO_CONSENT, "seed refused too")
+        t.track("after_revoke")
+        t.trackEvent(SeedEvent.Click(target = "buy"))
+        println("QUEUED_AFTER_REFUSED ${t.queued()}")
         runBlocking { t.flushAwait(20_000) }
         check(t.queued() == 0L, "queue empty after flushAwait")
         println("DONE")
@@ -94,22 +109,18 @@ fun crash1(endpoint: String, dataDir: String, sent: Int, left: Int) {
     // The first `sent` events are delivered (flushAwait); the last `left` stay below
     // flushAt and inside the 10 s flush interval, so they are only on the device
     // when the test kills this process.
-    val t = Tracker(config(endpoint, dataDir).copy(flushAt = 10))
+    val t = Cairn(config(endpoint, dataDir).copy(flushAt = 10))
     t.setConsent(ConsentState(analytics = true))
-    for (i in 0 until sent) {
-        t.track("crash_event", """{"seq":$i}""")
-    }
+    for (i in 0 until sent) t.track("crash_event", mapOf("seq" to i))
     runBlocking { t.flushAwait(20_000) }
-    for (i in sent until sent + left) {
-        t.track("crash_event", """{"seq":$i}""")
-    }
+    for (i in sent until sent + left) t.track("crash_event", mapOf("seq" to i))
     println("TRACKED ${sent + left}")
     System.out.flush()
     Thread.sleep(600_000) // killed by the test long before this ends
 }
 
 fun crash2(endpoint: String, dataDir: String) {
-    Tracker(config(endpoint, dataDir)).use { t ->
+    Cairn(config(endpoint, dataDir)).use { t ->
         println("CONSENT ${t.consent().analytics}")
         println("QUEUED_AT_START ${t.queued()}")
         runBlocking { t.flushAwait(20_000) }
@@ -120,7 +131,7 @@ fun crash2(endpoint: String, dataDir: String) {
 
 fun count(endpoint: String, dataDir: String) {
     // flushAt/flushInterval high: this process only looks.
-    Tracker(config(endpoint, dataDir).copy(flushAt = 1000, flushIntervalMs = 600_000)).use { t ->
+    Cairn(config(endpoint, dataDir).copy(flushAt = 1000, flushIntervalMs = 600_000)).use { t ->
         println("QUEUED ${t.queued()}")
         println("ANALYTICS ${t.consent().analytics}")
         println("PERSONALIZATION ${t.consent().personalization}")
@@ -129,13 +140,69 @@ fun count(endpoint: String, dataDir: String) {
 }
 
 fun roundtrip(endpoint: String, dataDir: String) {
-    Tracker(config(endpoint, dataDir)).use { t ->
+    Cairn(config(endpoint, dataDir)).use { t ->
         t.setConsent(ConsentState(analytics = true, personalization = true, marketing = true))
         val events = sampleSeedEvents()
-        for (e in events) check(t.trackEvent(e) == TrackResult.QUEUED, "queued: $e")
+        for (e in events) t.trackEvent(e)
+        check(t.queued() == events.size.toLong() + 1, "all queued, with the consent record")
         runBlocking { t.flushAwait(20_000) }
         println("TRACKED ${events.size}")
         println("ANONYMOUS_ID ${t.anonymousId()}")
+        println("DONE")
+    }
+}
+
+fun https(endpoint: String, dataDir: String, n: Int) {
+    // flushAt above n: the events go in one batch when flushed (413 then halves it).
+    Cairn(config(endpoint, dataDir).copy(flushAt = 1000, requestTimeoutMs = 5_000)).use { t ->
+        t.setConsent(ConsentState(analytics = true))
+        for (i in 0 until n) t.track("https_event", mapOf("seq" to i, "cart" to mapOf("items" to listOf(i, i + 1))))
+        var failures = 0
+        while (true) {
+            try {
+                runBlocking { t.flushAwait(30_000) }
+                break
+            } catch (e: CairnException.Upload) {
+                failures++
+                println("FLUSH_FAILED ${e.message}")
+                check(failures < 10, "delivered within 10 attempts")
+            }
+        }
+        check(t.queued() == 0L, "queue empty")
+        println("DONE")
+    }
+}
+
+/** Holds each upload until released, noting the thread it runs on (a test stand-in). */
+class HeldUploader(private val inner: HttpUploader) : HttpUploader {
+    val release = CountDownLatch(1)
+    val entered = CountDownLatch(1)
+    @Volatile var thread: String? = null
+    override fun upload(request: UploadRequest): UploadResult {
+        thread = Thread.currentThread().name
+        entered.countDown()
+        release.await(60, TimeUnit.SECONDS)
+        return inner.upload(request)
+    }
+}
+
+fun threads(endpoint: String, dataDir: String) {
+    val uploader = HeldUploader(HttpUrlUploader())
+    Cairn(config(endpoint, dataDir).copy(flushAt = 1), uploader).use { t ->
+        t.setConsent(ConsentState(analytics = true)) // its record starts an upload
+        check(uploader.entered.await(30, TimeUnit.SECONDS), "an upload started")
+        // The upload is held in the uploader: every call below must still return.
+        t.track("while_held", mapOf("n" to 1))
+        t.onBackground()
+        t.setConsent(ConsentState(analytics = true, personalization = true))
+        t.flush()
+        t.onForeground()
+        println("CALLS_RETURNED_WHILE_UPLOAD_HELD true")
+        println("CALLER_THREAD ${Thread.currentThread().name}")
+        println("UPLOAD_THREAD ${uploader.thread}")
+        uploader.release.countDown()
+        runBlocking { t.flushAwait(30_000) }
+        check(t.queued() == 0L, "queue empty")
         println("DONE")
     }
 }
@@ -148,11 +215,13 @@ fun main(args: Array<String>) {
         "crash2" -> crash2(args[1], args[2])
         "count" -> count(args[1], args[2])
         "roundtrip" -> roundtrip(args[1], args[2])
+        "https" -> https(args[1], args[2], args[3].toInt())
+        "threads" -> threads(args[1], args[2])
         else -> {
-            System.err.println("usage: CairnTest hashed|consent|crash1|crash2|count|roundtrip <endpoint> <dataDir> ...")
+            System.err.println("usage: CairnTest hashed|consent|crash1|crash2|count|roundtrip|https|threads <endpoint> <dataDir> ...")
             exitProcess(2)
         }
     }
-    // The JVM would wait for non-daemon threads; the SDK's thread is Rust's own, so exit now.
+    // The JVM would wait for non-daemon threads; the SDK's threads are Rust's own, so exit now.
     exitProcess(0)
 }
