@@ -179,7 +179,7 @@ impl Parser<'_> {
     }
     fn number(&mut self) -> bool {
         self.eat(b'-');
-        if !self.eat(b'0') && !(self.peek().is_some_and(|c| c.is_ascii_digit()) && self.digits()) {
+        if !self.eat(b'0') && !self.digits() {
             return false;
         }
         if self.eat(b'.') && !self.digits() {

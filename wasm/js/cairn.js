@@ -8,7 +8,7 @@ import * as auto from './auto.js';
 const DB = 'cairn', OS = 's', LS = 'cairn:', LOCK = 'cairn-tab-';
 // This page's queue namespace; a closed tab's namespace is adopted by the next page.
 const tab = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
-let ready, on = false, backend, q, ops = [], waiters = [], timer, chan, release;
+let ready, on = false, backend, q, ops = [], waiters = [], timer, due, chan, release;
 let views = false, clicks = false, lastUrl, registered = false, big, holding = false, shown;
 
 // Consent as the wasm takes it: a bit set in the core's purpose order.
@@ -134,9 +134,15 @@ const host = {
   beacon(url, body) {
     try { return navigator.sendBeacon(url, body); } catch (e) { return false; }
   },
+  // The core asks after every call; a timer already due no later is kept and a cancel
+  // is not needed (an early or extra pump is harmless: the core re-arms), so most calls
+  // set no timer.
   wake(ms) {
+    const at = performance.now() + ms;
+    if (ms < 0 || (timer && due <= at)) return;
     clearTimeout(timer);
-    if (ms >= 0) timer = setTimeout(() => safe(() => w.ctl(0)), ms);
+    due = at;
+    timer = setTimeout(() => { timer = 0; safe(() => w.ctl(0)); }, ms);
   },
   put(k, v) { ops.push([mine(k), v]); },
   // Never throws into the wasm (that would leave its state borrowed for good): a
