@@ -33,6 +33,10 @@ pub enum CollectorError {
     ShuttingDown,
     #[error("store failure: {0}")]
     Store(String),
+    /// The disk refused a write or a sync (full, failing, or the data dir gone): nothing
+    /// of the request was acknowledged; the store recovers by itself once writes succeed.
+    #[error("the store cannot make events durable now ({0}); retry after {1} s")]
+    StoreUnavailable(String, u64),
     #[error("i/o failure: {0}")]
     Io(#[from] std::io::Error),
     #[error("invalid configuration: {0}")]
@@ -59,7 +63,9 @@ impl CollectorError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::Expanded { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Overloaded { .. } | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded { .. } | Self::ShuttingDown | Self::StoreUnavailable(..) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Store(_) | Self::Io(_) | Self::Config(_) | Self::Kafka(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -78,6 +84,7 @@ impl CollectorError {
             Self::Expanded { .. } => "too_large",
             Self::Overloaded { .. } => "overloaded",
             Self::ShuttingDown => "shutting_down",
+            Self::StoreUnavailable(..) => "storage_unavailable",
             Self::Store(_) | Self::Io(_) | Self::Config(_) | Self::Kafka(_) => "internal",
         }
     }
@@ -104,6 +111,7 @@ impl IntoResponse for CollectorError {
         let retry_after = match &self {
             Self::Overloaded { retry_after_secs } => Some(*retry_after_secs),
             Self::ShuttingDown => Some(1),
+            Self::StoreUnavailable(_, secs) => Some(*secs),
             _ => None,
         };
         if let Some(secs) = retry_after {

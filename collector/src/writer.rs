@@ -131,7 +131,12 @@ impl Writer {
             .map_err(|_| CollectorError::ShuttingDown)?;
         match answer.await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(CollectorError::Store(e.to_string())),
+            Ok(Err(e)) => Err(match &*e {
+                CollectorError::StoreUnavailable(message, secs) => {
+                    CollectorError::StoreUnavailable(message.clone(), *secs)
+                }
+                other => CollectorError::Store(other.to_string()),
+            }),
             Err(_) => Err(CollectorError::ShuttingDown),
         }
     }

@@ -27,7 +27,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
     } else if !s.store.healthy() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "store failed; restart to recover",
+            "store cannot write (disk full or failing, or the data dir gone); retrying",
         )
     } else {
         (StatusCode::OK, "ready")

@@ -10,6 +10,17 @@
 //!   acknowledged (an append cut short), and the file is truncated before it;
 //! - the same in an earlier segment is damage, not a torn append: it is reported and
 //!   left in place.
+//!
+//! Failed writes and syncs (ENOSPC, EIO, a failed fdatasync). The rule, after
+//! PostgreSQL's 2018 fsync problem: once fsync has failed, the kernel may have dropped
+//! the dirty pages and marked them clean, so a later fsync of the same file can succeed
+//! without the data ever reaching the disk. Therefore a failed group is never retried or
+//! re-synced: nothing of it was acknowledged, its bytes past the last durable end are
+//! cut off (ftruncate + fsync, which needs no free space), and appends go on in a new
+//! segment file whose pages have no history. Until that cut and a probe write to the
+//! disk (`PROBE_BYTES`, fsynced, then removed) succeed, the log acknowledges nothing;
+//! `recover` is retried by the store's healer, so no restart is needed once the disk
+//! takes writes again. A log directory that vanished or was replaced is never recovered.
 
 use std::{
     collections::BTreeMap,
@@ -32,6 +43,8 @@ const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 const MARK_EVERY: u32 = 256;
 /// Reads fetch this much of a segment at a time.
 const CHUNK: usize = 1024 * 1024;
+/// What a recovery writes and syncs to learn that the disk takes writes again.
+const PROBE_BYTES: usize = 64 * 1024;
 
 pub struct Segment {
     pub first_seq: u64,
@@ -54,6 +67,16 @@ pub struct Log {
     last_seq: AtomicU64,
     tail: Mutex<Tail>,
     poisoned: AtomicBool,
+    /// (device, inode) of the directory at open: a directory deleted or replaced under
+    /// the running log is detected by its next append.
+    identity: (u64, u64),
+    vanished: AtomicBool,
+}
+
+fn dir_identity(dir: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(dir)?;
+    Ok((meta.dev(), meta.ino()))
 }
 
 fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
@@ -240,6 +263,8 @@ impl Log {
                 since_mark,
             }),
             poisoned: AtomicBool::new(false),
+            identity: dir_identity(dir)?,
+            vanished: AtomicBool::new(false),
         })
     }
 
@@ -253,12 +278,11 @@ impl Log {
         let Some(&(first_seq, _)) = frames.first() else {
             return Ok(());
         };
-        if self.poisoned.load(Ordering::Acquire) {
-            return Err(io::Error::other(
-                "event log needs a restart after a failed sync",
-            ));
-        }
         let mut tail = self.tail.lock().unwrap();
+        self.check_dir()?;
+        if self.poisoned.load(Ordering::Acquire) {
+            self.recover_tail(&mut tail)?;
+        }
         if tail.end >= SEGMENT_BYTES {
             let segment = Arc::new(open_segment(&self.dir, first_seq)?);
             sync_dir(&self.dir)?;
@@ -416,9 +440,69 @@ impl Log {
         self.poison_on_error(segment.file.write_all_at(bytes, offset))
     }
 
-    /// After a failed write or sync, what is on disk is unknown: nothing more is
-    /// acknowledged until a restart recovers from the disk (and finishes the deletions
-    /// whose tombstones are durable).
+    /// Fails, for good, once the log directory is gone or is another directory.
+    fn check_dir(&self) -> io::Result<()> {
+        if !self.vanished.load(Ordering::Acquire) {
+            match dir_identity(&self.dir) {
+                Ok(id) if id == self.identity => return Ok(()),
+                _ => {
+                    tracing::error!(dir = %self.dir.display(), "the event log's directory vanished or was replaced; nothing more is acknowledged");
+                    self.vanished.store(true, Ordering::Release);
+                }
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "the event log's directory {} vanished or was replaced; restart the collector on its data dir",
+                self.dir.display()
+            ),
+        ))
+    }
+
+    /// After a failed append: cuts the unacknowledged bytes off the tail, moves on to a
+    /// fresh segment and checks with a probe that the disk takes writes (the rule is in
+    /// the module doc). Ok once appends may go on.
+    pub fn recover(&self) -> io::Result<()> {
+        let mut tail = self.tail.lock().unwrap();
+        self.check_dir()?;
+        if self.poisoned.load(Ordering::Acquire) {
+            self.recover_tail(&mut tail)?;
+        }
+        Ok(())
+    }
+
+    fn recover_tail(&self, tail: &mut Tail) -> io::Result<()> {
+        tail.segment.file.set_len(tail.end)?;
+        tail.segment.file.sync_all()?;
+        let next_first = self.last_seq() + 1;
+        if tail.segment.first_seq != next_first {
+            let segment = Arc::new(open_segment(&self.dir, next_first)?);
+            sync_dir(&self.dir)?;
+            self.segments
+                .write()
+                .unwrap()
+                .insert(next_first, segment.clone());
+            *tail = Tail {
+                segment,
+                end: 0,
+                since_mark: MARK_EVERY,
+            };
+        }
+        let probe = self.dir.join("probe.tmp");
+        let written = File::create(&probe).and_then(|mut f| {
+            io::Write::write_all(&mut f, &[0u8; PROBE_BYTES])?;
+            f.sync_all()
+        });
+        let _ = fs::remove_file(&probe);
+        written?;
+        self.poisoned.store(false, Ordering::Release);
+        tracing::warn!("event log writable again after a failed write; appends go on");
+        Ok(())
+    }
+
+    /// After a failed write or sync, what is on disk past the durable end is unknown:
+    /// nothing more is acknowledged until `recover` has cut it off.
     fn poison_on_error<T>(&self, result: io::Result<T>) -> io::Result<T> {
         if result.is_err() {
             self.poisoned.store(true, Ordering::Release);
@@ -427,7 +511,7 @@ impl Log {
     }
 
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::Acquire)
+        self.poisoned.load(Ordering::Acquire) || self.vanished.load(Ordering::Acquire)
     }
 
     /// First seqs of all segments, oldest first.

@@ -24,6 +24,11 @@ use super::{
 };
 use crate::{privacy::Identity, CollectorError};
 
+/// What a client is told to wait while the disk refuses writes.
+const RETRY_AFTER_SECS: u64 = 5;
+/// How often the healer retries a failed log's recovery.
+const HEAL_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Bytes a deletion zeroes between two syncs.
 const ZEROED_PER_SYNC: usize = 1024 * 1024;
 
@@ -34,6 +39,7 @@ pub struct LogStore {
     /// phase, which also serialises the two.
     writer: Mutex<DedupWindow>,
     indexer: Mutex<Option<JoinHandle<()>>>,
+    healer: Mutex<Option<(std::sync::mpsc::Sender<()>, JoinHandle<()>)>>,
     deletions: Deletions,
     tombstone_identities: usize,
 }
@@ -65,9 +71,10 @@ impl LogStore {
         })?;
         let store = Self {
             log: Arc::new(log),
-            index: Arc::new(IdentityIndex::open(&data_dir.join("index"), policy)?),
+            index: Arc::new(open_index(&data_dir.join("index"), policy)?),
             writer: Mutex::new(dedup),
             indexer: Mutex::new(None),
+            healer: Mutex::new(None),
             deletions,
             tombstone_identities: TOMBSTONE_IDENTITIES,
         };
@@ -85,6 +92,7 @@ impl LogStore {
             }
         }
         *store.indexer.lock().unwrap() = Some(store.index.follow(store.log.clone()));
+        *store.healer.lock().unwrap() = Some(heal(store.log.clone()));
         store.index.notify(store.log.last_seq());
         tracing::info!(
             last_cursor = store.log.last_seq(),
@@ -192,8 +200,46 @@ struct AppendedSince {
     relinked: bool,
 }
 
+/// The identity index is derived from the log: one that cannot be opened (damaged by
+/// a full disk or a crash) is removed and rebuilt from the log by the indexer.
+fn open_index(path: &Path, policy: LinkPolicy) -> Result<IdentityIndex, CollectorError> {
+    match IdentityIndex::open(path, policy.clone()) {
+        Ok(index) => Ok(index),
+        Err(e) => {
+            tracing::warn!(error = %e, "identity index unreadable; rebuilding it from the log");
+            std::fs::remove_dir_all(path)?;
+            IdentityIndex::open(path, policy)
+        }
+    }
+}
+
+/// Retries a failed log's recovery every `HEAL_EVERY` until the store is dropped, so
+/// readiness and ingest come back without a restart (and without waiting for a request).
+fn heal(log: Arc<Log>) -> (std::sync::mpsc::Sender<()>, JoinHandle<()>) {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let handle = std::thread::Builder::new()
+        .name("cairn-log-healer".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(HEAL_EVERY)
+            {
+                if log.is_poisoned() {
+                    if let Err(e) = log.recover() {
+                        tracing::warn!(error = %e, "event log still cannot write");
+                    }
+                }
+            }
+        })
+        .expect("spawn healer thread");
+    (stop, handle)
+}
+
 impl Drop for LogStore {
     fn drop(&mut self) {
+        if let Some((stop, handle)) = self.healer.lock().unwrap().take() {
+            drop(stop);
+            let _ = handle.join();
+        }
         self.index.stop();
         if let Some(handle) = self.indexer.lock().unwrap().take() {
             let _ = handle.join();
@@ -237,7 +283,9 @@ impl EventStore for LogStore {
             fresh.push((fp, event.received_ms));
             outcomes.push(Outcome::Stored { cursor: seq });
         }
-        self.log.append(&bytes, &frames)?;
+        self.log
+            .append(&bytes, &frames)
+            .map_err(|e| CollectorError::StoreUnavailable(e.to_string(), RETRY_AFTER_SECS))?;
         for (fp, received_ms) in fresh {
             dedup.insert(fp, received_ms);
         }
