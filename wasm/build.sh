@@ -81,7 +81,7 @@ for f in cairn_wasm_bg.wasm cairn_wasm.js cairn.js auto.js; do
 done
 # The bar is 30,720 B; until it is reached the budget is a ratchet at the
 # last measured size (+1 KB), so no change makes the tracker heavier unnoticed.
-budget=51000
+budget=50600
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
 if (( total > budget )); then
     # Fatal, so CI guards the budget; the package is written all the same, and

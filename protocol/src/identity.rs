@@ -92,9 +92,9 @@ pub fn normalize_phone(raw: &str) -> String {
     let plus = t.chars().find(|c| *c == '+' || c.is_ascii_digit()) == Some('+');
     let digits: String = t.chars().filter(char::is_ascii_digit).collect();
     if plus {
-        format!("+{digits}")
+        ["+", &digits].concat()
     } else if let Some(rest) = digits.strip_prefix("00") {
-        format!("+{rest}")
+        ["+", rest].concat()
     } else {
         digits
     }

@@ -56,7 +56,7 @@ impl Hasher {
     fn hash(&self, normalised: &str) -> String {
         match &self.key {
             Some(k) => k.hash(normalised),
-            None => normalised.to_string(),
+            None => normalised.to_owned(),
         }
     }
 }
