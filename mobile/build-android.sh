@@ -13,7 +13,8 @@
 #
 # Output:
 #   OUT_DIR/jniLibs/{arm64-v8a,armeabi-v7a,x86_64,x86}/libcairn_mobile.so  (for a Gradle module's src/main/jniLibs)
-#   OUT_DIR/kotlin/dev/cairn/cairn_mobile.kt                             (sources, for a Gradle module's src/main/kotlin)
+#   OUT_DIR/kotlin/dev/cairn/{cairn_mobile.kt,Cairn.kt,CairnJson.kt,HttpUrlUploader.kt}
+#                                     (generated bindings + the written layer, for a Gradle module's src/main/kotlin)
 #   OUT_DIR/cairn-mobile-<version>.aar                                   (the same, prebuilt):
 #       AndroidManifest.xml  classes.jar  R.txt  jni/<abi>/libcairn_mobile.so
 # An app using the .aar also needs JNA's Android build and coroutines:
@@ -49,10 +50,12 @@ cargo ndk --platform "$min_sdk" \
     -o "$out/jniLibs" \
     build --release -p cairn-mobile --lib
 
-# 2. Kotlin bindings, read from the metadata inside the arm64 library (library mode).
+# 2. Kotlin bindings, read from the metadata inside the arm64 library (library mode),
+#    and the written layer beside them (Cairn, the map encoder, HttpURLConnection uploader).
 cargo build -p cairn-mobile --features cli --bin uniffi-bindgen
 "$CARGO_TARGET_DIR/debug/uniffi-bindgen" generate --no-format --metadata-no-deps \
     --language kotlin --out-dir "$out/kotlin" "$out/jniLibs/arm64-v8a/libcairn_mobile.so"
+cp "$here"/kotlin/dev/cairn/*.kt "$out/kotlin/dev/cairn/"
 
 # 3. The .aar: a zip with the manifest, the compiled bindings and the libraries.
 kotlinc="${CAIRN_KOTLINC:-$HOME/.cache/cairn/kotlin/node_modules/kotlin-compiler/bin/kotlinc}"
@@ -60,7 +63,7 @@ jna="${CAIRN_JNA_JAR:-/usr/share/java/jna.jar}"
 klib="$(cd "$(dirname "$kotlinc")/../lib" && pwd)"
 aar="$out/aar"
 mkdir -p "$aar/jni"
-"$kotlinc" -nowarn -jvm-target 1.8 "$out/kotlin/dev/cairn/cairn_mobile.kt" \
+"$kotlinc" -nowarn -jvm-target 1.8 "$out"/kotlin/dev/cairn/*.kt \
     -cp "$jna:$klib/kotlinx-coroutines-core-jvm.jar" -d "$aar/classes-dir"
 (cd "$aar/classes-dir" && jar cf ../classes.jar .)
 rm -rf "$aar/classes-dir"

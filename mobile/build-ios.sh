@@ -11,7 +11,8 @@
 # Output (OUT_DIR/Cairn is a Swift package: add it in Xcode, then `import Cairn`):
 #   OUT_DIR/Cairn/Package.swift
 #   OUT_DIR/Cairn/CairnFFI.xcframework/{ios-arm64,ios-arm64_x86_64-simulator}/libcairn_mobile.a + Headers
-#   OUT_DIR/Cairn/Sources/Cairn/Cairn.swift
+#   OUT_DIR/Cairn/Sources/Cairn/Cairn.swift           (generated bindings)
+#   OUT_DIR/Cairn/Sources/Cairn/CairnTracker.swift    (the written layer: Cairn, URLSessionUploader, lifecycle)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -44,6 +45,7 @@ lipo -create \
 #    interface from the compiled metadata; it is the same on every target).
 "$here/generate-bindings.sh" "$out/bindings"
 cp "$out/bindings/swift/Cairn.swift" "$pkg/Sources/Cairn/"
+cp "$here/swift/CairnTracker.swift" "$pkg/Sources/Cairn/"
 cp "$out/bindings/swift/CairnFFI.h" "$out/headers/"
 # An XCFramework's headers need the module map under this exact name.
 cp "$out/bindings/swift/CairnFFI.modulemap" "$out/headers/module.modulemap"

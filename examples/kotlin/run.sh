@@ -4,7 +4,8 @@
 #   examples/kotlin/run.sh [demo|bench] [n]
 #
 # Builds the release libcairn_mobile.so and its Kotlin bindings (mobile/generate-bindings.sh),
-# compiles Main.kt with kotlinc against JNA, then runs it. With CAIRN_ENDPOINT (and
+# compiles them with the Kotlin layer (mobile/kotlin) and Main.kt with kotlinc against JNA,
+# then runs it. With CAIRN_ENDPOINT (and
 # CAIRN_WRITE_KEY) set it talks to that collector; otherwise it starts a release collector
 # on a free loopback port with a throwaway data dir and stops it afterwards.
 # Tools: scripts/install-test-deps.sh installs kotlinc (npm kotlin-compiler) and JNA.
@@ -29,7 +30,7 @@ mkdir -p "$work"
 lib_dir="$CARGO_TARGET_DIR/release"
 
 echo "run.sh: kotlinc (slow: ~20 s)" >&2
-"$kotlinc" -nowarn "$work/bindings/kotlin/dev/cairn/cairn_mobile.kt" "$here/Main.kt" \
+"$kotlinc" -nowarn "$work/bindings/kotlin/dev/cairn/cairn_mobile.kt" "$root"/mobile/kotlin/dev/cairn/*.kt "$here/Main.kt" \
     -cp "$jna:$klib/kotlinx-coroutines-core-jvm.jar" -d "$work/example.jar"
 
 collector_pid=""

@@ -721,7 +721,44 @@ fn swift_bindings_generate_and_committed_copy_is_current() {
         String::from_utf8_lossy(&parsed.stdout),
         String::from_utf8_lossy(&parsed.stderr)
     );
+    // The written layer (mobile/swift/CairnTracker.swift): parsed the same way, and
+    // every generated method it calls on `tracker.` exists with that first label.
+    let layer = manifest_dir().join("swift/CairnTracker.swift");
+    let parsed = Command::new(&venv_python)
+        .arg(manifest_dir().join("tests/swift/parse_swift.py"))
+        .arg(&layer)
+        .output()
+        .expect("run parse_swift.py");
+    assert!(
+        parsed.status.success(),
+        "CairnTracker.swift does not parse:\n{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
     let swift = std::fs::read_to_string(fresh.join("Cairn.swift")).expect("Cairn.swift generated");
+    let layer = std::fs::read_to_string(&layer).expect("CairnTracker.swift");
+    let mut calls = 0;
+    for call in layer.split("tracker.").skip(1) {
+        let Some((name, rest)) = call.split_once('(') else {
+            continue;
+        };
+        if !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            continue;
+        }
+        let label = rest
+            .split_once(':')
+            .map(|(l, _)| l)
+            .filter(|l| !l.contains(')'));
+        let decl = match label {
+            Some(l) => format!("open func {name}({l}:"),
+            None => format!("open func {name}()"),
+        };
+        assert!(
+            swift.contains(&decl),
+            "CairnTracker.swift calls `{decl}`, not generated"
+        );
+        calls += 1;
+    }
+    assert!(calls >= 15, "the layer's calls were found ({calls})");
     for decl in [
         "open class Tracker",
         "public struct TrackerConfig",

@@ -320,3 +320,20 @@ fn uploader_failures_follow_the_core_rules() {
     );
     assert_eq!(uploader.events().len(), 2, "503 and 401 each saw the event");
 }
+
+#[test]
+fn stop_joins_an_idle_upload_thread_and_no_upload_starts_after_it() {
+    let uploader = Arc::new(ScriptedUploader::default());
+    let d = start(Arc::new(MemoryStore::new()), uploader.clone());
+    track(&d, "delivered", 0);
+    d.flush_and_wait(WAIT).unwrap();
+    // Queued, then stopped before any upload is due (flush_at is not reached).
+    track(&d, "kept", 1);
+    d.stop();
+    // Both threads have ended: the upload thread's reference to the uploader is gone,
+    // so a foreign uploader is released on the thread that called stop.
+    assert_eq!(Arc::strong_count(&uploader), 1);
+    assert_eq!(uploader.events().len(), 1, "nothing uploaded after stop");
+    let err = d.dispatch(|_| Ok(())).unwrap_err();
+    assert!(matches!(err, Error::Stopped(_)), "{err}");
+}

@@ -460,7 +460,13 @@ fileprivate final class UniffiHandleMap<T>: @unchecked Sendable {
 
 
 // Public interface members begin here.
-
+// Magic number for the Rust proxy to call using the same mechanism as every other method,
+// to free the callback once it's dropped by Rust.
+private let IDX_CALLBACK_FREE: Int32 = 0
+// Callback return codes
+private let UNIFFI_CALLBACK_SUCCESS: Int32 = 0
+private let UNIFFI_CALLBACK_ERROR: Int32 = 1
+private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
@@ -580,115 +586,345 @@ fileprivate struct FfiConverterString: FfiConverter {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
+    }
+}
+
+
+
+
+/**
+ * Performs uploads with the platform's own HTTP stack. Called on the tracker's
+ * `cairn-uploader` thread, one request at a time; may block for the request.
+ */
+public protocol HttpUploader: AnyObject, Sendable {
+    
+    func upload(request: UploadRequest)  -> UploadResult
+    
+}
+/**
+ * Performs uploads with the platform's own HTTP stack. Called on the tracker's
+ * `cairn-uploader` thread, one request at a time; may block for the request.
+ */
+open class HttpUploaderImpl: HttpUploader, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_cairn_mobile_fn_clone_httpuploader(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_cairn_mobile_fn_free_httpuploader(handle, $0) }
+    }
+
+    
+
+    
+open func upload(request: UploadRequest) -> UploadResult  {
+    return try!  FfiConverterTypeUploadResult_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_cairn_mobile_fn_method_httpuploader_upload(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeUploadRequest_lower(request),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceHttpUploader {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceHttpUploader = UniffiVTableCallbackInterfaceHttpUploader(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeHttpUploader.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface HttpUploader: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeHttpUploader.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface HttpUploader: handle missing in uniffiClone")
+            }
+        },
+        upload: { (
+            uniffiHandle: UInt64,
+            request: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> UploadResult in
+                guard let uniffiObj = try? FfiConverterTypeHttpUploader.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.upload(
+                     request: try FfiConverterTypeUploadRequest_lift(request)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeUploadResult_lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceHttpUploader> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceHttpUploader>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitHttpUploader() {
+    uniffi_cairn_mobile_fn_init_callback_vtable_httpuploader(UniffiCallbackInterfaceHttpUploader.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHttpUploader: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<HttpUploader>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = HttpUploader
+
+    public static func lift(_ handle: UInt64) throws -> HttpUploader {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return HttpUploaderImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: HttpUploader) -> UInt64 {
+         if let rustImpl = value as? HttpUploaderImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HttpUploader {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: HttpUploader, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpUploader_lift(_ handle: UInt64) throws -> HttpUploader {
+    return try FfiConverterTypeHttpUploader.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHttpUploader_lower(_ value: HttpUploader) -> UInt64 {
+    return FfiConverterTypeHttpUploader.lower(value)
+}
+
+
+
 
 
 
 /**
  * One per app (and per dataDir). Thread-safe: call it from any thread.
- *
- * Calls queue to the device and return; uploads happen on the tracker's own
- * `cairn-upload` thread. Close it (Kotlin `close()`, Swift deinit, Python `del`)
- * to stop that thread; what is queued stays on disk for the next start.
  */
 public protocol TrackerProtocol: AnyObject, Sendable {
     
     /**
      * Links the current identity to `newUserId` (hashed like identify).
      */
-    func alias(newUserId: String) throws  -> TrackResult
+    func alias(newUserId: String) throws 
     
     /**
-     * The device's anonymous id (a UUID, persisted; new after reset).
+     * The device's anonymous id (a UUID, persisted; new after reset). Blocks.
      */
     func anonymousId() throws  -> String
     
     /**
-     * The consent in force.
+     * The consent in force (after the calls made before this one). Blocks.
      */
     func consent() throws  -> ConsentState
     
     /**
-     * Starts uploading everything queued now and returns at once.
+     * Starts uploading everything queued now; returns at once.
      */
     func flush() throws 
     
     /**
-     * Uploads everything tracked before this call and waits for it (suspend /
-     * async). Err(Upload) on the first failed attempt, Err(Timeout) after
-     * `timeoutMs`; either way the events stay queued for retry.
+     * Uploads everything tracked before this call and waits for it: Ok once
+     * delivered, Err(Upload) on the first failed attempt, Err(Timeout) after
+     * `timeoutMs`; the events stay queued either way. Blocks (the layers wrap it:
+     * Kotlin `suspend`, Swift `async`).
      */
-    func flushAwait(timeoutMs: Int64) async throws 
+    func flushAndWait(timeoutMs: Int64) throws 
     
     /**
      * Puts the user in a group (company, household, ...).
      */
-    func group(groupId: String, traitsJson: String?) throws  -> TrackResult
+    func group(groupId: String, traitsJson: String?) throws 
     
     /**
      * Who the user is. The user id and the `email` / `phone` traits are hashed
      * on the device (HMAC-SHA256 under hashKey) before they are stored.
      */
-    func identify(userId: String, traitsJson: String?) throws  -> TrackResult
+    func identify(userId: String, traitsJson: String?) throws 
     
     /**
-     * The app went to the background: the queue is made durable now (fsync)
-     * and an upload starts; call it from onStop / sceneDidEnterBackground.
+     * The last error of a call that had already returned, or of an upload attempt.
+     */
+    func lastError()  -> String?
+    
+    /**
+     * The app went to the background: `app_backgrounded` is tracked, then on the
+     * dispatcher thread the queue is made durable (fsync) and an upload starts.
      */
     func onBackground() throws 
     
     /**
-     * The app came to the foreground (may start a new session).
+     * The app came to the foreground: a session idle too long starts anew, then
+     * `app_opened` is tracked (`from_background` false the first time in this
+     * process: a cold start).
      */
     func onForeground() throws 
     
     /**
-     * Events waiting on the device.
+     * Events waiting on the device (after the calls made before this one). Blocks.
      */
     func queued() throws  -> Int64
     
     /**
-     * Logout: a new anonymousId, no user, a new session. Queued events keep
-     * the identity they were tracked with.
+     * Logout: a new anonymousId, no user, a new session.
      */
     func reset() throws 
     
     /**
      * A screen view (Segment `screen`).
      */
-    func screen(name: String, propertiesJson: String?) throws  -> TrackResult
+    func screen(name: String, propertiesJson: String?) throws 
     
     /**
-     * Sets the user's consent (persisted). Revoked purposes are purged from
-     * the device queue, including an upload in flight, before this returns.
+     * Sets the user's consent (persisted). Revoked purposes are purged from the
+     * device queue before any later upload can start (the dispatcher runs calls
+     * in order); the call itself returns at once.
      */
     func setConsent(consent: ConsentState) throws 
     
     /**
-     * Uploads what it can within `timeoutMs`, then stops the upload thread's
-     * loop and makes the rest durable for the next start. Calls after this
-     * still queue (to disk) but nothing is uploaded until a new Tracker.
+     * Uploads what it can within `timeoutMs`, then stops both threads and makes
+     * the rest durable for the next start. Later calls fail with `Stopped`. Blocks.
      */
-    func shutdown(timeoutMs: Int64) async throws 
+    func shutdown(timeoutMs: Int64) throws 
     
     /**
      * A custom event. `propertiesJson` is a JSON object (or null); `purpose`
-     * defaults to analytics.
+     * defaults to analytics. Not stored if its purpose is not consented to.
      */
-    func track(event: String, propertiesJson: String?, purpose: Purpose?) throws  -> TrackResult
+    func track(event: String, propertiesJson: String?, purpose: Purpose?) throws 
     
     /**
      * An event of the table with typed fields, plus optional extra properties;
      * `purpose` overrides the table's purpose for it.
      */
-    func trackEvent(event: SeedEvent, propertiesJson: String?, purpose: Purpose?) throws  -> TrackResult
+    func trackEvent(event: SeedEvent, propertiesJson: String?, purpose: Purpose?) throws 
+    
+    /**
+     * Several custom events in one crossing (the Kotlin layer's hand-off thread
+     * sends what piled up). All are checked before any is handed over.
+     */
+    func trackMany(calls: [TrackCall]) throws 
     
 }
 /**
  * One per app (and per dataDir). Thread-safe: call it from any thread.
- *
- * Calls queue to the device and return; uploads happen on the tracker's own
- * `cairn-upload` thread. Close it (Kotlin `close()`, Swift deinit, Python `del`)
- * to stop that thread; what is queued stays on disk for the next start.
  */
 open class Tracker: TrackerProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -730,14 +966,16 @@ open class Tracker: TrackerProtocol, @unchecked Sendable {
         return try! rustCall { uniffi_cairn_mobile_fn_clone_tracker(self.handle, $0) }
     }
     /**
-     * Opens the queue under `config.dataDir` and starts the upload thread.
+     * Checks the config, then starts the dispatcher thread (which opens the queue
+     * under `config.dataDir`) and the upload thread, which calls `uploader`.
      */
-public convenience init(config: TrackerConfig)throws  {
+public convenience init(config: TrackerConfig, uploader: HttpUploader)throws  {
     let handle =
         try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
     uniffi_cairn_mobile_fn_constructor_tracker_new(
-        FfiConverterTypeTrackerConfig_lower(config),uniffiCallStatus
+        FfiConverterTypeTrackerConfig_lower(config),
+        FfiConverterTypeHttpUploader_lower(uploader),uniffiCallStatus
     )
 }
     self.init(unsafeFromHandle: handle)
@@ -758,18 +996,17 @@ public convenience init(config: TrackerConfig)throws  {
     /**
      * Links the current identity to `newUserId` (hashed like identify).
      */
-open func alias(newUserId: String)throws  -> TrackResult  {
-    return try  FfiConverterTypeTrackResult_lift(try rustCallWithError(FfiConverterTypeCairnError_lift) {
+open func alias(newUserId: String)throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
     uniffi_cairn_mobile_fn_method_tracker_alias(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(newUserId),uniffiCallStatus
     )
-})
+}
 }
     
     /**
-     * The device's anonymous id (a UUID, persisted; new after reset).
+     * The device's anonymous id (a UUID, persisted; new after reset). Blocks.
      */
 open func anonymousId()throws  -> String  {
     return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeCairnError_lift) {
@@ -781,7 +1018,7 @@ open func anonymousId()throws  -> String  {
 }
     
     /**
-     * The consent in force.
+     * The consent in force (after the calls made before this one). Blocks.
      */
 open func consent()throws  -> ConsentState  {
     return try  FfiConverterTypeConsentState_lift(try rustCallWithError(FfiConverterTypeCairnError_lift) {
@@ -793,7 +1030,7 @@ open func consent()throws  -> ConsentState  {
 }
     
     /**
-     * Starts uploading everything queued now and returns at once.
+     * Starts uploading everything queued now; returns at once.
      */
 open func flush()throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
@@ -804,58 +1041,62 @@ open func flush()throws   {try rustCallWithError(FfiConverterTypeCairnError_lift
 }
     
     /**
-     * Uploads everything tracked before this call and waits for it (suspend /
-     * async). Err(Upload) on the first failed attempt, Err(Timeout) after
-     * `timeoutMs`; either way the events stay queued for retry.
+     * Uploads everything tracked before this call and waits for it: Ok once
+     * delivered, Err(Upload) on the first failed attempt, Err(Timeout) after
+     * `timeoutMs`; the events stay queued either way. Blocks (the layers wrap it:
+     * Kotlin `suspend`, Swift `async`).
      */
-open func flushAwait(timeoutMs: Int64)async throws   {
-    return
-        try  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_cairn_mobile_fn_method_tracker_flush_await(
-                        self.uniffiCloneHandle(),FfiConverterInt64.lower(timeoutMs)
-                )
-            },
-            pollFunc: ffi_cairn_mobile_rust_future_poll_void,
-            completeFunc: ffi_cairn_mobile_rust_future_complete_void,
-            freeFunc: ffi_cairn_mobile_rust_future_free_void,
-            liftFunc: { $0 },
-            errorHandler: FfiConverterTypeCairnError_lift
-        )
+open func flushAndWait(timeoutMs: Int64)throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
+        uniffiCallStatus in
+    uniffi_cairn_mobile_fn_method_tracker_flush_and_wait(
+            self.uniffiCloneHandle(),
+        FfiConverterInt64.lower(timeoutMs),uniffiCallStatus
+    )
+}
 }
     
     /**
      * Puts the user in a group (company, household, ...).
      */
-open func group(groupId: String, traitsJson: String? = nil)throws  -> TrackResult  {
-    return try  FfiConverterTypeTrackResult_lift(try rustCallWithError(FfiConverterTypeCairnError_lift) {
+open func group(groupId: String, traitsJson: String? = nil)throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
     uniffi_cairn_mobile_fn_method_tracker_group(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(groupId),
         FfiConverterOptionString.lower(traitsJson),uniffiCallStatus
     )
-})
+}
 }
     
     /**
      * Who the user is. The user id and the `email` / `phone` traits are hashed
      * on the device (HMAC-SHA256 under hashKey) before they are stored.
      */
-open func identify(userId: String, traitsJson: String? = nil)throws  -> TrackResult  {
-    return try  FfiConverterTypeTrackResult_lift(try rustCallWithError(FfiConverterTypeCairnError_lift) {
+open func identify(userId: String, traitsJson: String? = nil)throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
     uniffi_cairn_mobile_fn_method_tracker_identify(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(userId),
         FfiConverterOptionString.lower(traitsJson),uniffiCallStatus
     )
+}
+}
+    
+    /**
+     * The last error of a call that had already returned, or of an upload attempt.
+     */
+open func lastError() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_cairn_mobile_fn_method_tracker_last_error(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
 })
 }
     
     /**
-     * The app went to the background: the queue is made durable now (fsync)
-     * and an upload starts; call it from onStop / sceneDidEnterBackground.
+     * The app went to the background: `app_backgrounded` is tracked, then on the
+     * dispatcher thread the queue is made durable (fsync) and an upload starts.
      */
 open func onBackground()throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
@@ -866,7 +1107,9 @@ open func onBackground()throws   {try rustCallWithError(FfiConverterTypeCairnErr
 }
     
     /**
-     * The app came to the foreground (may start a new session).
+     * The app came to the foreground: a session idle too long starts anew, then
+     * `app_opened` is tracked (`from_background` false the first time in this
+     * process: a cold start).
      */
 open func onForeground()throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
@@ -877,7 +1120,7 @@ open func onForeground()throws   {try rustCallWithError(FfiConverterTypeCairnErr
 }
     
     /**
-     * Events waiting on the device.
+     * Events waiting on the device (after the calls made before this one). Blocks.
      */
 open func queued()throws  -> Int64  {
     return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeCairnError_lift) {
@@ -889,8 +1132,7 @@ open func queued()throws  -> Int64  {
 }
     
     /**
-     * Logout: a new anonymousId, no user, a new session. Queued events keep
-     * the identity they were tracked with.
+     * Logout: a new anonymousId, no user, a new session.
      */
 open func reset()throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
@@ -903,20 +1145,20 @@ open func reset()throws   {try rustCallWithError(FfiConverterTypeCairnError_lift
     /**
      * A screen view (Segment `screen`).
      */
-open func screen(name: String, propertiesJson: String? = nil)throws  -> TrackResult  {
-    return try  FfiConverterTypeTrackResult_lift(try rustCallWithError(FfiConverterTypeCairnError_lift) {
+open func screen(name: String, propertiesJson: String? = nil)throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
     uniffi_cairn_mobile_fn_method_tracker_screen(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(name),
         FfiConverterOptionString.lower(propertiesJson),uniffiCallStatus
     )
-})
+}
 }
     
     /**
-     * Sets the user's consent (persisted). Revoked purposes are purged from
-     * the device queue, including an upload in flight, before this returns.
+     * Sets the user's consent (persisted). Revoked purposes are purged from the
+     * device queue before any later upload can start (the dispatcher runs calls
+     * in order); the call itself returns at once.
      */
 open func setConsent(consent: ConsentState)throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
@@ -928,32 +1170,23 @@ open func setConsent(consent: ConsentState)throws   {try rustCallWithError(FfiCo
 }
     
     /**
-     * Uploads what it can within `timeoutMs`, then stops the upload thread's
-     * loop and makes the rest durable for the next start. Calls after this
-     * still queue (to disk) but nothing is uploaded until a new Tracker.
+     * Uploads what it can within `timeoutMs`, then stops both threads and makes
+     * the rest durable for the next start. Later calls fail with `Stopped`. Blocks.
      */
-open func shutdown(timeoutMs: Int64)async throws   {
-    return
-        try  await uniffiRustCallAsync(
-            rustFutureFunc: {
-                uniffi_cairn_mobile_fn_method_tracker_shutdown(
-                        self.uniffiCloneHandle(),FfiConverterInt64.lower(timeoutMs)
-                )
-            },
-            pollFunc: ffi_cairn_mobile_rust_future_poll_void,
-            completeFunc: ffi_cairn_mobile_rust_future_complete_void,
-            freeFunc: ffi_cairn_mobile_rust_future_free_void,
-            liftFunc: { $0 },
-            errorHandler: FfiConverterTypeCairnError_lift
-        )
+open func shutdown(timeoutMs: Int64)throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
+        uniffiCallStatus in
+    uniffi_cairn_mobile_fn_method_tracker_shutdown(
+            self.uniffiCloneHandle(),
+        FfiConverterInt64.lower(timeoutMs),uniffiCallStatus
+    )
+}
 }
     
     /**
      * A custom event. `propertiesJson` is a JSON object (or null); `purpose`
-     * defaults to analytics.
+     * defaults to analytics. Not stored if its purpose is not consented to.
      */
-open func track(event: String, propertiesJson: String? = nil, purpose: Purpose? = nil)throws  -> TrackResult  {
-    return try  FfiConverterTypeTrackResult_lift(try rustCallWithError(FfiConverterTypeCairnError_lift) {
+open func track(event: String, propertiesJson: String? = nil, purpose: Purpose? = nil)throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
     uniffi_cairn_mobile_fn_method_tracker_track(
             self.uniffiCloneHandle(),
@@ -961,15 +1194,14 @@ open func track(event: String, propertiesJson: String? = nil, purpose: Purpose? 
         FfiConverterOptionString.lower(propertiesJson),
         FfiConverterOptionTypePurpose.lower(purpose),uniffiCallStatus
     )
-})
+}
 }
     
     /**
      * An event of the table with typed fields, plus optional extra properties;
      * `purpose` overrides the table's purpose for it.
      */
-open func trackEvent(event: SeedEvent, propertiesJson: String? = nil, purpose: Purpose? = nil)throws  -> TrackResult  {
-    return try  FfiConverterTypeTrackResult_lift(try rustCallWithError(FfiConverterTypeCairnError_lift) {
+open func trackEvent(event: SeedEvent, propertiesJson: String? = nil, purpose: Purpose? = nil)throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
     uniffi_cairn_mobile_fn_method_tracker_track_event(
             self.uniffiCloneHandle(),
@@ -977,7 +1209,20 @@ open func trackEvent(event: SeedEvent, propertiesJson: String? = nil, purpose: P
         FfiConverterOptionString.lower(propertiesJson),
         FfiConverterOptionTypePurpose.lower(purpose),uniffiCallStatus
     )
-})
+}
+}
+    
+    /**
+     * Several custom events in one crossing (the Kotlin layer's hand-off thread
+     * sends what piled up). All are checked before any is handed over.
+     */
+open func trackMany(calls: [TrackCall])throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
+        uniffiCallStatus in
+    uniffi_cairn_mobile_fn_method_tracker_track_many(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeTrackCall.lower(calls),uniffiCallStatus
+    )
+}
 }
     
 
@@ -1339,6 +1584,67 @@ public func FfiConverterTypeLineItem_lower(_ value: LineItem) -> RustBuffer {
 
 
 /**
+ * One custom event for [`Tracker::track_many`].
+ */
+public struct TrackCall: Equatable, Hashable {
+    public var event: String
+    public var propertiesJson: String?
+    public var purpose: Purpose?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(event: String, propertiesJson: String? = nil, purpose: Purpose? = nil) {
+        self.event = event
+        self.propertiesJson = propertiesJson
+        self.purpose = purpose
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TrackCall: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrackCall: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrackCall {
+        return
+            try TrackCall(
+                event: FfiConverterString.read(from: &buf), 
+                propertiesJson: FfiConverterOptionString.read(from: &buf), 
+                purpose: FfiConverterOptionTypePurpose.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TrackCall, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.event, into: &buf)
+        FfiConverterOptionString.write(value.propertiesJson, into: &buf)
+        FfiConverterOptionTypePurpose.write(value.purpose, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackCall_lift(_ buf: RustBuffer) throws -> TrackCall {
+    return try FfiConverterTypeTrackCall.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackCall_lower(_ value: TrackCall) -> RustBuffer {
+    return FfiConverterTypeTrackCall.lower(value)
+}
+
+
+/**
  * How to build a [`Tracker`]. writeKey, endpoint, dataDir and hashKey are
  * required; every other field has the core's default.
  */
@@ -1403,7 +1709,7 @@ public struct TrackerConfig: Equatable, Hashable {
      */
     public var cacheCapacityBytes: Int64
     /**
-     * Whole-request timeout for one upload (default 30 s).
+     * Timeout the platform uploader applies to one request: connect and read (default 30 s).
      */
     public var requestTimeoutMs: Int64
     /**
@@ -1460,7 +1766,7 @@ public struct TrackerConfig: Equatable, Hashable {
          * Page cache the on-device queue may keep in memory (default 1 MiB).
          */cacheCapacityBytes: Int64 = Int64(1048576), 
         /**
-         * Whole-request timeout for one upload (default 30 s).
+         * Timeout the platform uploader applies to one request: connect and read (default 30 s).
          */requestTimeoutMs: Int64 = Int64(30000), 
         /**
          * Device and app context sent with every event.
@@ -1555,6 +1861,95 @@ public func FfiConverterTypeTrackerConfig_lower(_ value: TrackerConfig) -> RustB
 
 
 /**
+ * One POST the platform must perform.
+ */
+public struct UploadRequest: Equatable, Hashable {
+    /**
+     * `{endpoint}/v1/batch`.
+     */
+    public var url: String
+    /**
+     * Content-Type, Content-Encoding (gzip) and Authorization, to send as given.
+     */
+    public var headers: [String: String]
+    /**
+     * The request body, already gzipped.
+     */
+    public var body: Data
+    /**
+     * Connect and read timeout for this request (`requestTimeoutMs`).
+     */
+    public var timeoutMs: Int64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `{endpoint}/v1/batch`.
+         */url: String, 
+        /**
+         * Content-Type, Content-Encoding (gzip) and Authorization, to send as given.
+         */headers: [String: String], 
+        /**
+         * The request body, already gzipped.
+         */body: Data, 
+        /**
+         * Connect and read timeout for this request (`requestTimeoutMs`).
+         */timeoutMs: Int64) {
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeoutMs = timeoutMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension UploadRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUploadRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UploadRequest {
+        return
+            try UploadRequest(
+                url: FfiConverterString.read(from: &buf), 
+                headers: FfiConverterDictionaryStringString.read(from: &buf), 
+                body: FfiConverterData.read(from: &buf), 
+                timeoutMs: FfiConverterInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: UploadRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.url, into: &buf)
+        FfiConverterDictionaryStringString.write(value.headers, into: &buf)
+        FfiConverterData.write(value.body, into: &buf)
+        FfiConverterInt64.write(value.timeoutMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUploadRequest_lift(_ buf: RustBuffer) throws -> UploadRequest {
+    return try FfiConverterTypeUploadRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUploadRequest_lower(_ value: UploadRequest) -> RustBuffer {
+    return FfiConverterTypeUploadRequest.lower(value)
+}
+
+
+/**
  * Everything that can go wrong, as one exception type per language
  * (`CairnException` in Kotlin, `CairnError` in Swift and Python). Each variant
  * carries a readable message.
@@ -1610,7 +2005,12 @@ enum CairnError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case Timeout(message: String)
     
     /**
-     * The tracker has been shut down, or its upload thread could not start.
+     * Too many calls are waiting for the dispatcher thread; this one was dropped.
+     */
+    case Busy(message: String)
+    
+    /**
+     * The tracker has been shut down, or its threads could not start.
      */
     case Stopped(message: String)
     
@@ -1684,11 +2084,15 @@ public struct FfiConverterTypeCairnError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 10: return .Stopped(
+        case 10: return .Busy(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .Internal(
+        case 11: return .Stopped(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 12: return .Internal(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -1721,10 +2125,12 @@ public struct FfiConverterTypeCairnError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(8))
         case .Timeout(_ /* message is ignored*/):
             writeInt(&buf, Int32(9))
-        case .Stopped(_ /* message is ignored*/):
+        case .Busy(_ /* message is ignored*/):
             writeInt(&buf, Int32(10))
-        case .Internal(_ /* message is ignored*/):
+        case .Stopped(_ /* message is ignored*/):
             writeInt(&buf, Int32(11))
+        case .Internal(_ /* message is ignored*/):
+            writeInt(&buf, Int32(12))
 
         
         }
@@ -2668,6 +3074,35 @@ public enum SeedEvent: Equatable, Hashable {
          */durationMs: Int64? = nil
     )
     /**
+     * A page was left (closed, or another page of a single-page app shown).
+     *
+     * `page_exit`, purpose analytics.
+     */
+    case pageExit(
+        /**
+         * Milliseconds the page was visible with the user active (input or scroll within the last 10 s).
+         */engagedMs: Int64, 
+        /**
+         * Milliseconds the page was visible.
+         */visibleMs: Int64? = nil, 
+        /**
+         * The deepest scroll reached, percent of the page.
+         */maxScroll: Int32? = nil
+    )
+    /**
+     * Products were seen in a listing (at least half visible for one second), batched.
+     *
+     * `product_impression`, purpose analytics.
+     */
+    case productImpression(
+        /**
+         * The products seen, in the order they became visible.
+         */productIds: [String], 
+        /**
+         * The listing they were in (home, search, category...).
+         */list: String? = nil
+    )
+    /**
      * The user began filling a form.
      *
      * `form_start`, purpose analytics.
@@ -2993,41 +3428,47 @@ public struct FfiConverterTypeSeedEvent: FfiConverterRustBuffer {
         case 30: return .videoComplete(videoId: try FfiConverterString.read(from: &buf), positionMs: try FfiConverterOptionInt64.read(from: &buf), durationMs: try FfiConverterOptionInt64.read(from: &buf)
         )
         
-        case 31: return .formStart(formId: try FfiConverterString.read(from: &buf)
+        case 31: return .pageExit(engagedMs: try FfiConverterInt64.read(from: &buf), visibleMs: try FfiConverterOptionInt64.read(from: &buf), maxScroll: try FfiConverterOptionInt32.read(from: &buf)
         )
         
-        case 32: return .formSubmit(formId: try FfiConverterString.read(from: &buf)
+        case 32: return .productImpression(productIds: try FfiConverterSequenceString.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 33: return .quickExit(dwellMs: try FfiConverterInt64.read(from: &buf)
+        case 33: return .formStart(formId: try FfiConverterString.read(from: &buf)
         )
         
-        case 34: return .wishlistRemove(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
+        case 34: return .formSubmit(formId: try FfiConverterString.read(from: &buf)
         )
         
-        case 35: return .removeFromCart(productId: try FfiConverterString.read(from: &buf), quantity: try FfiConverterInt32.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
+        case 35: return .quickExit(dwellMs: try FfiConverterInt64.read(from: &buf)
         )
         
-        case 36: return .hideItem(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
+        case 36: return .wishlistRemove(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 37: return .appOpened(fromBackground: try FfiConverterOptionBool.read(from: &buf)
+        case 37: return .removeFromCart(productId: try FfiConverterString.read(from: &buf), quantity: try FfiConverterInt32.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 38: return .appBackgrounded
-        
-        case 39: return .sessionStarted
-        
-        case 40: return .sessionEnded(durationMs: try FfiConverterOptionInt64.read(from: &buf)
+        case 38: return .hideItem(productId: try FfiConverterString.read(from: &buf), name: try FfiConverterOptionString.read(from: &buf), price: try FfiConverterOptionDouble.read(from: &buf), currency: try FfiConverterOptionString.read(from: &buf), category: try FfiConverterOptionString.read(from: &buf), brand: try FfiConverterOptionString.read(from: &buf), variant: try FfiConverterOptionString.read(from: &buf), position: try FfiConverterOptionInt32.read(from: &buf), list: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 41: return .recommendationShown(modelVersion: try FfiConverterString.read(from: &buf), list: try FfiConverterString.read(from: &buf), productIds: try FfiConverterSequenceString.read(from: &buf)
+        case 39: return .appOpened(fromBackground: try FfiConverterOptionBool.read(from: &buf)
         )
         
-        case 42: return .recommendationClicked(modelVersion: try FfiConverterString.read(from: &buf), list: try FfiConverterString.read(from: &buf), productId: try FfiConverterString.read(from: &buf), position: try FfiConverterInt32.read(from: &buf)
+        case 40: return .appBackgrounded
+        
+        case 41: return .sessionStarted
+        
+        case 42: return .sessionEnded(durationMs: try FfiConverterOptionInt64.read(from: &buf)
         )
         
-        case 43: return .experimentExposure(experiment: try FfiConverterString.read(from: &buf), variant: try FfiConverterString.read(from: &buf)
+        case 43: return .recommendationShown(modelVersion: try FfiConverterString.read(from: &buf), list: try FfiConverterString.read(from: &buf), productIds: try FfiConverterSequenceString.read(from: &buf)
+        )
+        
+        case 44: return .recommendationClicked(modelVersion: try FfiConverterString.read(from: &buf), list: try FfiConverterString.read(from: &buf), productId: try FfiConverterString.read(from: &buf), position: try FfiConverterInt32.read(from: &buf)
+        )
+        
+        case 45: return .experimentExposure(experiment: try FfiConverterString.read(from: &buf), variant: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3321,23 +3762,36 @@ public struct FfiConverterTypeSeedEvent: FfiConverterRustBuffer {
             FfiConverterOptionInt64.write(durationMs, into: &buf)
             
         
-        case let .formStart(formId):
+        case let .pageExit(engagedMs,visibleMs,maxScroll):
             writeInt(&buf, Int32(31))
+            FfiConverterInt64.write(engagedMs, into: &buf)
+            FfiConverterOptionInt64.write(visibleMs, into: &buf)
+            FfiConverterOptionInt32.write(maxScroll, into: &buf)
+            
+        
+        case let .productImpression(productIds,list):
+            writeInt(&buf, Int32(32))
+            FfiConverterSequenceString.write(productIds, into: &buf)
+            FfiConverterOptionString.write(list, into: &buf)
+            
+        
+        case let .formStart(formId):
+            writeInt(&buf, Int32(33))
             FfiConverterString.write(formId, into: &buf)
             
         
         case let .formSubmit(formId):
-            writeInt(&buf, Int32(32))
+            writeInt(&buf, Int32(34))
             FfiConverterString.write(formId, into: &buf)
             
         
         case let .quickExit(dwellMs):
-            writeInt(&buf, Int32(33))
+            writeInt(&buf, Int32(35))
             FfiConverterInt64.write(dwellMs, into: &buf)
             
         
         case let .wishlistRemove(productId,name,price,currency,category,brand,variant,position,list):
-            writeInt(&buf, Int32(34))
+            writeInt(&buf, Int32(36))
             FfiConverterString.write(productId, into: &buf)
             FfiConverterOptionString.write(name, into: &buf)
             FfiConverterOptionDouble.write(price, into: &buf)
@@ -3350,7 +3804,7 @@ public struct FfiConverterTypeSeedEvent: FfiConverterRustBuffer {
             
         
         case let .removeFromCart(productId,quantity,name,price,currency,category,brand,variant,position,list):
-            writeInt(&buf, Int32(35))
+            writeInt(&buf, Int32(37))
             FfiConverterString.write(productId, into: &buf)
             FfiConverterInt32.write(quantity, into: &buf)
             FfiConverterOptionString.write(name, into: &buf)
@@ -3364,7 +3818,7 @@ public struct FfiConverterTypeSeedEvent: FfiConverterRustBuffer {
             
         
         case let .hideItem(productId,name,price,currency,category,brand,variant,position,list):
-            writeInt(&buf, Int32(36))
+            writeInt(&buf, Int32(38))
             FfiConverterString.write(productId, into: &buf)
             FfiConverterOptionString.write(name, into: &buf)
             FfiConverterOptionDouble.write(price, into: &buf)
@@ -3377,32 +3831,32 @@ public struct FfiConverterTypeSeedEvent: FfiConverterRustBuffer {
             
         
         case let .appOpened(fromBackground):
-            writeInt(&buf, Int32(37))
+            writeInt(&buf, Int32(39))
             FfiConverterOptionBool.write(fromBackground, into: &buf)
             
         
         case .appBackgrounded:
-            writeInt(&buf, Int32(38))
+            writeInt(&buf, Int32(40))
         
         
         case .sessionStarted:
-            writeInt(&buf, Int32(39))
+            writeInt(&buf, Int32(41))
         
         
         case let .sessionEnded(durationMs):
-            writeInt(&buf, Int32(40))
+            writeInt(&buf, Int32(42))
             FfiConverterOptionInt64.write(durationMs, into: &buf)
             
         
         case let .recommendationShown(modelVersion,list,productIds):
-            writeInt(&buf, Int32(41))
+            writeInt(&buf, Int32(43))
             FfiConverterString.write(modelVersion, into: &buf)
             FfiConverterString.write(list, into: &buf)
             FfiConverterSequenceString.write(productIds, into: &buf)
             
         
         case let .recommendationClicked(modelVersion,list,productId,position):
-            writeInt(&buf, Int32(42))
+            writeInt(&buf, Int32(44))
             FfiConverterString.write(modelVersion, into: &buf)
             FfiConverterString.write(list, into: &buf)
             FfiConverterString.write(productId, into: &buf)
@@ -3410,7 +3864,7 @@ public struct FfiConverterTypeSeedEvent: FfiConverterRustBuffer {
             
         
         case let .experimentExposure(experiment,variant):
-            writeInt(&buf, Int32(43))
+            writeInt(&buf, Int32(45))
             FfiConverterString.write(experiment, into: &buf)
             FfiConverterString.write(variant, into: &buf)
             
@@ -3505,19 +3959,21 @@ public func FfiConverterTypeSortOrder_lower(_ value: SortOrder) -> RustBuffer {
 
 
 /**
- * What happened to a tracked event.
+ * How a request ended.
  */
 
-public enum TrackResult: Equatable, Hashable {
+public enum UploadResult: Equatable, Hashable {
     
     /**
-     * Queued on the device for upload.
+     * The server answered with `code`; `retryAfter` is its raw `Retry-After` header.
      */
-    case queued
+    case status(code: Int32, retryAfter: String?
+    )
     /**
-     * Discarded: its purpose is not consented to. Nothing was stored.
+     * No status came back: connect failure, timeout, dropped connection, TLS error.
      */
-    case noConsent
+    case transport(message: String
+    )
 
 
 
@@ -3526,38 +3982,43 @@ public enum TrackResult: Equatable, Hashable {
 }
 
 #if compiler(>=6)
-extension TrackResult: Sendable {}
+extension UploadResult: Sendable {}
 #endif
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public struct FfiConverterTypeTrackResult: FfiConverterRustBuffer {
-    typealias SwiftType = TrackResult
+public struct FfiConverterTypeUploadResult: FfiConverterRustBuffer {
+    typealias SwiftType = UploadResult
 
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrackResult {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UploadResult {
         let variant: Int32 = try readInt(&buf)
         switch variant {
         
-        case 1: return .queued
+        case 1: return .status(code: try FfiConverterInt32.read(from: &buf), retryAfter: try FfiConverterOptionString.read(from: &buf)
+        )
         
-        case 2: return .noConsent
+        case 2: return .transport(message: try FfiConverterString.read(from: &buf)
+        )
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
 
-    public static func write(_ value: TrackResult, into buf: inout [UInt8]) {
+    public static func write(_ value: UploadResult, into buf: inout [UInt8]) {
         switch value {
         
         
-        case .queued:
+        case let .status(code,retryAfter):
             writeInt(&buf, Int32(1))
+            FfiConverterInt32.write(code, into: &buf)
+            FfiConverterOptionString.write(retryAfter, into: &buf)
+            
         
-        
-        case .noConsent:
+        case let .transport(message):
             writeInt(&buf, Int32(2))
-        
+            FfiConverterString.write(message, into: &buf)
+            
         }
     }
 }
@@ -3566,15 +4027,15 @@ public struct FfiConverterTypeTrackResult: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public func FfiConverterTypeTrackResult_lift(_ buf: RustBuffer) throws -> TrackResult {
-    return try FfiConverterTypeTrackResult.lift(buf)
+public func FfiConverterTypeUploadResult_lift(_ buf: RustBuffer) throws -> UploadResult {
+    return try FfiConverterTypeUploadResult.lift(buf)
 }
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-public func FfiConverterTypeTrackResult_lower(_ value: TrackResult) -> RustBuffer {
-    return FfiConverterTypeTrackResult.lower(value)
+public func FfiConverterTypeUploadResult_lower(_ value: UploadResult) -> RustBuffer {
+    return FfiConverterTypeUploadResult.lower(value)
 }
 
 
@@ -3843,52 +4304,55 @@ fileprivate struct FfiConverterSequenceTypeLineItem: FfiConverterRustBuffer {
         return seq
     }
 }
-private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
-private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 
-fileprivate let uniffiContinuationHandleMap = UniffiHandleMap<UnsafeContinuation<Int8, Never>>()
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeTrackCall: FfiConverterRustBuffer {
+    typealias SwiftType = [TrackCall]
 
-fileprivate func uniffiRustCallAsync<F, T>(
-    rustFutureFunc: () -> UInt64,
-    pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
-    completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
-    freeFunc: (UInt64) -> (),
-    liftFunc: (F) throws -> T,
-    errorHandler: ((RustBuffer) throws -> Swift.Error)?
-) async throws -> T {
-    // Make sure to call the ensure init function since future creation doesn't have a
-    // RustCallStatus param, so doesn't use makeRustCall()
-    uniffiEnsureCairnMobileInitialized()
-    let rustFuture = rustFutureFunc()
-    defer {
-        freeFunc(rustFuture)
-    }
-    var pollResult: Int8;
-    repeat {
-        pollResult = await withUnsafeContinuation {
-            pollFunc(
-                rustFuture,
-                { handle, pollResult in
-                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
-                },
-                uniffiContinuationHandleMap.insert(obj: $0)
-            )
+    public static func write(_ value: [TrackCall], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTrackCall.write(item, into: &buf)
         }
-    } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+    }
 
-    return try liftFunc(makeRustCall(
-        { completeFunc(rustFuture, $0) },
-        errorHandler: errorHandler
-    ))
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TrackCall] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TrackCall]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTrackCall.read(from: &buf))
+        }
+        return seq
+    }
 }
 
-// Callback handlers for an async calls.  These are invoked by Rust when the future is ready.  They
-// lift the return value or error and resume the suspended function.
-fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: Int8) {
-    if let continuation = try? uniffiContinuationHandleMap.remove(handle: handle) {
-        continuation.resume(returning: pollResult)
-    } else {
-        print("uniffiFutureContinuationCallback invalid handle")
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
+    public static func write(_ value: [String: String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterString.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: String] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: String]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterString.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
     }
 }
 /**
@@ -3900,6 +4364,17 @@ public func cairnVersion() -> String  {
     uniffi_cairn_mobile_fn_func_cairn_version(uniffiCallStatus
     )
 })
+}
+/**
+ * Checks a typed event's values (ranges, non-empty ids) without tracking it: the
+ * layers call it at the call so a bad value throws there, then hand the event over.
+ */
+public func checkSeedEvent(event: SeedEvent)throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
+        uniffiCallStatus in
+    uniffi_cairn_mobile_fn_func_check_seed_event(
+        FfiConverterTypeSeedEvent_lower(event),uniffiCallStatus
+    )
+}
 }
 
 private enum InitializationResult {
@@ -3920,58 +4395,71 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cairn_mobile_checksum_func_cairn_version() != 20611) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_alias() != 3598) {
+    if (uniffi_cairn_mobile_checksum_func_check_seed_event() != 39273) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_anonymous_id() != 1143) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_alias() != 53720) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_consent() != 37809) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_anonymous_id() != 975) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_flush() != 13952) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_consent() != 54740) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_flush_await() != 20102) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_flush() != 49395) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_group() != 24719) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_flush_and_wait() != 16768) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_identify() != 9222) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_group() != 47131) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_on_background() != 51845) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_identify() != 9717) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_on_foreground() != 64758) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_last_error() != 11667) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_queued() != 17235) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_on_background() != 10665) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_reset() != 40856) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_on_foreground() != 20918) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_screen() != 60155) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_queued() != 54247) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_set_consent() != 16148) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_reset() != 5211) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_shutdown() != 28976) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_screen() != 3244) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_track() != 59722) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_set_consent() != 51300) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_track_event() != 36953) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_shutdown() != 25605) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_constructor_tracker_new() != 46046) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_track() != 2411) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cairn_mobile_checksum_method_tracker_track_event() != 49488) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cairn_mobile_checksum_method_tracker_track_many() != 61054) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cairn_mobile_checksum_method_httpuploader_upload() != 59835) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cairn_mobile_checksum_constructor_tracker_new() != 7623) {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitHttpUploader()
     return InitializationResult.ok
 }()
 

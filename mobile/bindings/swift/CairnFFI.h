@@ -243,6 +243,22 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_HTTP_UPLOADER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_HTTP_UPLOADER_METHOD0
+typedef void (*UniffiCallbackInterfaceHttpUploaderMethod0)(uint64_t, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HTTP_UPLOADER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_HTTP_UPLOADER
+typedef struct UniffiVTableCallbackInterfaceHttpUploader {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceHttpUploaderMethod0 _Nonnull upload;
+} UniffiVTableCallbackInterfaceHttpUploader;
+
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_CLONE_TRACKER
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_CLONE_TRACKER
 uint64_t uniffi_cairn_mobile_fn_clone_tracker(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -255,12 +271,12 @@ void uniffi_cairn_mobile_fn_free_tracker(uint64_t handle, RustCallStatus *_Nonnu
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_CONSTRUCTOR_TRACKER_NEW
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_CONSTRUCTOR_TRACKER_NEW
-uint64_t uniffi_cairn_mobile_fn_constructor_tracker_new(RustBuffer config, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_cairn_mobile_fn_constructor_tracker_new(RustBuffer config, uint64_t uploader, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_ALIAS
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_ALIAS
-RustBuffer uniffi_cairn_mobile_fn_method_tracker_alias(uint64_t ptr, RustBuffer new_user_id, RustCallStatus *_Nonnull out_status
+void uniffi_cairn_mobile_fn_method_tracker_alias(uint64_t ptr, RustBuffer new_user_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_ANONYMOUS_ID
@@ -278,19 +294,24 @@ RustBuffer uniffi_cairn_mobile_fn_method_tracker_consent(uint64_t ptr, RustCallS
 void uniffi_cairn_mobile_fn_method_tracker_flush(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_FLUSH_AWAIT
-#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_FLUSH_AWAIT
-uint64_t uniffi_cairn_mobile_fn_method_tracker_flush_await(uint64_t ptr, int64_t timeout_ms
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_FLUSH_AND_WAIT
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_FLUSH_AND_WAIT
+void uniffi_cairn_mobile_fn_method_tracker_flush_and_wait(uint64_t ptr, int64_t timeout_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_GROUP
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_GROUP
-RustBuffer uniffi_cairn_mobile_fn_method_tracker_group(uint64_t ptr, RustBuffer group_id, RustBuffer traits_json, RustCallStatus *_Nonnull out_status
+void uniffi_cairn_mobile_fn_method_tracker_group(uint64_t ptr, RustBuffer group_id, RustBuffer traits_json, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_IDENTIFY
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_IDENTIFY
-RustBuffer uniffi_cairn_mobile_fn_method_tracker_identify(uint64_t ptr, RustBuffer user_id, RustBuffer traits_json, RustCallStatus *_Nonnull out_status
+void uniffi_cairn_mobile_fn_method_tracker_identify(uint64_t ptr, RustBuffer user_id, RustBuffer traits_json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_LAST_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_LAST_ERROR
+RustBuffer uniffi_cairn_mobile_fn_method_tracker_last_error(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_ON_BACKGROUND
@@ -315,7 +336,7 @@ void uniffi_cairn_mobile_fn_method_tracker_reset(uint64_t ptr, RustCallStatus *_
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_SCREEN
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_SCREEN
-RustBuffer uniffi_cairn_mobile_fn_method_tracker_screen(uint64_t ptr, RustBuffer name, RustBuffer properties_json, RustCallStatus *_Nonnull out_status
+void uniffi_cairn_mobile_fn_method_tracker_screen(uint64_t ptr, RustBuffer name, RustBuffer properties_json, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_SET_CONSENT
@@ -325,23 +346,53 @@ void uniffi_cairn_mobile_fn_method_tracker_set_consent(uint64_t ptr, RustBuffer 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_SHUTDOWN
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_SHUTDOWN
-uint64_t uniffi_cairn_mobile_fn_method_tracker_shutdown(uint64_t ptr, int64_t timeout_ms
+void uniffi_cairn_mobile_fn_method_tracker_shutdown(uint64_t ptr, int64_t timeout_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_TRACK
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_TRACK
-RustBuffer uniffi_cairn_mobile_fn_method_tracker_track(uint64_t ptr, RustBuffer event, RustBuffer properties_json, RustBuffer purpose, RustCallStatus *_Nonnull out_status
+void uniffi_cairn_mobile_fn_method_tracker_track(uint64_t ptr, RustBuffer event, RustBuffer properties_json, RustBuffer purpose, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_TRACK_EVENT
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_TRACK_EVENT
-RustBuffer uniffi_cairn_mobile_fn_method_tracker_track_event(uint64_t ptr, RustBuffer event, RustBuffer properties_json, RustBuffer purpose, RustCallStatus *_Nonnull out_status
+void uniffi_cairn_mobile_fn_method_tracker_track_event(uint64_t ptr, RustBuffer event, RustBuffer properties_json, RustBuffer purpose, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_TRACK_MANY
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_TRACK_MANY
+void uniffi_cairn_mobile_fn_method_tracker_track_many(uint64_t ptr, RustBuffer calls, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_CLONE_HTTPUPLOADER
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_CLONE_HTTPUPLOADER
+uint64_t uniffi_cairn_mobile_fn_clone_httpuploader(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_FREE_HTTPUPLOADER
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_FREE_HTTPUPLOADER
+void uniffi_cairn_mobile_fn_free_httpuploader(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_INIT_CALLBACK_VTABLE_HTTPUPLOADER
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_INIT_CALLBACK_VTABLE_HTTPUPLOADER
+void uniffi_cairn_mobile_fn_init_callback_vtable_httpuploader(const UniffiVTableCallbackInterfaceHttpUploader* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_HTTPUPLOADER_UPLOAD
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_HTTPUPLOADER_UPLOAD
+RustBuffer uniffi_cairn_mobile_fn_method_httpuploader_upload(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_FUNC_CAIRN_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_FUNC_CAIRN_VERSION
 RustBuffer uniffi_cairn_mobile_fn_func_cairn_version(RustCallStatus *_Nonnull out_status
     
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_FUNC_CHECK_SEED_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_FUNC_CHECK_SEED_EVENT
+void uniffi_cairn_mobile_fn_func_check_seed_event(RustBuffer event, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_CAIRN_MOBILE_RUSTBUFFER_ALLOC
@@ -610,6 +661,12 @@ uint16_t uniffi_cairn_mobile_checksum_func_cairn_version(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_FUNC_CHECK_SEED_EVENT
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_FUNC_CHECK_SEED_EVENT
+uint16_t uniffi_cairn_mobile_checksum_func_check_seed_event(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_ALIAS
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_ALIAS
 uint16_t uniffi_cairn_mobile_checksum_method_tracker_alias(void
@@ -634,9 +691,9 @@ uint16_t uniffi_cairn_mobile_checksum_method_tracker_flush(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_FLUSH_AWAIT
-#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_FLUSH_AWAIT
-uint16_t uniffi_cairn_mobile_checksum_method_tracker_flush_await(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_FLUSH_AND_WAIT
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_FLUSH_AND_WAIT
+uint16_t uniffi_cairn_mobile_checksum_method_tracker_flush_and_wait(void
     
 );
 #endif
@@ -649,6 +706,12 @@ uint16_t uniffi_cairn_mobile_checksum_method_tracker_group(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_IDENTIFY
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_IDENTIFY
 uint16_t uniffi_cairn_mobile_checksum_method_tracker_identify(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_LAST_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_LAST_ERROR
+uint16_t uniffi_cairn_mobile_checksum_method_tracker_last_error(void
     
 );
 #endif
@@ -703,6 +766,18 @@ uint16_t uniffi_cairn_mobile_checksum_method_tracker_track(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_TRACK_EVENT
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_TRACK_EVENT
 uint16_t uniffi_cairn_mobile_checksum_method_tracker_track_event(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_TRACK_MANY
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_TRACK_MANY
+uint16_t uniffi_cairn_mobile_checksum_method_tracker_track_many(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_HTTPUPLOADER_UPLOAD
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_HTTPUPLOADER_UPLOAD
+uint16_t uniffi_cairn_mobile_checksum_method_httpuploader_upload(void
     
 );
 #endif

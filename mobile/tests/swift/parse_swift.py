@@ -34,7 +34,9 @@ def errors(parser, text):
         node = stack.pop()
         if node.type == "ERROR" or node.is_missing:
             line = node.start_point[0] + 1
-            found.append(f"line {line}: {node.type} {text.splitlines()[line - 1].strip()[:100]!r}")
+            lines = text.splitlines()
+            shown = lines[line - 1].strip()[:100] if line <= len(lines) else "(end of file)"
+            found.append(f"line {line}: {node.type} {shown!r}")
         stack.extend(node.children)
     return found
 
