@@ -3,6 +3,8 @@
 // default false), and the page context every event carries (`pageContext`, default
 // on). Every event goes through track(), so the core's consent rules apply: nothing
 // is queued, stored or sent for a purpose not granted. Field values never leave.
+// Links inside a data-cairn-event element (tracked by the page) and links within the
+// page (#...) are not link clicks.
 // Rules: one scroll_depth per milestone per page; time_on_page, quick_exit and
 // page_exit when a page is left (unload, bfcache, or a single-page app's next URL),
 // queued before the unload's beacon; engaged time is visible time within 10 s of
@@ -109,6 +111,8 @@ export function leave() {
 function onClick(e) {
   const a = e.target && e.target.closest && e.target.closest('a[href]');
   if (!a || a.closest('[data-cairn-event]') || !/^https?:$/.test(a.protocol)) return;
+  // A link within this page (href="#...") is not a link followed.
+  if (a.hash && a.href.split('#')[0] === location.href.split('#')[0]) return;
   const url = a.href;
   if (on('downloads') && (a.hasAttribute('download') || DOWNLOAD.test(a.pathname))) {
     api.track('download', { file_name: a.getAttribute('download') || decodeURIComponent(a.pathname.split('/').pop()), url });

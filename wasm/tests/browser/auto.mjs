@@ -8,7 +8,8 @@ const ALL = { scroll: true, time: true, quickExit: 120000, pageExit: true, links
 
 // What a visitor does on the page: scroll down in steps to the bottom (the tiles
 // come into view there), then, once the tiles are counted, follow the three links
-// and fill and submit the form (clicks scroll the tiles out of view again).
+// (an in-page one, which is no link click) and fill and submit the form (clicks
+// scroll the tiles out of view again).
 async function scrollDown(page) {
   await page.evaluate(async () => {
     const max = document.documentElement.scrollHeight - innerHeight;
@@ -17,7 +18,7 @@ async function scrollDown(page) {
   });
 }
 async function interact(page) {
-  for (const id of ['#internal', '#external', '#download']) await page.locator(id).click();
+  for (const id of ['#in-page', '#internal', '#external', '#download']) await page.locator(id).click();
   await page.locator('#email').fill('someone@example.com');
   await page.locator('#email').press('End');
   await page.locator('#send').click();
