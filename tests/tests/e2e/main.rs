@@ -11,3 +11,4 @@ mod delivery;
 mod example;
 mod identity;
 mod run_command;
+mod shop_loop;

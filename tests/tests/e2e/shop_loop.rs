@@ -1,0 +1,212 @@
+//! The loop a newcomer sees (issue 10): the demo shop (examples/web) in headless
+//! Chromium, served by a real collector, with the real recommender following its feed.
+//! After "Accept all", a product's page shows what other shoppers also viewed, and a
+//! view plus an add-to-cart change the home page's recommendations; the time from the
+//! click to the changed page is reported (budget 5 s, seed 001), not asserted. The feed
+//! holds one event per action, each product event with its full context.
+//!
+//! Needs wasm/build.sh's examples/web/pkg, playwright-core in wasm/tests/browser and
+//! Debian's chromium (scripts/install-test-deps.sh), and the workspace binaries.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cairn_e2e::*;
+use serde_json::{json, Value};
+
+const DEMO_HASH_KEY: &str = "demo-hash-key";
+
+/// The recommender, killed on drop.
+struct Reco(std::process::Child);
+
+impl Drop for Reco {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_recommender(collector: &CollectorProcess, dir: &Path) -> (Reco, String) {
+    let mut child = Command::new(workspace_bin("cairn-recommender"))
+        .args(["--listen", "127.0.0.1:0", "--collector", &collector.url])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--read-key", READ_KEY, "--hash-secret", HASH_SECRET])
+        .args([
+            "--project-hash-key",
+            DEMO_HASH_KEY,
+            "--max-backoff-ms",
+            "500",
+        ])
+        .env("CAIRN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start cairn-recommender");
+    let stdout = child.stdout.take().expect("stdout");
+    let reco = Reco(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("cairn-recommender listening on ") {
+                let _ = tx.send(url.to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the recommender says where it listens");
+    (reco, url)
+}
+
+/// Other shoppers' history: each viewed sku-1, sku-3 and sku-7 (so "customers who
+/// viewed Trail shoes also viewed" has an answer).
+fn seed_other_shoppers(collector: &CollectorProcess) {
+    let consent = json!({"analytics": true, "personalization": true, "marketing": false});
+    let mut batch = Vec::new();
+    for shopper in 0..3 {
+        for sku in ["sku-1", "sku-3", "sku-7"] {
+            batch.push(json!({
+                "type": "track", "event": "product_viewed",
+                "anonymousId": format!("seed-shopper-{shopper}"),
+                "properties": {"product_id": sku, "category": "clothing", "price": 10},
+                "context": {"consent": consent, "purpose": "analytics"},
+            }));
+        }
+    }
+    let (status, body) = collector.post("/v1/batch", &json!({ "batch": batch }));
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn demo_shop_loop_in_chromium_changes_recommendations() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let shop = root.join("examples/web");
+    let playwright = root.join("wasm/tests/browser/node_modules/playwright-core/index.mjs");
+    assert!(
+        shop.join("pkg/cairn.js").exists(),
+        "examples/web/pkg is missing: run `bash wasm/build.sh`"
+    );
+    assert!(
+        playwright.exists(),
+        "playwright-core is missing: run scripts/install-test-deps.sh"
+    );
+    let dir = test_dir("shop-loop");
+    let collector = CollectorProcess::start(
+        collector_bin(),
+        dir.join("collector"),
+        &[
+            "--demo-dir",
+            shop.to_str().unwrap(),
+            "--project-hash-key",
+            DEMO_HASH_KEY,
+        ],
+    );
+    seed_other_shoppers(&collector);
+    let (_reco, reco) = start_recommender(&collector, &dir.join("reco"));
+    // Ready once the seeded products are known (popular fallback answers 200).
+    let http = cairn_testkit::http_client().build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = http
+            .get(format!(
+                "{reco}/api/recommendations?anonId=probe&context=homepage"
+            ))
+            .send()
+            .unwrap();
+        if r.status().as_u16() == 200 && r.json::<Value>().unwrap()["products"] != json!([]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the recommender never caught up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let url = format!("{}/demo/?writeKey={WRITE_KEY}&reco={reco}", collector.url);
+    let out = Command::new("node")
+        .arg(root.join("tests/web/shop_loop.mjs"))
+        .arg(format!("file://{}", playwright.display()))
+        .arg(&url)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the shop loop failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: BTreeMap<String, Value> = stdout
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                serde_json::from_str(v).unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    assert!(!seen.contains_key("PAGE_ERROR"), "{stdout}");
+    let also: Vec<&str> = seen["ALSO_VIEWED"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_str().unwrap())
+        .collect();
+    assert!(
+        also.contains(&"sku-3") || also.contains(&"sku-7"),
+        "customers also viewed: {also:?}"
+    );
+    assert_ne!(
+        seen["HOME_AFTER"]["recommendations"], seen["HOME_BEFORE"],
+        "the home page's recommendations did not change: {stdout}"
+    );
+    println!(
+        "shop loop: add to cart -> changed home recommendations in {} ms (budget 5,000)",
+        seen["HOME_AFTER"]["ms"]
+    );
+
+    // One event per action, each product event with its context.
+    let anon = seen["ANONYMOUS_ID"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mine = loop {
+        let mine: Vec<Value> = feed_events(&collector)
+            .into_iter()
+            .filter(|e| e["anonymousId"] == anon.as_str())
+            .collect();
+        let has = |n: &str| mine.iter().any(|e| e["event"] == n);
+        if has("add_to_cart") && has("recommendation_shown") || Instant::now() > deadline {
+            break mine;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let count = |n: &str| mine.iter().filter(|e| e["event"] == n).count();
+    assert_eq!(count("consent_changed"), 1);
+    assert_eq!(count("product_clicked"), 1, "one click, one event");
+    assert_eq!(count("add_to_cart"), 1);
+    assert!(count("product_viewed") >= 1);
+    assert!(count("recommendation_shown") >= 2);
+    for legacy in ["product_click", "add_to_cart_click"] {
+        assert_eq!(count(legacy), 0, "duplicate action event {legacy}");
+    }
+    for e in mine.iter().filter(|e| {
+        ["product_clicked", "product_viewed", "add_to_cart"]
+            .contains(&e["event"].as_str().unwrap_or(""))
+    }) {
+        let p = &e["properties"];
+        for field in [
+            "product_id",
+            "name",
+            "price",
+            "currency",
+            "category",
+            "brand",
+        ] {
+            assert!(p.get(field).is_some(), "{field} missing in {e}");
+        }
+    }
+}
