@@ -39,8 +39,14 @@ wasm-opt -Oz --converge --low-memory-unused --zero-filled-memory --enable-bulk-m
 wasm-bindgen --target web --remove-producers-section --remove-name-section --out-dir "$pkg" --out-name cairn_wasm "$pkg/opt.wasm"
 rm "$pkg/opt.wasm"
 cp "$here/js/cairn.d.ts" "$pkg/"
-# The shipped JS without whole-line comments and indentation (no minifier needed:
-# neither file has a multi-line string or template, which awk checks first).
+# The shipped JS: esbuild (pinned in wasm/tools, installed here on first use) bundles
+# cairn.js, auto.js and wasm-bindgen's glue into one minified ES module, pkg/cairn.js
+# (the glue finds the wasm next to it through import.meta.url). Without node/npm the
+# three files ship apart, stripped of whole-line comments and indentation only.
+esbuild="$here/tools/node_modules/.bin/esbuild"
+if [[ ! -x "$esbuild" ]] && command -v npm >/dev/null; then
+    npm ci --prefix "$here/tools" --no-audit --no-fund --loglevel=error >&2
+fi
 slim() {
     if awk '{ n = gsub(/`/, "`"); if (n % 2) bad = 1 } END { exit !bad }' "$1"; then
         cp "$1" "$2"
@@ -48,10 +54,20 @@ slim() {
         sed -E '/^[[:space:]]*\/\/( |$)/d; s/^[[:space:]]+//' "$1" > "$2"
     fi
 }
-slim "$here/js/cairn.js" "$pkg/cairn.js"
-slim "$here/js/auto.js" "$pkg/auto.js"
-slim "$pkg/cairn_wasm.js" "$pkg/cairn_wasm.js.slim"
-mv "$pkg/cairn_wasm.js.slim" "$pkg/cairn_wasm.js"
+if [[ -x "$esbuild" ]]; then
+    cp "$here/js/cairn.js" "$here/js/auto.js" "$pkg/"
+    "$esbuild" --bundle --minify --format=esm --log-level=warning "$pkg/cairn.js" --outfile="$pkg/cairn.bundle.js"
+    mv "$pkg/cairn.bundle.js" "$pkg/cairn.js"
+    rm "$pkg/auto.js" "$pkg/cairn_wasm.js"
+    shipped=(cairn_wasm_bg.wasm cairn.js)
+else
+    echo "wasm/build.sh: no esbuild (npm missing): shipping cairn.js, auto.js and the glue unbundled" >&2
+    slim "$here/js/cairn.js" "$pkg/cairn.js"
+    slim "$here/js/auto.js" "$pkg/auto.js"
+    slim "$pkg/cairn_wasm.js" "$pkg/cairn_wasm.js.slim"
+    mv "$pkg/cairn_wasm.js.slim" "$pkg/cairn_wasm.js"
+    shipped=(cairn_wasm_bg.wasm cairn.js auto.js cairn_wasm.js)
+fi
 cat > "$pkg/package.json" <<JSON
 {
   "name": "cairn-web",
@@ -59,7 +75,7 @@ cat > "$pkg/package.json" <<JSON
   "type": "module",
   "module": "cairn.js",
   "types": "cairn.d.ts",
-  "files": ["cairn.js", "auto.js", "cairn.d.ts", "cairn_wasm.js", "cairn_wasm.d.ts", "cairn_wasm_bg.wasm"],
+  "files": [$(printf '"%s", ' "${shipped[@]}")"cairn.d.ts"],
   "sideEffects": false
 }
 JSON
@@ -67,21 +83,21 @@ JSON
 if [[ -d "$root/examples/web" ]]; then
     rm -rf "$root/examples/web/pkg"
     mkdir -p "$root/examples/web/pkg"
-    cp "$pkg"/cairn.js "$pkg"/auto.js "$pkg"/cairn_wasm.js "$pkg"/cairn_wasm_bg.wasm "$root/examples/web/pkg/"
+    for f in "${shipped[@]}"; do cp "$pkg/$f" "$root/examples/web/pkg/"; done
 fi
 
 size() { stat -c %s "$1"; }
 gz() { gzip -9 -c "$1" | wc -c; }
 total=0
 printf '%-22s %9s %9s\n' file raw gzip-9
-for f in cairn_wasm_bg.wasm cairn_wasm.js cairn.js auto.js; do
+for f in "${shipped[@]}"; do
     g=$(gz "$pkg/$f")
     total=$((total + g))
     printf '%-22s %9d %9d\n' "$f" "$(size "$pkg/$f")" "$g"
 done
 # The issue's bar is 30,720 B; until it is reached the budget is a ratchet at the
 # last measured size (+1 KB), so no change makes the tracker heavier unnoticed.
-budget=50600
+budget=48000
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
 if (( total > budget )); then
     # Fatal, so CI guards the budget; the package is written all the same, and
