@@ -50,6 +50,18 @@ pub struct Config {
     /// Store userId, previousId, e-mail and phone only as HMAC-SHA256 under the hash secret.
     #[arg(long, env = "CAIRN_PSEUDONYMISE", default_value_t = true, action = ArgAction::Set)]
     pub pseudonymise: bool,
+    /// Keys whose values are pseudonymised whatever they hold (besides e-mails and phones,
+    /// found everywhere): `a.b.c` a path from the event's root, `name` a key at any depth.
+    #[arg(long, env = "CAIRN_PII_PSEUDONYMISE_KEYS", value_delimiter = ',')]
+    pub pii_pseudonymise_keys: Vec<String>,
+    /// Keys removed from events before they are stored, as `--pii-pseudonymise-keys`.
+    #[arg(
+        long,
+        env = "CAIRN_PII_DROP_KEYS",
+        value_delimiter = ',',
+        default_value = "context.ip"
+    )]
+    pub pii_drop_keys: Vec<String>,
     /// Directory of static files served at /demo/ (the example web shop).
     #[arg(long, env = "CAIRN_DEMO_DIR")]
     pub demo_dir: Option<PathBuf>,

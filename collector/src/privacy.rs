@@ -7,6 +7,10 @@
 //! under the write key's project hash key). `D` is the value as sent when the event's
 //! `context.hashed` lists the field, else the collector computes it from the raw value.
 
+mod scan;
+
+pub use scan::PiiRules;
+
 use cairn_protocol::identity::{
     contact_trait, hex, ProjectHasher, CONTEXT_TRAITS_PREFIX, PREVIOUS_ID, TRAITS_PREFIX, USER_ID,
 };
@@ -17,6 +21,7 @@ use serde_json::{Map, Value};
 pub struct Pseudonymiser {
     key: hmac::Key,
     enabled: bool,
+    rules: PiiRules,
 }
 
 /// An identity (user id, anonymous id, alias) as the store indexes it: always hashed,
@@ -53,7 +58,15 @@ impl Pseudonymiser {
         Self {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
             enabled,
+            rules: PiiRules::new(&[], &["context.ip".to_owned()]),
         }
+    }
+
+    /// The configured keys to pseudonymise or drop (`scan`); `context.ip` is dropped
+    /// unless the rules say otherwise.
+    pub fn with_rules(mut self, rules: PiiRules) -> Self {
+        self.rules = rules;
+        self
     }
 
     /// HMAC of `text` under the server secret: the identity of an anonymousId as sent,
@@ -76,7 +89,8 @@ impl Pseudonymiser {
     }
 
     /// Replaces userId, previousId and the contact traits of one event in place by
-    /// their pseudonyms (when enabled), and returns the identities of the two ids.
+    /// their pseudonyms (when enabled), then every other e-mail and phone and the
+    /// configured keys (`scan`), and returns the identities of the two ids.
     /// `hashed` is the event's `context.hashed`.
     pub fn apply(
         &self,
@@ -106,6 +120,7 @@ impl Pseudonymiser {
                 self.hash_contact_traits(traits, project, CONTEXT_TRAITS_PREFIX, &listed);
             }
         }
+        self.scan(event, project, &self.rules);
         ids
     }
 

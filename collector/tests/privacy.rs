@@ -44,8 +44,27 @@ fn needles() -> Vec<&'static str> {
         "1234-5678",
         "4915112345678",
         "carol.numeric@example.org",
+        // PII anywhere (the `p-anywhere` event).
+        "dana.anywhere@example.net",
+        "dana.anywhere",
+        "+33 6 12 34 56 78",
+        "33612345678",
+        "612345678",
+        "ellen%40example.com",
+        "ellen@example.com",
+        "frank.trait@example.com",
+        "gina.key@example.com",
+        "+1 415 555 0100",
+        "14155550100",
+        "4155550100",
+        "harry@e-mail.example",
+        "203.0.113.77",
+        LOYALTY_CARD,
     ]
 }
+
+/// A value of a key configured with `--pii-pseudonymise-keys`.
+const LOYALTY_CARD: &str = "LOYAL-CARD-5521";
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("read dir") {
@@ -64,7 +83,10 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn no_raw_identifier_reaches_the_data_dir() {
-    let mut c = start("privacy-scan", &[]);
+    let mut c = start(
+        "privacy-scan",
+        &["--pii-pseudonymise-keys", "properties.loyaltyCard"],
+    );
     let auth = basic(WRITE_KEY);
 
     let identify = json!({"messageId": "p-identify", "userId": USER_A, "anonymousId": "anon-p1",
@@ -110,6 +132,31 @@ fn no_raw_identifier_reaches_the_data_dir() {
         "traits": {"Phone": 4915112345678_u64, "EMAIL": "Carol.Numeric@Example.org"}});
     assert_eq!(post_json(&c, "/v1/identify", &numeric).status, 200);
 
+    // E-mails and phones anywhere: free text, nested traits, other trait keys, page URLs
+    // and search strings (also URL-encoded), names; context.ip dropped by default; a
+    // configured key pseudonymised.
+    let anywhere = json!({"messageId": "p-anywhere", "anonymousId": "anon-p2", "name": "Dana",
+        "properties": {"note": "write to dana.anywhere@example.net or +33 6 12 34 56 78",
+                       "loyaltyCard": LOYALTY_CARD,
+                       "url": "https://shop.example/account?email=ellen%40example.com&tab=1",
+                       "search": "orders of ellen@example.com"},
+        "context": {"ip": "203.0.113.77",
+                    "page": {"url": "https://shop.example/?phone=%2B14155550100",
+                             "search": "?phone=+1 415 555 0100&q=x",
+                             "title": "Account of harry@e-mail.example"},
+                    "traits": {"profile": {"contact": {"mail": "frank.trait@example.com"}},
+                               "emailAddress": "gina.key@example.com",
+                               "phoneNumber": "+1 415 555 0100", "e-mail": "harry@e-mail.example"}}});
+    assert_eq!(post_json(&c, "/v1/page", &anywhere).status, 200);
+    let page = || stored(&c, "p-anywhere");
+    assert!(page()["context"].get("ip").is_none(), "context.ip dropped");
+    assert!(is_hash(&page()["properties"]["loyaltyCard"]));
+    assert!(is_hash(&page()["context"]["traits"]["emailAddress"]));
+    assert!(page()["properties"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("&tab=1"));
+
     // The feed has every event, with 64-hex values where the raw ones were.
     let ids = feed_keys(&c);
     assert_eq!(
@@ -122,7 +169,8 @@ fn no_raw_identifier_reaches_the_data_dir() {
             "p-group",
             "p-beacon",
             "p-screen",
-            "p-numeric"
+            "p-numeric",
+            "p-anywhere"
         ]
     );
     let e = stored(&c, "p-identify");

@@ -31,7 +31,7 @@ use crate::{
     ingest::Ingest,
     keys::Keys,
     metrics::{Metrics, LINK_ANONYMOUS_CAP},
-    privacy::Pseudonymiser,
+    privacy::{PiiRules, Pseudonymiser},
     store::{DataDirLock, EventStore, LinkPolicy, LogStore},
     time::{SystemClock, TimeSource},
     writer::{Writer, WriterSettings, WriterThread},
@@ -119,7 +119,10 @@ impl AppState {
         let (stop, stopping) = watch::channel(false);
         let ingest = Ingest::new(
             config.limits.clone(),
-            Pseudonymiser::new(keys.hash_secret(), config.pseudonymise),
+            Pseudonymiser::new(keys.hash_secret(), config.pseudonymise).with_rules(PiiRules::new(
+                &config.pii_pseudonymise_keys,
+                &config.pii_drop_keys,
+            )),
         );
         let permits = (config.limits.max_inflight_bytes / PERMIT_BYTES).max(1);
         let spool = crate::kafka::Spool::for_config(&config, metrics.kafka.spool_full.clone());
