@@ -1,0 +1,350 @@
+//! What the Kafka tests share: the real tansu broker as a child process on a free
+//! loopback port, an rdkafka consumer reading a topic back from its start, a collector
+//! forwarding to it, and batches whose acknowledged messageIds are remembered.
+//!
+//! A missing tansu binary fails the test with the install command: never skipped.
+
+#![allow(dead_code)]
+
+use std::{
+    collections::HashMap,
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use cairn_testkit::{CollectorProcess, WRITE_KEY};
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer},
+    message::{Headers, Message as _},
+    ClientConfig, Offset, TopicPartitionList,
+};
+use serde_json::{json, Value};
+
+pub const INSTALL: &str =
+    "cargo install tansu --features dynostore --root $HOME/.cache/cairn/tansu (or bash scripts/install-test-deps.sh)";
+
+/// The tansu binary: `$CAIRN_TANSU`, else where scripts/install-test-deps.sh caches it.
+pub fn tansu_bin() -> PathBuf {
+    let bin = std::env::var_os("CAIRN_TANSU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/cairn/tansu/bin/tansu")
+        });
+    assert!(
+        bin.exists(),
+        "the Kafka tests need the tansu broker at {}: install it with `{INSTALL}`",
+        bin.display()
+    );
+    bin
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
+
+/// Polls `ready` until it holds or `timeout` passes; false on timeout.
+pub fn poll_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    ready()
+}
+
+/// A tansu broker (in-memory engine) on one port.
+pub struct Broker {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Self {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu_bin())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn tansu broker");
+        let broker = Self {
+            child: Some(child),
+            port,
+        };
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        assert!(
+            poll_until(Duration::from_secs(30), || TcpStream::connect(addr).is_ok()),
+            "tansu did not listen on {port}"
+        );
+        broker
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn create_topic(&self, name: &str, partitions: u32) {
+        let status = Command::new(tansu_bin())
+            .args([
+                "topic",
+                "create",
+                name,
+                "--partitions",
+                &partitions.to_string(),
+            ])
+            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run tansu topic create");
+        assert!(status.success(), "tansu topic create {name} failed");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("broker running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// SIGSTOP: the broker stops answering, its connections stay open.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after `freeze`.
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One message read back.
+#[derive(Debug, Clone)]
+pub struct Got {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: String,
+    pub value: Value,
+    pub headers: HashMap<String, String>,
+}
+
+impl Got {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// An rdkafka consumer assigned every partition of a topic from the beginning.
+pub struct Reader {
+    consumer: BaseConsumer,
+    pub got: Vec<Got>,
+}
+
+impl Reader {
+    pub fn new(broker: &str, topic: &str, partitions: i32) -> Self {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker)
+            .set("group.id", "cairn-test-reader")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut assignment = TopicPartitionList::new();
+        for p in 0..partitions {
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .expect("assign");
+        }
+        consumer.assign(&assignment).expect("assign");
+        Self {
+            consumer,
+            got: Vec::new(),
+        }
+    }
+
+    /// Reads until `done(all read so far)` or the timeout; returns whether `done` held.
+    pub fn read_until(&mut self, timeout: Duration, mut done: impl FnMut(&[Got]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !done(&self.got) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            if let Some(g) = self.poll_one(Duration::from_millis(200)) {
+                self.got.push(g);
+            }
+        }
+        true
+    }
+
+    /// The next message, if one comes within `timeout` (not kept in `got`).
+    pub fn poll_one(&self, timeout: Duration) -> Option<Got> {
+        match self.consumer.poll(timeout)? {
+            Ok(m) => {
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                let value =
+                                    h.value.map(|v| String::from_utf8_lossy(v).into_owned());
+                                (h.key.to_owned(), value.unwrap_or_default())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(Got {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                    value: serde_json::from_slice(m.payload().unwrap_or_default())
+                        .unwrap_or(Value::Null),
+                    headers,
+                })
+            }
+            Err(e) => {
+                eprintln!("consumer: {e}");
+                None
+            }
+        }
+    }
+
+    /// Reads until every id of `wanted` came as an event's messageId, or the timeout;
+    /// returns those still missing.
+    pub fn wait_for_ids(&mut self, wanted: &[String], timeout: Duration) -> Vec<String> {
+        let mut missing: std::collections::HashSet<String> = wanted.iter().cloned().collect();
+        for id in self.event_ids().keys() {
+            missing.remove(id);
+        }
+        self.read_until(timeout, |got| {
+            if let Some(id) = got.last().and_then(|g| g.header("messageId")) {
+                missing.remove(id);
+            }
+            missing.is_empty()
+        });
+        let mut left: Vec<String> = missing.into_iter().collect();
+        left.sort();
+        left
+    }
+
+    /// The messageIds of the event messages read so far, with how often each came.
+    pub fn event_ids(&self) -> HashMap<String, usize> {
+        let mut ids = HashMap::new();
+        for g in &self.got {
+            if g.header("kind") == Some("event") {
+                *ids.entry(g.header("messageId").unwrap_or("").to_owned())
+                    .or_default() += 1;
+            }
+        }
+        ids
+    }
+}
+
+/// A collector forwarding to `broker`'s `topic`, with the broker's reconnect quick.
+pub fn collector(dir: &Path, broker: &str, topic: &str, extra: &[&str]) -> CollectorProcess {
+    let mut args = vec![
+        "--kafka-brokers",
+        broker,
+        "--kafka-topic",
+        topic,
+        "--kafka-option",
+        "reconnect.backoff.ms=50",
+        "--kafka-option",
+        "reconnect.backoff.max.ms=500",
+    ];
+    args.extend_from_slice(extra);
+    CollectorProcess::start(env!("CARGO_BIN_EXE_cairn-collector"), dir, &args)
+}
+
+/// A batch of `per_user` track events for each of `users` (`u<N>`), numbered from
+/// `first` in `properties.n`, with messageIds `<tag>-<user>-<n>`.
+pub fn batch(tag: &str, users: std::ops::Range<u32>, first: u32, per_user: u32) -> Value {
+    let mut events = Vec::new();
+    for n in first..first + per_user {
+        for u in users.clone() {
+            events.push(json!({
+                "type": "track", "event": "view", "userId": format!("u{u}"),
+                "anonymousId": format!("a{u}"), "messageId": format!("{tag}-u{u}-{n}"),
+                "properties": {"n": n, "productId": "sku_1"}
+            }));
+        }
+    }
+    json!({ "batch": events })
+}
+
+/// The messageIds of a batch.
+pub fn ids_of(batch: &Value) -> Vec<String> {
+    batch["batch"]
+        .as_array()
+        .expect("batch")
+        .iter()
+        .map(|e| e["messageId"].as_str().expect("messageId").to_owned())
+        .collect()
+}
+
+/// Posts a batch to `url`; the status and the Retry-After header. A failed connection
+/// (a collector being killed) is status 0.
+pub fn post(client: &reqwest::blocking::Client, url: &str, body: &Value) -> (u16, Option<String>) {
+    match client
+        .post(format!("{url}/v1/batch"))
+        .basic_auth(WRITE_KEY, Some(""))
+        .json(body)
+        .send()
+    {
+        Ok(r) => {
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let status = r.status().as_u16();
+            let _ = r.bytes();
+            (status, retry)
+        }
+        Err(_) => (0, None),
+    }
+}
+
+/// A metric's value from the collector's /metrics (0 when absent).
+pub fn metric(client: &reqwest::blocking::Client, url: &str, name: &str) -> f64 {
+    let text = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
