@@ -17,7 +17,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use cairn_protocol::Kind;
 
 use axum::{
-    http::{header, HeaderName, Method},
+    http::{header, Method},
     routing::{delete, get, post},
     Router,
 };
@@ -25,7 +25,7 @@ use tokio::{
     net::TcpListener,
     sync::{watch, Semaphore},
 };
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 
 use crate::{
     ingest::Ingest,
@@ -182,12 +182,11 @@ pub fn app(state: AppState) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::CONTENT_ENCODING,
-            HeaderName::from_static("x-requested-with"),
-        ])
+        // Whatever headers a browser SDK asks for (RudderStack's `AnonymousId`,
+        // `RSA-Since-Last-Attempt`, `RSA-Request-Attempt`, ...; Segment's): the answer
+        // never carries credentials (origin `*`), so allowing any request header
+        // exposes nothing, and a client with a new header is not broken by a list.
+        .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([header::RETRY_AFTER])
         .max_age(Duration::from_secs(86400));
     let mut router = Router::new()
