@@ -111,10 +111,13 @@ pub fn check_consent(event: &Map<String, Value>, kind: Kind) -> Result<(), Refus
     if let Some(Value::Object(categories)) = grants.get("categoryPreferences") {
         grants = categories;
     }
-    let granted = grants
+    // Every key naming the purpose, in any case, must grant it: one `false` among
+    // `{"analytics": false, "Analytics": true}` refuses.
+    let mut named = grants
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(purpose))
-        .is_some_and(|(_, v)| v.as_bool() == Some(true));
+        .filter(|(name, _)| name.eq_ignore_ascii_case(purpose))
+        .peekable();
+    let granted = named.peek().is_some() && named.all(|(_, v)| v.as_bool() == Some(true));
     if granted {
         Ok(())
     } else {
@@ -170,6 +173,13 @@ mod tests {
         let other_purpose = json!({"type": "track", "event": "x", "userId": "u",
             "context": {"purpose": "marketing", "consent": {"analytics": true}}});
         assert_eq!(run(other_purpose), Err("consent"));
+        let two_cases = json!({"type": "track", "event": "x", "anonymousId": "a",
+            "context": {"consent": {"analytics": false, "Analytics": true}}});
+        assert_eq!(
+            run(two_cases),
+            Err("consent"),
+            "one refusal among the cases refuses"
+        );
     }
 
     #[test]

@@ -164,25 +164,42 @@ fn check_type(event: &mut Map<String, Value>, endpoint: Option<Kind>) -> Result<
 
 /// Ids may be strings or numbers; numbers become strings. Empty or null counts as absent.
 fn normalise_id(event: &mut Map<String, Value>, field: &'static str) -> Result<(), Refusal> {
-    let normalised = match event.get(field) {
-        None => return Ok(()),
-        Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) if s.chars().count() <= MAX_ID_CHARS => return Ok(()),
-        Some(Value::Number(n)) => Some(Value::String(n.to_string())),
-        Some(Value::String(_)) => {
-            return Err(Refusal::new(
+    let normalised =
+        match event.get(field) {
+            None => return Ok(()),
+            Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) if s.chars().count() <= MAX_ID_CHARS => return Ok(()),
+            // Ids from JavaScript are exact only up to 2^53; larger numbers (and fractions)
+            // would collide once rounded, so they must come as strings.
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v <= MAX_SAFE_INTEGER) => {
+                Some(Value::String(n.to_string()))
+            }
+            Some(Value::Number(n))
+                if n.as_i64()
+                    .is_some_and(|v| v.unsigned_abs() <= MAX_SAFE_INTEGER) =>
+            {
+                Some(Value::String(n.to_string()))
+            }
+            Some(Value::Number(_)) => return Err(Refusal::new(
                 "invalid_id",
-                format!("{field} is longer than {MAX_ID_CHARS} characters"),
-            ))
-        }
-        Some(_) => {
-            return Err(Refusal::new(
-                "invalid_id",
-                format!("{field} must be a string or a number"),
-            ))
-        }
-    };
+                format!(
+                    "{field} is a number that is not an integer within ±2^53; send it as a string"
+                ),
+            )),
+            Some(Value::String(_)) => {
+                return Err(Refusal::new(
+                    "invalid_id",
+                    format!("{field} is longer than {MAX_ID_CHARS} characters"),
+                ))
+            }
+            Some(_) => {
+                return Err(Refusal::new(
+                    "invalid_id",
+                    format!("{field} must be a string or a number"),
+                ))
+            }
+        };
     match normalised {
         Some(v) => event.insert(field.into(), v),
         None => event.remove(field),
@@ -190,7 +207,16 @@ fn normalise_id(event: &mut Map<String, Value>, field: &'static str) -> Result<(
     Ok(())
 }
 
+/// Largest integer every JSON client holds exactly (2^53 - 1).
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// RFC 3339 only: a four-digit year (chrono also reads `+10000-01-01T...`, which is not
+/// RFC 3339 and which downstream readers would refuse).
 pub fn parse_time(text: &str) -> Option<DateTime<FixedOffset>> {
+    let year = text.as_bytes().get(..5)?;
+    if !(year[..4].iter().all(u8::is_ascii_digit) && year[4] == b'-') {
+        return None;
+    }
     DateTime::parse_from_rfc3339(text).ok()
 }
 
@@ -247,6 +273,18 @@ mod tests {
             (
                 json!({"type": "track", "event": "x", "userId": "u", "timestamp": "yesterday"}),
                 "invalid_timestamp",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": "u", "timestamp": "+10000-01-01T00:00:00Z"}),
+                "invalid_timestamp",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": 9007199254740993_u64}),
+                "invalid_id",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": 1.5}),
+                "invalid_id",
             ),
             (
                 json!({"type": "alias", "userId": "u"}),
