@@ -106,6 +106,9 @@ pub struct Limits {
     /// Request bytes held in memory at once; past this, 503 with Retry-After.
     #[arg(long, env = "CAIRN_MAX_INFLIGHT_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_inflight_bytes: usize,
+    /// Feed response bytes held in memory at once, until sent; past this, 503.
+    #[arg(long, env = "CAIRN_MAX_RESPONSE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_response_bytes: usize,
     /// How long a messageId is remembered for deduplication, in hours.
     #[arg(long, env = "CAIRN_DEDUP_HOURS", default_value_t = 7 * 24)]
     pub dedup_hours: u64,

@@ -99,12 +99,13 @@ async fn accept(
             });
         }
     }
-    for rejected in &parsed.rejected {
+    for (reason, count) in &parsed.rejected_by_reason {
         s.metrics
             .rejected
-            .with_label_values(&[rejected.reason])
-            .inc();
+            .with_label_values(&[reason])
+            .inc_by(*count);
     }
+    let rejected_count = parsed.rejected_count();
     let (events, refused_links): (Vec<_>, Vec<_>) =
         parsed.events.into_iter().map(|(_, e, r)| (e, r)).unzip();
     let outcomes = if events.is_empty() {
@@ -134,6 +135,7 @@ async fn accept(
         "accepted": outcomes.len(),
         "duplicates": duplicates,
         "rejected": parsed.rejected,
+        "rejectedCount": rejected_count,
     }))
     .into_response())
 }

@@ -61,6 +61,8 @@ struct Shared {
     /// the body), which cannot be authenticated before their body is read: a pool of
     /// their own, so unauthenticated bodies never take the budget of keyed requests.
     inflight_keyless: Arc<Semaphore>,
+    /// Feed response bytes held until sent (`--max-response-bytes`).
+    responses: Arc<Semaphore>,
     committed: watch::Receiver<u64>,
     /// Held by a deletion from its search to its zeroing: deletions finish in order.
     deletions: tokio::sync::Mutex<()>,
@@ -135,6 +137,9 @@ impl AppState {
             metrics,
             inflight: Arc::new(Semaphore::new(permits)),
             inflight_keyless: Arc::new(Semaphore::new((permits / KEYLESS_SHARE).max(1))),
+            responses: Arc::new(Semaphore::new(
+                (config.limits.max_response_bytes / PERMIT_BYTES).max(1),
+            )),
             committed,
             deletions: tokio::sync::Mutex::new(()),
             stopping,
