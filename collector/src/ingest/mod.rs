@@ -4,6 +4,8 @@
 
 mod body;
 mod context;
+#[doc(hidden)]
+pub mod fuzz;
 mod links;
 mod validate;
 

@@ -5,6 +5,8 @@
 mod dedup;
 mod deletion;
 mod frame;
+#[doc(hidden)]
+pub mod fuzz;
 mod index;
 mod lock;
 mod log;
