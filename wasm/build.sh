@@ -108,7 +108,7 @@ for f in "${shipped[@]}"; do
 done
 # The bar is 30,720 B; until it is reached the budget is a ratchet at the
 # last measured size (+1 KB), so no change makes the tracker heavier unnoticed.
-budget=48000
+budget=47500
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
 if (( total > budget )); then
     # Fatal, so CI guards the budget; the package is written all the same, and

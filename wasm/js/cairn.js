@@ -99,7 +99,7 @@ async function adopt() {
     }
     evs.sort((a, b) => stamp(a[1]) - stamp(b[1]));
     // An empty key: the purpose is not consented (any more), so only the delete.
-    for (const [p, v] of evs) { const k = w.adopt(p, v); if (k) o.push([mine(k), v]); }
+    for (const [p, v] of evs) { const k = w.stored(p, '', v); if (k) o.push([mine(k), v]); }
     if (o.length) await backend.write(o);
     return evs.length;
   };
@@ -213,7 +213,7 @@ function listen() {
   addEventListener('pagehide', (e) => { safe(left); bye(!e.persisted); if (!e.persisted && release) release(); });
   if (self.BroadcastChannel) {
     chan = new BroadcastChannel('cairn');
-    chan.onmessage = (e) => { safe(() => w.setConsent(e.data)); readopt(); };
+    chan.onmessage = (e) => { safe(() => w.ctl(8 + e.data)); readopt(); };
   }
   setTimeout(readopt, 1500);
   setInterval(readopt, 30000);
@@ -229,7 +229,7 @@ export function init(o) {
     }
     backend = await open(false);
     if (backend) {
-      for (const [k, v] of await backend.get('k:')) w.load(k, v);
+      for (const [k, v] of await backend.get('k:')) w.stored(-1, k, v);
       await adopt();
     }
     const s = self.screen || {};
@@ -256,7 +256,7 @@ export function init(o) {
     on = true;
     views = o.autoPageViews !== false;
     clicks = o.trackClicks !== false;
-    auto.start(o, { track, context: (m) => w.call(6, m, '', ''), consented: () => w.consent() > 0 });
+    auto.start(o, { track, context: (m) => w.call(6, m, '', ''), consented: () => w.ctl(5) > 0 });
     listen();
     shown = location.href.split('#')[0];
     autoPageView();
@@ -281,13 +281,13 @@ export const group = (groupId, traits) => call(5, groupId, J(traits));
 export const reset = () => { guard(() => w.ctl(2)); };
 export function setConsent(consent) {
   const b = guard(() => bits(consent));
-  guard(() => w.setConsent(b));
+  guard(() => w.ctl(8 + b)); // ctl 8 + bits: setConsent (see src/lib.rs)
   if (chan) chan.postMessage(b);
   // Closed tabs' queues too: events of a purpose no longer consented are deleted.
   readopt();
 }
 export const getConsent = () => guard(() => {
-  const b = w.consent(), c = {};
+  const b = w.ctl(5), c = {};
   PURPOSES.forEach((p, i) => { c[p] = !!(b & (1 << i)); });
   return c;
 });

@@ -244,20 +244,22 @@ fn queued(t: Tracked) -> bool {
 
 // --- Exports (called by js/cairn.js only) ----------------------------------------
 
-// Hands one stored entry to the store before `start` (host start-up read).
+// The two store hand-overs share one export (fewer shims and less glue):
+//   load(key, value): one stored entry, before `start` (the host's start-up read);
+//     returns "".
+//   adopt(value) with `purpose` (its index) >= 0: an event left by a closed tab;
+//     returns its new key, which the host writes (with the old key's deletion) in
+//     one transaction. Before `start` it is simply loaded; afterwards the engine
+//     reloads to include it at the next `pump` (the host calls it once after
+//     adopting a batch). An empty key: the purpose is not consented, the event is
+//     not taken (the host only deletes it).
 #[wasm_bindgen(skip_jsdoc)]
-pub fn load(key: &str, value: Vec<u8>) {
-    STORE.with(|s| s.load(key, value));
-}
-
-// Takes an event left by a closed tab (`purpose` is its index) and returns its
-// new key, which the host writes (with the old key's deletion) in one transaction.
-// Before `start` it is simply loaded; afterwards the engine reloads to include it
-// at the next `pump` (the host calls it once after adopting a batch). An empty key:
-// the purpose is not consented, the event is not taken (the host only deletes it).
-#[wasm_bindgen(skip_jsdoc)]
-pub fn adopt(purpose: u8, value: Vec<u8>) -> Result<String, JsValue> {
-    let p = Purpose::from_index(purpose).ok_or(WebError::Invalid("purpose".into()))?;
+pub fn stored(purpose: i32, key: &str, value: Vec<u8>) -> Result<String, JsValue> {
+    if purpose < 0 {
+        STORE.with(|s| s.load(key, value));
+        return Ok(String::new());
+    }
+    let p = Purpose::from_index(purpose as u8).ok_or(WebError::Invalid("purpose".into()))?;
     let taken = T.with(|t| match t.borrow_mut().as_mut() {
         Some(t) if !t.engine.consent().allows(p) => false,
         Some(t) => {
@@ -351,22 +353,12 @@ fn reset(t: &mut Tracker) -> R<f64> {
     Ok(0.0)
 }
 
-// The purposes granted, as a bit set (bit `Purpose::index`).
-#[wasm_bindgen(skip_jsdoc, js_name = setConsent)]
-pub fn set_consent(consent: u8) -> Result<(), JsValue> {
-    with(|t| {
-        let c = options::consent(consent);
-        t.engine.set_consent(c)?;
-        t.after_consent();
-        t.settle(None);
-        Ok(())
-    })
-}
-
-// The consent state as a purpose bit set.
-#[wasm_bindgen(skip_jsdoc)]
-pub fn consent() -> Result<u8, JsValue> {
-    with(|t| Ok(options::bits(t.engine.consent())))
+// Sets the purposes granted, a bit set (bit `Purpose::index`).
+fn set_consent(t: &mut Tracker, bits: u8) -> R<f64> {
+    t.engine.set_consent(options::consent(bits))?;
+    t.after_consent();
+    t.settle(None);
+    Ok(0.0)
 }
 
 /// A flush() rejects at once rather than wait out a longer backoff (up to an hour
@@ -459,6 +451,8 @@ pub fn anonymous_id() -> Result<String, JsValue> {
 // Events waiting, including the upload in flight.
 // The calls without arguments share one export too (`op` picks):
 //   0 pump (timer callback)   1 hide   2 reset   3 flush   4 queued
+//   5 consent: the purposes granted as a bit set (bit `Purpose::index`)
+//   8 + bits: setConsent(bits), bits < 8 (the consent itself is the argument)
 #[wasm_bindgen(skip_jsdoc)]
 pub fn ctl(op: u8) -> Result<f64, JsValue> {
     with(|t| match op {
@@ -468,6 +462,8 @@ pub fn ctl(op: u8) -> Result<f64, JsValue> {
         3 => flush(t),
         // Events waiting, including the upload in flight.
         4 => Ok(t.engine.queued() as f64),
+        5 => Ok(options::bits(t.engine.consent()).into()),
+        8..=15 => set_consent(t, op - 8),
         _ => Err(WebError::Invalid("unknown ctl".into())),
     })
 }
