@@ -7,7 +7,9 @@
 // Rules of the page: every product event carries the product's full context; one user
 // action is one event (a recommended product's click is recommendation_clicked, a
 // search result's is search_result_click, a listing's is product_clicked); the
-// tracker's own autocapture (scroll, time, links, forms, impressions) is on.
+// tracker's own autocapture is on for what the page does not track itself (scroll,
+// time, exits, downloads, forms, impressions; not links: the shop's links are its
+// product clicks).
 import * as cairn from './pkg/cairn.js';
 
 const params = new URLSearchParams(location.search);
@@ -49,7 +51,7 @@ function call(fn, ...args) {
 }
 
 function tile(p, list, i) {
-  return `<div class="card" data-cairn-product="${p.id}" data-cairn-list="${list}"><div class="emoji">${p.emoji}</div>
+  return `<div class="card" data-cairn-product="${p.id}"><div class="emoji">${p.emoji}</div>
     <a href="?p=${p.id}" data-nav data-open="${p.id}" data-list="${list}" data-pos="${i}">${esc(p.name)}</a>
     <div>${money(p.price)} · ${esc(p.brand)}</div><button data-add="${p.id}">Add to cart</button></div>`;
 }
@@ -216,7 +218,8 @@ async function stored(after = 0) {
 }
 
 try {
-  await cairn.init({ writeKey, hashKey: 'demo-hash-key', autocapture: true, flushInterval: 1000 });
+  const autocapture = { scroll: true, time: true, quickExit: true, pageExit: true, downloads: true, forms: true, impressions: true };
+  await cairn.init({ writeKey, hashKey: 'demo-hash-key', autocapture, flushInterval: 1000 });
   const c = cairn.getConsent();
   log(`init(writeKey "${writeKey}") consent ${JSON.stringify(c)}, anonymousId ${cairn.anonymousId()}`);
   $('#banner').hidden = sessionStorage.getItem('cairnDemoAsked') === '1';
