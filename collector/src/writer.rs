@@ -81,6 +81,11 @@ impl Writer {
         (Self { jobs: tx }, WriterThread(handle))
     }
 
+    /// Jobs waiting in the writer's queue.
+    pub fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
     /// False once the writer thread has ended (it never does before shutdown unless it
     /// panicked).
     pub fn is_running(&self) -> bool {

@@ -21,6 +21,10 @@ use crate::{
     CollectorError,
 };
 
+/// Requests waiting for the writer past which new ones are shed (about two commit
+/// groups of 100-event batches at the measured capacity).
+const MAX_QUEUED_REQUESTS: usize = 256;
+
 pub async fn ingest(
     State(state): State<AppState>,
     endpoint: Endpoint,
@@ -55,6 +59,14 @@ async fn accept(
             return Err(CollectorError::Unauthorized)
         }
         None => {}
+    }
+    // Load shedding: with this many requests waiting for the writer, a new one would
+    // wait for several commits; it is answered 503 at once, before its body is read,
+    // so acknowledged requests keep their latency.
+    if s.writer.queued() >= MAX_QUEUED_REQUESTS {
+        return Err(CollectorError::Overloaded {
+            retry_after_secs: s.config.limits.retry_after_secs,
+        });
     }
     let limit = s.config.limits.max_batch_bytes;
     let reserved = match content_length(&headers) {
