@@ -219,7 +219,7 @@ async function stored(after = 0) {
 
 try {
   const autocapture = { scroll: true, time: true, quickExit: true, pageExit: true, downloads: true, forms: true, impressions: true };
-  await cairn.init({ writeKey, hashKey: 'demo-hash-key', autocapture, flushInterval: 1000 });
+  await cairn.init({ writeKey, hashKey: 'demo-hash-key', autocapture });
   const c = cairn.getConsent();
   log(`init(writeKey "${writeKey}") consent ${JSON.stringify(c)}, anonymousId ${cairn.anonymousId()}`);
   $('#banner').hidden = sessionStorage.getItem('cairnDemoAsked') === '1';

@@ -55,7 +55,7 @@ interface InitOptionsBase {
   pageContext?: boolean;
   /** Upload when this many events are queued (default 20). */
   flushAt?: number;
-  /** Upload this long (ms) after the oldest queued event (default 10000). */
+  /** Upload this long (ms) after the oldest queued event (default 1000 on the web: a click reaches the collector, and the recommendations, within about a second). */
   flushInterval?: number;
   maxQueueEvents?: number;
   maxQueueBytes?: number;

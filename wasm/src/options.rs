@@ -34,6 +34,10 @@ pub fn config(
     c.write_key_in_body = true;
     // fetch keepalive and sendBeacon refuse bodies over 64 KiB.
     c.max_batch_bytes = 60_000;
+    // A page's events reach the collector about a second after they happen (seed
+    // 001: personalisation within 5 s of an interaction), where apps batch for 10 s:
+    // a page may close at any time, and a click should change what it recommends.
+    c.flush_interval = Duration::from_secs(1);
     // Identities are hashed by default, as on mobile: a hashKey is required unless
     // hashIdentities is false explicitly.
     c.hash_key = hash_key.into();
