@@ -84,7 +84,8 @@ fun bench(endpoint: String, writeKey: String, dataDir: String, n: Int) {
             t.trackEvent(SeedEvent.AddToCart(productId = "sku-123", quantity = 1))
             seed[i] = System.nanoTime() - s
         }
-        println("queued ${t.queued()} (all ${2 * n + 20_000} + the consent record), lastError=${t.lastError()}")
+        // The queue keeps maxQueueEvents (10,000); older events are dropped as overflow.
+        println("queued ${t.queued()} of ${2 * n + 20_000} tracked, lastError=${t.lastError()}")
         report("track(name, map)", custom)
         report("trackEvent(AddToCart)", seed)
         runBlocking { t.flushAwait(60_000) }
