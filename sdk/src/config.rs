@@ -2,6 +2,7 @@
 //! product's rules (Segment's published limits where there is no reason to differ).
 
 use crate::consent::ConsentMode;
+use cairn_protocol::limits;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -80,9 +81,9 @@ impl Default for Config {
             consent_mode: ConsentMode::OptIn,
             flush_at: 20,
             flush_interval: Duration::from_secs(10),
-            max_batch_events: 100,
-            max_batch_bytes: 500 * 1024,
-            max_event_bytes: 32 * 1024,
+            max_batch_events: limits::MAX_BATCH_EVENTS,
+            max_batch_bytes: limits::MAX_BATCH_BYTES,
+            max_event_bytes: limits::MAX_EVENT_BYTES,
             max_queue_events: 10_000,
             max_queue_bytes: 8 * 1024 * 1024,
             max_event_age: Duration::from_secs(7 * 24 * 3600),

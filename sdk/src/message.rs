@@ -85,18 +85,21 @@ impl Message<'_> {
             out.extend_from_slice(self.context.as_bytes());
             out.push(b',');
         }
-        out.extend_from_slice(b"\"sessionId\":");
+        push_key(out, field::SESSION_ID);
         text::push_str(out, self.session_id);
-        out.extend_from_slice(b",\"consent\":");
+        out.push(b',');
+        push_key(out, field::CONSENT);
         text::write_consent(out, &self.consent);
-        out.extend_from_slice(b",\"purpose\":\"");
+        out.push(b',');
+        push_key(out, field::PURPOSE);
         let purpose = self
             .purpose
             .map_or(field::CONSENT_RECORD_PURPOSE, Purpose::as_str);
-        out.extend_from_slice(purpose.as_bytes());
-        out.push(b'"');
+        text::push_str(out, purpose);
         if !self.hashed.is_empty() {
-            out.extend_from_slice(b",\"hashed\":[");
+            out.push(b',');
+            push_key(out, field::HASHED);
+            out.push(b'[');
             for (i, path) in self.hashed.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
@@ -107,6 +110,12 @@ impl Message<'_> {
         }
         out.extend_from_slice(b"}}");
     }
+}
+
+/// Appends `"name":` (Cairn's context field names are cairn-protocol's).
+fn push_key(out: &mut Vec<u8>, name: &str) {
+    text::push_str(out, name);
+    out.push(b':');
 }
 
 const CONTEXT_KEY: &[u8] = b",\"context\":{";
@@ -141,7 +150,8 @@ pub fn expand(
     match dropped {
         Some(d) => {
             out.extend_from_slice(&stored[split..stored.len() - 2]);
-            out.extend_from_slice(b",\"dropped\":");
+            out.push(b',');
+            push_key(out, field::DROPPED);
             out.extend_from_slice(d);
             out.extend_from_slice(b"}}");
         }

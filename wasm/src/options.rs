@@ -33,7 +33,7 @@ pub fn config(
     // sendBeacon cannot set headers: the key also travels in the body.
     c.write_key_in_body = true;
     // fetch keepalive and sendBeacon refuse bodies over 64 KiB.
-    c.max_batch_bytes = 60_000;
+    c.max_batch_bytes = cairn_protocol::limits::MAX_BROWSER_BATCH_BYTES;
     // A page's events reach the collector about a second after they happen (seed
     // 001: personalisation within 5 s of an interaction), where apps batch for 10 s:
     // a page may close at any time, and a click should change what it recommends.
