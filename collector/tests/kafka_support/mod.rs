@@ -180,6 +180,7 @@ impl Reader {
             .set("bootstrap.servers", broker)
             .set("group.id", "cairn-test-reader")
             .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "20")
             .create()
             .expect("consumer");
         let mut assignment = TopicPartitionList::new();
