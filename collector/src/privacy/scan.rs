@@ -207,8 +207,9 @@ fn find(s: &str) -> Vec<(usize, usize, Kind)> {
     let mut i = 0;
     while i < b.len() {
         if let Some((start, end)) = email_at(b, i) {
-            // Drop phones found inside this address.
-            found.retain(|&(s, _, _)| s < start);
+            // An address wins over what was found overlapping it (a phone in its local
+            // part, an earlier address whose domain its local part runs into).
+            found.retain(|&(_, e, _)| e <= start);
             found.push((start, end, Kind::Email));
             i = end;
             continue;
@@ -360,6 +361,20 @@ mod tests {
             .unwrap()
             .ends_with("&q=shoes"));
         assert_eq!(out["messageId"], "m-1");
+    }
+
+    #[test]
+    fn overlapping_matches_do_not_split_the_string() {
+        // Found by the ingest fuzzer: a phone-like run inside an address's local part,
+        // and an address whose local part runs into an earlier one's domain.
+        for (text, raw) in [
+            ("x 123456789.a@b.co", "a@b.co"),
+            ("a@b.co.c@d.co", "c@d.co"),
+            ("1 23456789012@x.io y@x.io", "y@x.io"),
+        ] {
+            let out = scanned(json!({"properties": {"t": text}}), &default_rules()).to_string();
+            assert!(!out.contains(raw), "{text}: {out}");
+        }
     }
 
     #[test]
