@@ -164,42 +164,43 @@ fn check_type(event: &mut Map<String, Value>, endpoint: Option<Kind>) -> Result<
 
 /// Ids may be strings or numbers; numbers become strings. Empty or null counts as absent.
 fn normalise_id(event: &mut Map<String, Value>, field: &'static str) -> Result<(), Refusal> {
-    let normalised =
-        match event.get(field) {
-            None => return Ok(()),
-            Some(Value::Null) => None,
-            Some(Value::String(s)) if s.trim().is_empty() => None,
-            Some(Value::String(s)) if s.chars().count() <= MAX_ID_CHARS => return Ok(()),
-            // Ids from JavaScript are exact only up to 2^53; larger numbers (and fractions)
-            // would collide once rounded, so they must come as strings.
-            Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v <= MAX_SAFE_INTEGER) => {
-                Some(Value::String(n.to_string()))
-            }
-            Some(Value::Number(n))
-                if n.as_i64()
-                    .is_some_and(|v| v.unsigned_abs() <= MAX_SAFE_INTEGER) =>
-            {
-                Some(Value::String(n.to_string()))
-            }
-            Some(Value::Number(_)) => return Err(Refusal::new(
+    let normalised = match event.get(field) {
+        None => return Ok(()),
+        Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) if s.chars().count() <= MAX_ID_CHARS => return Ok(()),
+        // Ids from JavaScript are exact only up to 2^53; larger numbers (and fractions)
+        // would collide once rounded, so they must come as strings.
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v <= MAX_SAFE_INTEGER) => {
+            Some(Value::String(n.to_string()))
+        }
+        Some(Value::Number(n))
+            if n.as_i64()
+                .is_some_and(|v| v.unsigned_abs() <= MAX_SAFE_INTEGER) =>
+        {
+            Some(Value::String(n.to_string()))
+        }
+        Some(Value::Number(_)) => {
+            return Err(Refusal::new(
                 "invalid_id",
                 format!(
                     "{field} is a number that is not an integer within ±2^53; send it as a string"
                 ),
-            )),
-            Some(Value::String(_)) => {
-                return Err(Refusal::new(
-                    "invalid_id",
-                    format!("{field} is longer than {MAX_ID_CHARS} characters"),
-                ))
-            }
-            Some(_) => {
-                return Err(Refusal::new(
-                    "invalid_id",
-                    format!("{field} must be a string or a number"),
-                ))
-            }
-        };
+            ))
+        }
+        Some(Value::String(_)) => {
+            return Err(Refusal::new(
+                "invalid_id",
+                format!("{field} is longer than {MAX_ID_CHARS} characters"),
+            ))
+        }
+        Some(_) => {
+            return Err(Refusal::new(
+                "invalid_id",
+                format!("{field} must be a string or a number"),
+            ))
+        }
+    };
     match normalised {
         Some(v) => event.insert(field.into(), v),
         None => event.remove(field),
