@@ -429,7 +429,10 @@ pub fn done(id: f64, status: u16, retry_after: f64) -> Result<(), JsValue> {
         };
         let failed = match &outcome {
             Outcome::Transport(_) => Some("upload failed: the collector did not answer".into()),
-            Outcome::Status { code, .. } if *code >= 500 || *code == 408 || *code == 429 => {
+            // A refused key (401/403) keeps the events (the core pauses): said too.
+            Outcome::Status { code, .. }
+                if *code >= 500 || matches!(*code, 401 | 403 | 408 | 429) =>
+            {
                 Some(["upload failed: HTTP ", &digits((*code).into())].concat())
             }
             _ => None,

@@ -9,6 +9,7 @@ mod consent;
 mod crash;
 mod delivery;
 mod example;
+mod first_hour;
 mod identity;
 mod run_command;
 mod shop_loop;
