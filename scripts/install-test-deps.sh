@@ -43,6 +43,8 @@ npm_ci_if_changed "${root}/collector/tests/clients"
 apt_missing=()
 [[ -f /usr/share/java/jna.jar ]] || apt_missing+=(libjna-java)
 command -v java >/dev/null 2>&1 || apt_missing+=(default-jdk-headless)
+# openssl makes the test CA of the mobile HTTPS tests (keytool comes with the JDK).
+command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
 if (( ${#apt_missing[@]} )); then
     step "apt-get install ${apt_missing[*]}"
     sudo_cmd=()
