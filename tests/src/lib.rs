@@ -320,3 +320,78 @@ impl Drop for TestDir {
         }
     }
 }
+
+/// The browser tests' tools: the demo shop's directory (with the web tracker that
+/// wasm/build.sh put in its pkg/) and playwright-core's module, checked to exist.
+pub fn browser_tools() -> (PathBuf, PathBuf) {
+    let root = workspace_root();
+    let shop = root.join("examples/web");
+    let playwright = root.join("wasm/tests/browser/node_modules/playwright-core/index.mjs");
+    assert!(
+        shop.join("pkg/cairn.js").exists(),
+        "examples/web/pkg is missing: run `bash wasm/build.sh`"
+    );
+    assert!(
+        playwright.exists(),
+        "playwright-core is missing: run scripts/install-test-deps.sh"
+    );
+    (shop, playwright)
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Runs `tests/web/<script>` under node with playwright-core's module first, then
+/// `args`; fails the test on a non-zero exit and returns its `KEY json` lines.
+pub fn run_browser_script(
+    script: &str,
+    args: &[&str],
+) -> std::collections::BTreeMap<String, Value> {
+    let (_, playwright) = browser_tools();
+    let out = std::process::Command::new("node")
+        .arg(workspace_root().join("tests/web").join(script))
+        .arg(format!("file://{}", playwright.display()))
+        .args(args)
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                serde_json::from_str(v).unwrap_or(Value::Null),
+            )
+        })
+        .collect()
+}
+
+/// The feed's events of one anonymous visitor, once `done` says they are all there
+/// (polled, at most 15 s).
+pub fn visitor_events(
+    collector: &CollectorProcess,
+    anon: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let mine: Vec<Value> = feed_events(collector)
+            .into_iter()
+            .filter(|e| e["anonymousId"] == anon)
+            .collect();
+        if done(&mine) || std::time::Instant::now() > deadline {
+            return mine;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -5,49 +5,11 @@
 //! the consent banner is answered: it is sent, with its outside referrer, after
 //! "Accept all", and nothing but the record of the choice is sent after "Reject".
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
 use cairn_e2e::*;
-use serde_json::Value;
-
-/// The feed's events of one visitor, once `done` says they are all there (or 15 s).
-fn visitor_events(
-    collector: &CollectorProcess,
-    anon: &str,
-    done: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let mine: Vec<Value> = feed_events(collector)
-            .into_iter()
-            .filter(|e| e["anonymousId"] == anon)
-            .collect();
-        if done(&mine) || Instant::now() > deadline {
-            return mine;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn demo_shop_wrong_key_and_landing_page_in_chromium() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let shop = root.join("examples/web");
-    let playwright = root.join("wasm/tests/browser/node_modules/playwright-core/index.mjs");
-    assert!(
-        shop.join("pkg/cairn.js").exists(),
-        "examples/web/pkg is missing: run `bash wasm/build.sh`"
-    );
-    assert!(
-        playwright.exists(),
-        "playwright-core is missing: run scripts/install-test-deps.sh"
-    );
+    let (shop, _) = browser_tools();
     let dir = test_dir("first-hour");
     let collector = CollectorProcess::start(
         collector_bin(),
@@ -59,29 +21,10 @@ fn demo_shop_wrong_key_and_landing_page_in_chromium() {
             "demo-hash-key",
         ],
     );
-    let out = Command::new("node")
-        .arg(root.join("tests/web/first_hour.mjs"))
-        .arg(format!("file://{}", playwright.display()))
-        .arg(format!("{}/demo/", collector.url))
-        .arg(WRITE_KEY)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the browser part failed:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let seen = run_browser_script(
+        "first_hour.mjs",
+        &[&format!("{}/demo/", collector.url), WRITE_KEY],
     );
-    let seen: BTreeMap<String, Value> = stdout
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                serde_json::from_str(v).unwrap_or(Value::Null),
-            )
-        })
-        .collect();
 
     // A wrong key: said, and kept.
     let refused = &seen["WRONG_KEY"];
@@ -97,7 +40,7 @@ fn demo_shop_wrong_key_and_landing_page_in_chromium() {
     // The right key delivers them, once.
     let anon = refused["anon"].as_str().unwrap();
     assert_eq!(seen["FIXED"]["anon"], anon, "the same browser");
-    assert_eq!(seen["FIXED"]["queued"], 0, "{stdout}");
+    assert_eq!(seen["FIXED"]["queued"], 0, "{seen:?}");
     let mine = visitor_events(&collector, anon, |m| {
         m.iter().any(|e| e["event"] == "add_to_cart")
     });

@@ -8,7 +8,6 @@
 //! Needs wasm/build.sh's examples/web/pkg, playwright-core in wasm/tests/browser and
 //! Debian's chromium (scripts/install-test-deps.sh), and the workspace binaries.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -83,20 +82,7 @@ fn seed_other_shoppers(collector: &CollectorProcess) {
 
 #[test]
 fn demo_shop_loop_in_chromium_changes_recommendations() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let shop = root.join("examples/web");
-    let playwright = root.join("wasm/tests/browser/node_modules/playwright-core/index.mjs");
-    assert!(
-        shop.join("pkg/cairn.js").exists(),
-        "examples/web/pkg is missing: run `bash wasm/build.sh`"
-    );
-    assert!(
-        playwright.exists(),
-        "playwright-core is missing: run scripts/install-test-deps.sh"
-    );
+    let (shop, _) = browser_tools();
     let dir = test_dir("shop-loop");
     let collector = CollectorProcess::start(
         collector_bin(),
@@ -128,29 +114,8 @@ fn demo_shop_loop_in_chromium_changes_recommendations() {
     }
 
     let url = format!("{}/demo/?writeKey={WRITE_KEY}&reco={reco}", collector.url);
-    let out = Command::new("node")
-        .arg(root.join("tests/web/shop_loop.mjs"))
-        .arg(format!("file://{}", playwright.display()))
-        .arg(&url)
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the shop loop failed:\n{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: BTreeMap<String, Value> = stdout
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                serde_json::from_str(v).unwrap_or(Value::Null),
-            )
-        })
-        .collect();
-    assert!(!seen.contains_key("PAGE_ERROR"), "{stdout}");
+    let seen = run_browser_script("shop_loop.mjs", &[&url]);
+    assert!(!seen.contains_key("PAGE_ERROR"), "{seen:?}");
     let also: Vec<&str> = seen["ALSO_VIEWED"]
         .as_array()
         .unwrap()
@@ -163,7 +128,7 @@ fn demo_shop_loop_in_chromium_changes_recommendations() {
     );
     assert_ne!(
         seen["HOME_AFTER"]["recommendations"], seen["HOME_BEFORE"],
-        "the home page's recommendations did not change: {stdout}"
+        "the home page's recommendations did not change: {seen:?}"
     );
     println!(
         "shop loop: add to cart -> changed home recommendations in {} ms (budget 5,000)",
@@ -172,18 +137,10 @@ fn demo_shop_loop_in_chromium_changes_recommendations() {
 
     // One event per action, each product event with its context.
     let anon = seen["ANONYMOUS_ID"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mine = loop {
-        let mine: Vec<Value> = feed_events(&collector)
-            .into_iter()
-            .filter(|e| e["anonymousId"] == anon.as_str())
-            .collect();
-        let has = |n: &str| mine.iter().any(|e| e["event"] == n);
-        if has("add_to_cart") && has("recommendation_shown") || Instant::now() > deadline {
-            break mine;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mine = visitor_events(&collector, &anon, |m| {
+        let has = |n: &str| m.iter().any(|e| e["event"] == n);
+        has("add_to_cart") && has("recommendation_shown")
+    });
     let count = |n: &str| mine.iter().filter(|e| e["event"] == n).count();
     assert_eq!(count("consent_changed"), 1);
     assert_eq!(count("product_clicked"), 1, "one click, one event");
