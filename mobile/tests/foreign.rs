@@ -784,6 +784,42 @@ fn swift_bindings_generate_and_committed_copy_is_current() {
     }
 }
 
+/// A write key the collector refuses never loses data silently (issue 11): flushAwait
+/// throws with the refusal, lastError says it, the events stay queued; a second process
+/// with the right key on the same data dir delivers them once.
+#[test]
+fn kotlin_wrong_key_keeps_the_events_and_the_right_key_delivers_them_once() {
+    let collector = start_collector("mobile-kotlin-wrong-key");
+    let data_dir = temp_dir("mobile-kotlin-wrong-key-device");
+    let dir = data_dir.to_str().unwrap();
+    let out = Lang::Kotlin.run(&[
+        "wrongkey",
+        &collector.url,
+        dir,
+        "wk-unknown-to-the-collector",
+    ]);
+    assert!(out["FLUSH_ERROR"].contains("401"), "{out:?}");
+    assert!(out["LAST_ERROR"].contains("401"), "{out:?}");
+    assert_eq!(
+        out["QUEUED"], "2",
+        "the event and the consent record kept: {out:?}"
+    );
+    assert!(
+        collector.feed(0).is_empty(),
+        "nothing stored under a refused key"
+    );
+    // The key fixed: the same device delivers what it kept, once.
+    let out = Lang::Kotlin.run(&["crash2", &collector.url, dir]);
+    assert_eq!(out["QUEUED_AT_START"], "2", "{out:?}");
+    assert_eq!(out["QUEUED_AFTER"], "0", "{out:?}");
+    let evs = events(&collector, 2);
+    let kept: Vec<&Value> = evs
+        .iter()
+        .filter(|e| e["event"] == "kotlin_wrong_key")
+        .collect();
+    assert_eq!(kept.len(), 1, "{evs:#?}");
+}
+
 // --- One person across platforms ---------------------------------------------------------
 
 /// The web tracker's part of `one_person_one_pseudonym_across_platforms`: Chromium opens

@@ -15,6 +15,8 @@
 //                                            printing each failed attempt
 //   threads <endpoint> <dataDir>             the uploader is held: every call returns anyway;
 //                                            prints the threads that stored and uploaded
+//   wrongkey <endpoint> <dataDir> <writeKey> an event with a key the collector refuses:
+//                                            prints the flush error, lastError, what is queued
 
 import dev.cairn.*
 import java.util.concurrent.CountDownLatch
@@ -207,6 +209,23 @@ fun threads(endpoint: String, dataDir: String) {
     }
 }
 
+fun wrongkey(endpoint: String, dataDir: String, writeKey: String) {
+    Cairn(config(endpoint, dataDir).copy(writeKey = writeKey)).use { t ->
+        t.setConsent(ConsentState(analytics = true))
+        t.track("kotlin_wrong_key", mapOf("n" to 1))
+        val error = try {
+            runBlocking { t.flushAwait(20_000) }
+            null
+        } catch (e: CairnException) {
+            e.message
+        }
+        println("FLUSH_ERROR $error")
+        println("LAST_ERROR ${t.lastError()}")
+        println("QUEUED ${t.queued()}")
+        println("DONE")
+    }
+}
+
 fun main(args: Array<String>) {
     when (args.getOrNull(0)) {
         "hashed" -> hashed(args[1], args[2], args[3])
@@ -217,6 +236,7 @@ fun main(args: Array<String>) {
         "roundtrip" -> roundtrip(args[1], args[2])
         "https" -> https(args[1], args[2], args[3].toInt())
         "threads" -> threads(args[1], args[2])
+        "wrongkey" -> wrongkey(args[1], args[2], args[3])
         else -> {
             System.err.println("usage: CairnTest hashed|consent|crash1|crash2|count|roundtrip|https|threads <endpoint> <dataDir> ...")
             exitProcess(2)
