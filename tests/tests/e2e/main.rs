@@ -11,5 +11,6 @@ mod delivery;
 mod example;
 mod first_hour;
 mod identity;
+mod readme_commands;
 mod run_command;
 mod shop_loop;
