@@ -334,7 +334,6 @@ impl Engine {
             return Err(Error::EmptyName);
         }
         let (traits, hashed) = self.hash_contact_traits(json::object(traits)?)?;
-        let hashed: Vec<&str> = hashed.iter().map(String::as_str).collect();
         let before = self.user_id.replace(self.hasher.user_id(user_id));
         let sent = self.enqueue(Outgoing {
             body: Some(&traits),
@@ -357,14 +356,14 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| self.anonymous_id.clone());
         let before = self.user_id.replace(self.hasher.user_id(new_user_id));
-        let hashed: &[&str] = if previous_is_user && self.hasher.enabled() {
-            &[identity::PREVIOUS_ID]
+        let hashed = if previous_is_user && self.hasher.enabled() {
+            vec![identity::PREVIOUS_ID.to_string()]
         } else {
-            &[]
+            Vec::new()
         };
         let sent = self.enqueue(Outgoing {
             previous_id: Some(&previous),
-            hashed,
+            hashed: &hashed,
             ..Outgoing::new(Kind::Alias)
         });
         self.keep_user_if_sent(before, sent)
@@ -379,7 +378,6 @@ impl Engine {
     /// `group` with the traits as JSON object text (see `track_json`).
     pub fn group_json(&mut self, group_id: &str, traits: &str) -> Result<Tracked, Error> {
         let (traits, hashed) = self.hash_contact_traits(json::object(traits)?)?;
-        let hashed: Vec<&str> = hashed.iter().map(String::as_str).collect();
         self.enqueue(Outgoing {
             body: Some(&traits),
             group_id: Some(group_id),
@@ -609,12 +607,6 @@ impl Engine {
                 .find(|p| self.consent.allows(*p))
                 .unwrap_or(Purpose::Analytics)
         });
-        // The stored user id is the device hash when hashing is on.
-        let mut all_hashed: Vec<&str> = Vec::new();
-        if self.user_id.is_some() && self.hasher.enabled() {
-            all_hashed.push(identity::USER_ID);
-        }
-        all_hashed.extend_from_slice(hashed);
         let now = self.clock.now_millis();
         self.touch_session(now);
         let message_id = self.uuid_ctx.next(now);
@@ -638,7 +630,9 @@ impl Engine {
             session_id: &self.session.id,
             consent: self.consent,
             purpose,
-            hashed: &all_hashed,
+            // The stored user id is the device hash when hashing is on.
+            user_id_hashed: self.user_id.is_some() && self.hasher.enabled(),
+            hashed,
             // The consent record carries the choice only (see enqueue_consent_record).
             context: if purpose.is_some() {
                 &self.event_context
@@ -850,7 +844,7 @@ struct Outgoing<'a> {
     /// When it happened (epoch ms); default now.
     timestamp: Option<i64>,
     /// Fields hashed on the device other than the user id (which `enqueue` adds).
-    hashed: &'a [&'a str],
+    hashed: &'a [String],
 }
 
 impl Outgoing<'_> {

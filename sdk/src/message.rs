@@ -7,7 +7,7 @@
 
 use crate::consent::{Consent, Purpose};
 use crate::text;
-use cairn_protocol::field;
+use cairn_protocol::{field, identity};
 
 pub use cairn_protocol::{Dropped, Kind};
 
@@ -30,9 +30,11 @@ pub struct Message<'a> {
     pub consent: Consent,
     /// The purpose the event needs; `None` for the consent record.
     pub purpose: Option<Purpose>,
-    /// Fields hashed on the device under the project hash key (`context.hashed`,
-    /// paths as in `cairn_protocol::identity`); empty when none were.
-    pub hashed: &'a [&'a str],
+    /// Whether `user_id` is the device hash (listed first in `context.hashed`).
+    pub user_id_hashed: bool,
+    /// Other fields hashed on the device under the project hash key
+    /// (`context.hashed`, paths as in `cairn_protocol::identity`).
+    pub hashed: &'a [String],
     /// Members (JSON text without braces) added to this message's `context`
     /// before `sessionId`: the web tracker's page context; empty for none.
     pub context: &'a str,
@@ -54,13 +56,9 @@ impl Message<'_> {
         out.extend_from_slice(b",\"timestamp\":\"");
         out.extend_from_slice(text::rfc3339_millis(self.timestamp).as_bytes());
         out.push(b'"');
-        if let Some(n) = self.name {
-            let key: &[u8] = if self.kind == Kind::Track {
-                b",\"event\":"
-            } else {
-                b",\"name\":"
-            };
-            out.extend_from_slice(key);
+        if let (Some(n), Some(key)) = (self.name, self.kind.name_field()) {
+            out.push(b',');
+            push_key(out, key);
             text::push_str(out, n);
         }
         if let Some(p) = self.previous_id {
@@ -71,12 +69,9 @@ impl Message<'_> {
             out.extend_from_slice(b",\"groupId\":");
             text::push_str(out, g);
         }
-        let body_key: &[u8] = match self.kind {
-            Kind::Identify | Kind::Group => b",\"traits\":",
-            _ => b",\"properties\":",
-        };
-        if self.kind != Kind::Alias {
-            out.extend_from_slice(body_key);
+        if let Some(key) = self.kind.body_field() {
+            out.push(b',');
+            push_key(out, key);
             out.extend_from_slice(self.body.unwrap_or("{}").as_bytes());
         }
         // Context goes last (see the module comment).
@@ -96,11 +91,16 @@ impl Message<'_> {
             .purpose
             .map_or(field::CONSENT_RECORD_PURPOSE, Purpose::as_str);
         text::push_str(out, purpose);
-        if !self.hashed.is_empty() {
+        let user_id = self.user_id_hashed.then_some(identity::USER_ID);
+        let mut hashed = user_id
+            .into_iter()
+            .chain(self.hashed.iter().map(String::as_str))
+            .peekable();
+        if hashed.peek().is_some() {
             out.push(b',');
             push_key(out, field::HASHED);
             out.push(b'[');
-            for (i, path) in self.hashed.iter().enumerate() {
+            for (i, path) in hashed.enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -182,7 +182,8 @@ mod tests {
             session_id: "s1",
             consent: Consent::only(&[Purpose::Analytics]),
             purpose: Some(Purpose::Analytics),
-            hashed: &["userId"],
+            user_id_hashed: true,
+            hashed: &[],
             context: "",
         };
         let mut stored = Vec::new();
@@ -235,6 +236,7 @@ mod tests {
             session_id: "s",
             consent: Consent::all(),
             purpose: None,
+            user_id_hashed: false,
             hashed: &[],
             context: r#""page":{"path":"/"}"#,
         };
