@@ -53,17 +53,25 @@ pid=$!
 reco_pid=""
 trap 'kill -TERM $pid $reco_pid 2>/dev/null; wait; exit' INT TERM
 
-# Wait for the collector to say where it listens and to be ready (or to exit).
-address=""
-for _ in $(seq 1 300); do
+# Prints the address once program `$1` (pid `$3`) has written "$1 listening on
+# http://..." to file `$2` (both print it only when ready); nothing if it exits first
+# or takes over 30 s.
+listening() {
+    local address=""
+    for _ in $(seq 1 300); do
+        address="$(sed -n "s/^$1 listening on \(http:[^ ]*\).*/\1/p" "$2" | head -n 1)"
+        [[ -n "$address" ]] || ! kill -0 "$3" 2>/dev/null && break
+        sleep 0.1
+    done
+    echo "$address"
+}
+
+address="$(listening cairn-collector "$out" "$pid")"
+if [[ -z "$address" ]]; then
     kill -0 "$pid" 2>/dev/null || { wait "$pid"; exit $?; }
-    address="$(sed -n 's/^cairn-collector listening on \(http:[^ ]*\).*/\1/p' "$out" | head -n 1)"
-    if [[ -n "$address" ]] && curl -fsS -o /dev/null "$address/readyz" 2>/dev/null; then
-        break
-    fi
-    sleep 0.1
-done
-[[ -n "$address" ]] || { echo "run.sh: the collector did not start; see above" >&2; exit 1; }
+    echo "run.sh: the collector did not start; see above" >&2
+    exit 1
+fi
 
 # The recommender follows the collector's feed with the collector's keys.json (read
 # key, hash secret, project hash key).
@@ -71,13 +79,8 @@ reco_out="$cache/run-recommender.out"
 "$bin_dir/cairn-recommender" --collector "$address" --collector-keys "$CAIRN_DATA_DIR/keys.json" \
     --project-hash-key "$CAIRN_PROJECT_HASH_KEY" >"$reco_out" 2>&1 &
 reco_pid=$!
-reco=""
-for _ in $(seq 1 300); do
-    kill -0 "$reco_pid" 2>/dev/null || { echo "run.sh: the recommender stopped:" >&2; cat "$reco_out" >&2; break; }
-    reco="$(sed -n 's/^cairn-recommender listening on \(http:[^ ]*\).*/\1/p' "$reco_out" | head -n 1)"
-    [[ -n "$reco" ]] && break
-    sleep 0.1
-done
+reco="$(listening cairn-recommender "$reco_out" "$reco_pid")"
+[[ -n "$reco" ]] || { echo "run.sh: the recommender did not start:" >&2; cat "$reco_out" >&2; }
 
 read_key="${CAIRN_READ_KEY:-$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("readKey") or "")' \
     "$CAIRN_DATA_DIR/keys.json" 2>/dev/null || true)}"

@@ -11,10 +11,7 @@ use std::{
     time::Duration,
 };
 
-use cairn_protocol::{
-    identity::{hex, ProjectHasher},
-    sha256::HmacKey,
-};
+use cairn_protocol::identity::ProjectHasher;
 use serde_json::Value;
 
 /// A client write key (as in a web page or an app): its aliases cannot link user ids.
@@ -41,7 +38,7 @@ pub fn device_user_id(raw: &str) -> String {
 /// The pseudonym the collector stores for a device hash: HMAC-SHA256 under
 /// `HASH_SECRET`, as lower-case hex.
 pub fn pseudonym(device_hash: &str) -> String {
-    hex(&HmacKey::new(HASH_SECRET.as_bytes()).sign(device_hash.as_bytes()))
+    cairn_protocol::identity::pseudonym(HASH_SECRET.as_bytes(), device_hash)
 }
 
 /// The stored userId of a raw user id, whichever path it came by.

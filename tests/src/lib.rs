@@ -345,6 +345,20 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The project hash key the demo shop hashes identifiers with (what run.sh configures).
+pub const DEMO_HASH_KEY: &str = "demo-hash-key";
+
+/// A collector serving the demo shop at /demo/, with the shop's project hash key.
+pub fn demo_collector(dir: &Path) -> CollectorProcess {
+    let (shop, _) = browser_tools();
+    let shop = shop.to_str().expect("UTF-8 path");
+    CollectorProcess::start(
+        collector_bin(),
+        dir,
+        &["--demo-dir", shop, "--project-hash-key", DEMO_HASH_KEY],
+    )
+}
+
 /// Runs `tests/web/<script>` under node with playwright-core's module first, then
 /// `args`; fails the test on a non-zero exit and returns its `KEY json` lines.
 pub fn run_browser_script(

@@ -9,18 +9,8 @@ use cairn_e2e::*;
 
 #[test]
 fn demo_shop_wrong_key_and_landing_page_in_chromium() {
-    let (shop, _) = browser_tools();
     let dir = test_dir("first-hour");
-    let collector = CollectorProcess::start(
-        collector_bin(),
-        dir.join("collector"),
-        &[
-            "--demo-dir",
-            shop.to_str().unwrap(),
-            "--project-hash-key",
-            "demo-hash-key",
-        ],
-    );
+    let collector = demo_collector(&dir.join("collector"));
     let seen = run_browser_script(
         "first_hour.mjs",
         &[&format!("{}/demo/", collector.url), WRITE_KEY],

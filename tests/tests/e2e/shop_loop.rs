@@ -17,8 +17,6 @@ use std::time::{Duration, Instant};
 use cairn_e2e::*;
 use serde_json::{json, Value};
 
-const DEMO_HASH_KEY: &str = "demo-hash-key";
-
 /// The recommender, killed on drop.
 struct Reco(std::process::Child);
 
@@ -82,18 +80,8 @@ fn seed_other_shoppers(collector: &CollectorProcess) {
 
 #[test]
 fn demo_shop_loop_in_chromium_changes_recommendations() {
-    let (shop, _) = browser_tools();
     let dir = test_dir("shop-loop");
-    let collector = CollectorProcess::start(
-        collector_bin(),
-        dir.join("collector"),
-        &[
-            "--demo-dir",
-            shop.to_str().unwrap(),
-            "--project-hash-key",
-            DEMO_HASH_KEY,
-        ],
-    );
+    let collector = demo_collector(&dir.join("collector"));
     seed_other_shoppers(&collector);
     let (_reco, reco) = start_recommender(&collector, &dir.join("reco"));
     // Ready once the seeded products are known (popular fallback answers 200).
