@@ -23,7 +23,7 @@
 
 mod tls_proxy;
 
-use cairn_testkit::{temp_dir, CollectorProcess, HASH_SECRET};
+use cairn_testkit::{files_containing, temp_dir, CollectorProcess, HASH_SECRET};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -1174,24 +1174,4 @@ fn kotlin_calls_return_while_an_upload_is_held_on_the_library_thread() {
     assert_eq!(held.len(), 1, "{evs:#?}");
     assert!(evs.iter().any(|e| e["event"] == "app_backgrounded"));
     assert!(evs.iter().any(|e| e["event"] == "app_opened"));
-}
-
-/// Files under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path)
-                .map(|b| b.windows(needle.len()).any(|w| w == needle))
-                .unwrap_or(false)
-            {
-                found.push(path);
-            }
-        }
-    }
-    found
 }

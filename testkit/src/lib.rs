@@ -275,6 +275,36 @@ pub fn http_client() -> reqwest::blocking::ClientBuilder {
     reqwest::blocking::Client::builder().timeout(Duration::from_secs(30))
 }
 
+/// Files under `dir` (recursively) whose bytes contain `needle`: the byte scan that
+/// shows a data dir holds, or no longer holds, something. A file or directory that
+/// vanishes during the scan (a snapshot renamed over) holds nothing; any other read
+/// error fails the test.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Err(e) if gone(&e) => continue,
+            entries => entries.unwrap_or_else(|e| panic!("read {}: {e}", d.display())),
+        };
+        for entry in entries {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            match std::fs::read(&path) {
+                Err(e) if gone(&e) => {}
+                Err(e) => panic!("read {}: {e}", path.display()),
+                Ok(bytes) if bytes.windows(needle.len()).any(|w| w == needle) => hits.push(path),
+                Ok(_) => {}
+            }
+        }
+    }
+    hits
+}
+
 /// A fresh directory under the system temp dir, removed first if left over.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cairn-{name}-{}", std::process::id()));

@@ -17,8 +17,8 @@ use serde_json::Value;
 use socket2::{Domain, Socket, Type};
 
 pub use cairn_testkit::{
-    collector_bin, stored_user_id, temp_dir, CollectorProcess, HASH_SECRET, PROJECT_HASH_KEY,
-    READ_KEY, WRITE_KEY,
+    collector_bin, files_containing, stored_user_id, temp_dir, CollectorProcess, HASH_SECRET,
+    PROJECT_HASH_KEY, READ_KEY, WRITE_KEY,
 };
 
 /// The SDK's identifier-hashing key in these tests (the "app's hash key").
@@ -177,27 +177,6 @@ pub fn assert_exactly_once(events: &[Value], run: &str, count: u64) {
 /// A run tag unique to this test process and `name`, to find a test's events.
 pub fn run_tag(name: &str) -> String {
     format!("{name}-{}", std::process::id())
-}
-
-/// Files under `dir` whose bytes contain `needle` (recursively).
-pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read dir") {
-            let path = entry.expect("dir entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path)
-                .expect("read file")
-                .windows(needle.len())
-                .any(|w| w == needle)
-            {
-                hits.push(path);
-            }
-        }
-    }
-    hits
 }
 
 /// HMAC-SHA256 of `value` under `key`, lower-case hex (what the SDK and the

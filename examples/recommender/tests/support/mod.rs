@@ -190,28 +190,7 @@ pub fn post(collector: &CollectorProcess, events: Vec<Value>) {
     assert_eq!(status, 200, "batch of {n} refused: {body}");
 }
 
-/// Every file under `dir`, read whole.
-pub fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                out.push((p, bytes));
-            }
-        }
-    }
-    out
-}
-
 /// The files under `dir` that contain `needle`.
 pub fn holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    files(dir)
-        .into_iter()
-        .filter(|(_, b)| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        .map(|(p, _)| p)
-        .collect()
+    cairn_testkit::files_containing(dir, needle.as_bytes())
 }
