@@ -171,8 +171,9 @@ fn through_sink(
     load: impl FnOnce(&str) -> (u64, Duration),
 ) -> Through {
     broker.create_topic(topic, 4);
+    let dir = temp_dir(&format!("kafka-bench-{topic}"));
     let c = collector(
-        &temp_dir(&format!("kafka-bench-{topic}")),
+        &dir,
         &broker.address(),
         topic,
         &[],

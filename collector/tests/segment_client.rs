@@ -217,8 +217,6 @@ fn segment_python_library_posts_every_call_type() {
         &collector,
         &["py-user-1", "py.user@example.com", "7946", "py-old-id"],
     );
-    drop(collector);
-    let _ = std::fs::remove_dir_all(&data_dir);
 }
 
 #[test]
@@ -288,6 +286,4 @@ fn segment_node_library_posts_every_call_type() {
             "node-old-id",
         ],
     );
-    drop(collector);
-    let _ = std::fs::remove_dir_all(&data_dir);
 }

@@ -7,7 +7,7 @@ mod api_support;
 use std::process::{Command, Stdio};
 
 use api_support::*;
-use cairn_testkit::{http_client, temp_dir, CollectorProcess};
+use cairn_testkit::{http_client, temp_dir, CollectorProcess, TempDir};
 use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cairn-collector");
@@ -49,9 +49,9 @@ fn a_second_collector_on_a_live_data_dir_is_refused_and_the_first_keeps_serving(
 
 #[test]
 fn a_refused_configuration_exits_without_saying_listening() {
-    let c = start("startup-config", &[]);
+    let mut c = start("startup-config", &[]);
+    c.kill9();
     let dir = c.data_dir.clone();
-    drop(c);
     let output = Command::new(BIN)
         .args(["--listen", "127.0.0.1:0", "--hash-secret", "another-secret"])
         .arg("--data-dir")
@@ -76,16 +76,17 @@ fn help_lists_the_log_variables() {
     );
 }
 
-fn demo_collector(name: &str) -> CollectorProcess {
-    let demo = temp_dir(&format!("{name}-site"));
-    std::fs::write(demo.join("index.html"), "<script src=\"shop.js\"></script>").unwrap();
-    let demo = demo.display().to_string();
-    start(name, &["--demo-dir", &demo])
+/// A collector serving a one-file demo site; the site's dir lives as long as the pair.
+fn demo_collector(name: &str) -> (CollectorProcess, TempDir) {
+    let site = temp_dir(&format!("{name}-site"));
+    std::fs::write(site.join("index.html"), "<script src=\"shop.js\"></script>").unwrap();
+    let c = start(name, &["--demo-dir", &site.display().to_string()]);
+    (c, site)
 }
 
 #[test]
 fn root_and_demo_without_slash_lead_to_the_demo() {
-    let c = demo_collector("startup-demo");
+    let (c, _site) = demo_collector("startup-demo");
     let http = http_client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -110,7 +111,7 @@ fn root_and_demo_without_slash_lead_to_the_demo() {
 
 #[test]
 fn the_demo_lists_what_reached_the_collector_for_one_visitor() {
-    let c = demo_collector("startup-demo-events");
+    let (c, _site) = demo_collector("startup-demo-events");
     let batch = json!({"batch": [
         {"type": "page", "anonymousId": "visitor-1", "messageId": "m1", "name": "Home"},
         {"type": "track", "anonymousId": "visitor-2", "messageId": "m2", "event": "Other"},

@@ -1072,7 +1072,8 @@ fn https_through_faults(lang: Lang) {
     const N: usize = 10;
     let name = format!("mobile-{}-https", lang.name());
     let collector = start_collector(&name);
-    let ca = TestCa::create(&temp_dir(&format!("{name}-ca")));
+    let ca_dir = temp_dir(&format!("{name}-ca"));
+    let ca = TestCa::create(&ca_dir);
     let script = vec![
         Answer::Status {
             code: 503,

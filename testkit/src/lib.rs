@@ -57,6 +57,8 @@ pub struct CollectorProcess {
     pub data_dir: PathBuf,
     bin: PathBuf,
     extra_args: Vec<String>,
+    /// Removed when the process is dropped, after the collector is killed.
+    owned_dir: Option<TempDir>,
 }
 
 /// The collector binary next to the running test executable (`target/<profile>/`).
@@ -80,7 +82,7 @@ impl CollectorProcess {
     /// Starts a collector on a free loopback port.
     pub fn start(
         bin: impl Into<PathBuf>,
-        data_dir: impl Into<PathBuf>,
+        data_dir: impl Into<DataDir>,
         extra_args: &[&str],
     ) -> Self {
         Self::start_at(bin.into(), data_dir.into(), "127.0.0.1:0", extra_args)
@@ -90,14 +92,18 @@ impl CollectorProcess {
     /// already pointed a client at).
     pub fn start_on(
         bin: impl Into<PathBuf>,
-        data_dir: impl Into<PathBuf>,
+        data_dir: impl Into<DataDir>,
         listen: SocketAddr,
         extra_args: &[&str],
     ) -> Self {
         Self::start_at(bin.into(), data_dir.into(), &listen.to_string(), extra_args)
     }
 
-    fn start_at(bin: PathBuf, data_dir: PathBuf, listen: &str, extra_args: &[&str]) -> Self {
+    fn start_at(bin: PathBuf, data_dir: DataDir, listen: &str, extra_args: &[&str]) -> Self {
+        let (data_dir, owned_dir) = match data_dir {
+            DataDir::Path(path) => (path, None),
+            DataDir::Owned(dir) => (dir.path().to_path_buf(), Some(dir)),
+        };
         let client = format!("{WRITE_KEY}:source={WRITE_KEY_SOURCE}");
         let server = format!("{SERVER_WRITE_KEY}:source={SERVER_WRITE_KEY_SOURCE}:server");
         let mut command = Command::new(&bin);
@@ -149,6 +155,7 @@ impl CollectorProcess {
             data_dir,
             bin,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            owned_dir,
         }
     }
 
@@ -177,7 +184,10 @@ impl CollectorProcess {
         self.kill9();
         let args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
         let listen = self.addr.to_string();
-        let next = Self::start_at(self.bin.clone(), self.data_dir.clone(), &listen, &args);
+        let owned_dir = self.owned_dir.take();
+        let data_dir = DataDir::Path(self.data_dir.clone());
+        let mut next = Self::start_at(self.bin.clone(), data_dir, &listen, &args);
+        next.owned_dir = owned_dir;
         *self = next;
     }
 
@@ -305,10 +315,88 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     hits
 }
 
-/// A fresh directory under the system temp dir, removed first if left over.
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A fresh directory under the system temp dir (removed first if left over), as a
+/// [`TempDir`] guard.
+pub fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("cairn-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+    TempDir(dir)
+}
+
+/// A test's directory: removed when dropped, except while the thread panics, so a
+/// passing test leaves nothing behind and a failing one leaves its files to inspect
+/// (its path is printed).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test files kept in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Where a collector keeps its data: a path the caller owns, or a [`TempDir`] the
+/// process owns and removes after the collector has stopped.
+pub enum DataDir {
+    Path(PathBuf),
+    Owned(TempDir),
+}
+
+impl From<TempDir> for DataDir {
+    fn from(dir: TempDir) -> Self {
+        DataDir::Owned(dir)
+    }
+}
+
+impl From<&TempDir> for DataDir {
+    fn from(dir: &TempDir) -> Self {
+        DataDir::Path(dir.to_path_buf())
+    }
+}
+
+impl From<PathBuf> for DataDir {
+    fn from(dir: PathBuf) -> Self {
+        DataDir::Path(dir)
+    }
+}
+
+impl From<&PathBuf> for DataDir {
+    fn from(dir: &PathBuf) -> Self {
+        DataDir::Path(dir.clone())
+    }
+}
+
+impl From<&Path> for DataDir {
+    fn from(dir: &Path) -> Self {
+        DataDir::Path(dir.to_path_buf())
+    }
 }

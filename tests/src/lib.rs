@@ -277,29 +277,6 @@ fn proxy_connection(
     let _ = server.shutdown(Shutdown::Both);
 }
 
-/// A fresh temp dir (see `temp_dir`) that is removed when the test passes; a failing
-/// test leaves it for inspection.
-pub struct TestDir(PathBuf);
-
-pub fn test_dir(name: &str) -> TestDir {
-    TestDir(temp_dir(name))
-}
-
-impl std::ops::Deref for TestDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 /// The browser tests' tools: the demo shop's directory (with the web tracker that
 /// wasm/build.sh put in its pkg/) and playwright-core's module, checked to exist.
 pub fn browser_tools() -> (PathBuf, PathBuf) {

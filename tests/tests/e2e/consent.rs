@@ -8,7 +8,7 @@ use serde_json::json;
 
 #[test]
 fn consent_denied_sends_and_stores_nothing() {
-    let dir = test_dir("consent");
+    let dir = temp_dir("consent");
     let sdk_dir = dir.join("sdk");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
@@ -106,7 +106,7 @@ fn consent_denied_sends_and_stores_nothing() {
 /// (purged on the device) nor those tracked after it (refused at the call).
 #[test]
 fn consent_changed_reaches_the_feed_and_a_revoked_purpose_does_not() {
-    let dir = test_dir("consent-record");
+    let dir = temp_dir("consent-record");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
     let client = client(&rt, opt_in_config(&collector.url), &dir.join("sdk"));
@@ -165,7 +165,7 @@ fn consent_changed_reaches_the_feed_and_a_revoked_purpose_does_not() {
 /// supersedes it.
 #[test]
 fn refusing_everything_sends_only_the_consent_record() {
-    let dir = test_dir("consent-refuse-all");
+    let dir = temp_dir("consent-refuse-all");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
     let client = client(&rt, opt_in_config(&collector.url), &dir.join("sdk"));

@@ -73,7 +73,7 @@ fn deliver(data: &Path, endpoint: &str) -> usize {
 fn sigkill_with_nothing_delivered_second_run_delivers_all_once() {
     const N: u64 = 50;
     let run = run_tag("crash-offline");
-    let dir = test_dir("crash-offline");
+    let dir = temp_dir("crash-offline");
     let dead = DeadPort::reserve();
     track_then_sigkill(&dir.join("sdk"), &dead.url(), N, 0, &run);
     drop(dead);
@@ -95,7 +95,7 @@ fn sigkill_after_partial_delivery_second_run_delivers_leftovers_once() {
     const N: u64 = 50;
     const FLUSHED: u64 = 40;
     let run = run_tag("crash-online");
-    let dir = test_dir("crash-online");
+    let dir = temp_dir("crash-online");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     track_then_sigkill(&dir.join("sdk"), &collector.url, N, FLUSHED, &run);
     let before = feed_events(&collector).len() as u64;

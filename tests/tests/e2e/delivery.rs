@@ -13,7 +13,7 @@ use serde_json::json;
 #[test]
 fn collector_starts_5s_after_the_sdk() {
     let run = run_tag("late-collector");
-    let dir = test_dir("late-collector");
+    let dir = temp_dir("late-collector");
     let port = DeadPort::reserve();
     let rt = runtime();
     let mut cfg = config(&port.url());
@@ -63,7 +63,7 @@ fn collector_starts_5s_after_the_sdk() {
 #[test]
 fn collector_restarted_mid_stream() {
     let run = run_tag("restart");
-    let dir = test_dir("restart");
+    let dir = temp_dir("restart");
     let mut collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
     let client = Arc::new(client(&rt, config(&collector.url), &dir.join("sdk")));
@@ -141,7 +141,7 @@ fn collector_restarted_mid_stream() {
 #[test]
 fn collector_frozen_mid_upload_sdk_retries_exactly_once() {
     let run = run_tag("frozen");
-    let dir = test_dir("frozen");
+    let dir = temp_dir("frozen");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
     let options = ClientOptions {
@@ -187,7 +187,7 @@ fn collector_frozen_mid_upload_sdk_retries_exactly_once() {
 #[test]
 fn response_lost_sdk_retries_exactly_once() {
     let run = run_tag("lost-response");
-    let dir = test_dir("lost-response");
+    let dir = temp_dir("lost-response");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let proxy = LossyProxy::start(collector.addr);
     let rt = runtime();

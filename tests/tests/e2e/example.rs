@@ -9,7 +9,7 @@ use cairn_e2e::*;
 
 #[test]
 fn native_example_delivers_its_events() {
-    let dir = test_dir("example");
+    let dir = temp_dir("example");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let run = |key: &str| {
         Command::new(workspace_bin("cairn-example-native"))

@@ -9,7 +9,7 @@ use cairn_e2e::*;
 
 #[test]
 fn demo_shop_wrong_key_and_landing_page_in_chromium() {
-    let dir = test_dir("first-hour");
+    let dir = temp_dir("first-hour");
     let collector = demo_collector(&dir.join("collector"));
     let seen = run_browser_script(
         "first_hour.mjs",

@@ -9,7 +9,7 @@ use serde_json::json;
 
 #[test]
 fn identify_arrives_hashed_twice() {
-    let dir = test_dir("identify");
+    let dir = temp_dir("identify");
     let sdk_dir = dir.join("sdk");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();

@@ -37,7 +37,7 @@ fn clone_target_dir() -> std::path::PathBuf {
 
 #[test]
 fn run_command_from_a_fresh_clone_shows_the_banner_and_the_demo() {
-    let dir = test_dir("run-command");
+    let dir = temp_dir("run-command");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")

@@ -80,7 +80,7 @@ fn seed_other_shoppers(collector: &CollectorProcess) {
 
 #[test]
 fn demo_shop_loop_in_chromium_changes_recommendations() {
-    let dir = test_dir("shop-loop");
+    let dir = temp_dir("shop-loop");
     let collector = demo_collector(&dir.join("collector"));
     seed_other_shoppers(&collector);
     let (_reco, reco) = start_recommender(&collector, &dir.join("reco"));

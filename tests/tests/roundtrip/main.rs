@@ -12,7 +12,7 @@ use std::time::Duration;
 
 #[test]
 fn every_rust_constructor_round_trips_against_its_schema() {
-    let dir = test_dir("roundtrip-rust");
+    let dir = temp_dir("roundtrip-rust");
     let collector = CollectorProcess::start(collector_bin(), dir.join("collector"), &[]);
     let rt = runtime();
     let client = client(&rt, config(&collector.url), &dir.join("sdk"));
