@@ -172,12 +172,7 @@ fn through_sink(
 ) -> Through {
     broker.create_topic(topic, 4);
     let dir = temp_dir(&format!("kafka-bench-{topic}"));
-    let c = collector(
-        &dir,
-        &broker.address(),
-        topic,
-        &[],
-    );
+    let c = collector(&dir, &broker.address(), topic, &[]);
     let lags = Arc::new(Mutex::new(Vec::<f64>::new()));
     let consumed = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
