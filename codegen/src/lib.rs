@@ -8,6 +8,7 @@
 //! | `sdk/src/seed_events.rs` | Rust constructors `Event::<name>(required...)`, `LineItem`, enums |
 //! | `wasm/js/cairn.js`, `wasm/js/cairn.d.ts` | the region between the markers: JS helpers and TS types |
 //! | `mobile/src/seed_event.rs` | the UniFFI `SeedEvent` (Kotlin, Swift, Python) |
+//! | `mobile/kotlin/dev/cairn/SeedEventChecks.kt` | the Kotlin layer's range checks of `SeedEvent` (the same as the library's) |
 //! | `docs/schema/events/<name>.json` | JSON Schema of each event's `properties` |
 //! | `docs/events.md` | the reference page |
 //! | `tests/tests/roundtrip/samples.rs`, `wasm/tests/browser/samples.mjs`, `wasm/tests/types/samples.ts`, `mobile/tests/kotlin/Samples.kt`, `mobile/tests/python/samples.py` | every helper called with sample values, for the round-trip and type tests |
@@ -87,6 +88,10 @@ pub fn generate(root: &Path) -> Result<Vec<Output>, Error> {
     push(
         "mobile/src/seed_event.rs",
         rustfmt("seed_event.rs", &mobile::seed_event())?,
+    );
+    push(
+        "mobile/kotlin/dev/cairn/SeedEventChecks.kt",
+        mobile::kotlin_checks(),
     );
     push("mobile/tests/kotlin/Samples.kt", mobile::kotlin_samples());
     push("mobile/tests/python/samples.py", mobile::python_samples());

@@ -2,7 +2,7 @@
 //! Python by UniFFI) and the foreign round trips' calls
 //! (`mobile/tests/kotlin/Samples.kt`, `mobile/tests/python/samples.py`).
 
-use crate::names::{app_events, camel, enum_type, enums, literal, pascal, samples, upper};
+use crate::names::{app_events, camel, enum_type, enums, literal, pascal, sample, samples, upper};
 use crate::HEADER;
 use cairn_protocol::events::{EventSpec, Field, FieldType, PRODUCT_ITEM};
 use serde_json::Value;
@@ -245,6 +245,7 @@ pub fn kotlin_samples() -> String {
         }
     }
     s.push_str(")\n");
+    s.push_str(&kotlin_bad_samples());
     s
 }
 
@@ -302,5 +303,174 @@ pub fn python_samples() -> String {
         );
     }
     s.push_str("    ]\n");
+    s
+}
+
+/// Kotlin's type of an integer field (what UniFFI makes of [`ffi_type`]).
+fn kotlin_int_is_long(f: &Field) -> bool {
+    matches!(f.ty, FieldType::Int { max, .. } if max > i64::from(i32::MAX))
+}
+
+/// The Kotlin statement checking foreign value `v` (non-null) of field `f`: the same
+/// test and message as the library's `int` / `num` / `items` in `seed_event.rs`.
+fn kotlin_check(f: &Field, v: &str) -> Option<String> {
+    let name = camel(f.name);
+    match f.ty {
+        FieldType::Int { min, max } => {
+            let widen = if kotlin_int_is_long(f) {
+                ""
+            } else {
+                ".toLong()"
+            };
+            Some(format!("int(\"{name}\", {v}{widen}, {min}L, {max}L)"))
+        }
+        // The message's minimum as Rust prints it (`0`, not Kotlin's `0.0`).
+        FieldType::Num { min } => Some(format!("num(\"{name}\", {v}, {min:?}, \"{min}\")")),
+        FieldType::Products => Some(format!("items({v})")),
+        _ => None,
+    }
+}
+
+/// `mobile/kotlin/dev/cairn/SeedEventChecks.kt`: the ranges of `SeedEvent`'s numbers,
+/// checked in Kotlin so the layer refuses a bad value at the call without crossing
+/// into the library on the caller's thread (a JNA crossing costs ~10 µs on a JVM).
+pub fn kotlin_checks() -> String {
+    let mut s = format!(
+        "{HEADER}\n\
+         //\n\
+         // The ranges of SeedEvent's numeric fields (cairn-protocol's event table), checked by\n\
+         // the Kotlin layer at the call, so a bad value throws there without a crossing into the\n\
+         // library on the caller's thread. Rule: the same tests and messages as the library's own\n\
+         // check (mobile/src/seed_event.rs, generated from the same table); the Kotlin test\n\
+         // compares both on every out-of-range sample (badSeedEvents in tests/kotlin/Samples.kt).\n\
+         package dev.cairn\n\n\
+         import java.math.BigDecimal\n\n\
+         /** Throws CairnException.InvalidArgument for the first number of `e` out of its range. */\n\
+         internal fun checkSeedEventRanges(e: SeedEvent) {{\n    when (e) {{\n"
+    );
+    for e in app_events() {
+        let mut body = Vec::new();
+        // Required fields first, then optional ones: the library's order, so the first
+        // field out of range is the same one.
+        for f in e.required().chain(e.optional()) {
+            let field = format!("e.{}", camel(f.name));
+            if f.required {
+                body.extend(kotlin_check(f, &field));
+            } else if let Some(c) = kotlin_check(f, "it") {
+                body.push(format!("{field}?.let {{ {c} }}"));
+            }
+        }
+        if body.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "        is SeedEvent.{} -> {{", pascal(e.name));
+        for b in body {
+            let _ = writeln!(s, "            {b}");
+        }
+        s.push_str("        }\n");
+    }
+    s.push_str("        else -> {}\n    }\n}\n\nprivate fun items(items: List<LineItem>) {\n    for (i in items) {\n");
+    for f in PRODUCT_ITEM {
+        if let Some(c) = kotlin_check(f, &format!("i.{}", camel(f.name))) {
+            let _ = writeln!(s, "        {c}");
+        }
+    }
+    s.push_str(
+        "    }\n}\n\n\
+         private fun int(what: String, v: Long, min: Long, max: Long) {\n    \
+         if (v < min || v > max) {\n        \
+         throw CairnException.InvalidArgument(\"invalid argument: $what is $v, not $min..=$max\")\n    \
+         }\n}\n\n\
+         private fun num(what: String, v: Double, min: Double, minText: String) {\n    \
+         if (!(v.isFinite() && v >= min)) {\n        \
+         throw CairnException.InvalidArgument(\"invalid argument: $what is ${rust(v)}, not a number >= $minText\")\n    \
+         }\n}\n\n\
+         /** A double as Rust's Display prints it: NaN, inf, -inf, no exponent, no `.0`. */\n\
+         private fun rust(v: Double): String = when {\n    \
+         v.isNaN() -> \"NaN\"\n    \
+         v == Double.POSITIVE_INFINITY -> \"inf\"\n    \
+         v == Double.NEGATIVE_INFINITY -> \"-inf\"\n    \
+         else -> BigDecimal(v.toString()).stripTrailingZeros().toPlainString()\n\
+         }\n",
+    );
+    s
+}
+
+/// Out-of-range Kotlin values for field `f` (each alone makes the event invalid).
+fn kotlin_bad_values(e: &EventSpec, f: &Field) -> Vec<String> {
+    match f.ty {
+        FieldType::Int { min, max } => {
+            let (lo, hi, suffix) = if kotlin_int_is_long(f) {
+                (i64::MIN, i64::MAX, "L")
+            } else {
+                (i64::from(i32::MIN), i64::from(i32::MAX), "")
+            };
+            let mut v = Vec::new();
+            if min > lo {
+                v.push(format!("{}{suffix}", min - 1));
+            }
+            if max < hi {
+                v.push(format!("{}{suffix}", max + 1));
+            }
+            v
+        }
+        FieldType::Num { min } => vec![
+            "Double.NaN".into(),
+            "Double.POSITIVE_INFINITY".into(),
+            format!("{:?}", min - 1.5),
+        ],
+        FieldType::Products => {
+            let item = &sample(e, f)[0];
+            let mut v = Vec::new();
+            for bad in PRODUCT_ITEM {
+                for value in kotlin_bad_values(e, bad) {
+                    let fs: Vec<String> = PRODUCT_ITEM
+                        .iter()
+                        .filter(|f| f.required)
+                        .map(|f| {
+                            let given = if f.name == bad.name {
+                                value.clone()
+                            } else {
+                                kotlin_value(e, f, &item[f.name])
+                            };
+                            format!("{} = {given}", camel(f.name))
+                        })
+                        .collect();
+                    v.push(format!("listOf(LineItem({}))", fs.join(", ")));
+                }
+            }
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// `badSeedEvents()` in Samples.kt: every variant's samples with one number out of
+/// range, for each number and each kind of bad value.
+fn kotlin_bad_samples() -> String {
+    let mut s = String::from(
+        "\n// Every SeedEvent number out of its range, one at a time (the Kotlin and the library\n\
+         // checks must refuse each with the same message).\nfun badSeedEvents(): List<SeedEvent> = listOf(\n",
+    );
+    for e in app_events() {
+        let all = samples(e);
+        for (bad, _) in &all {
+            for value in kotlin_bad_values(e, bad) {
+                let args: Vec<String> = all
+                    .iter()
+                    .map(|(f, v)| {
+                        let given = if f.name == bad.name {
+                            value.clone()
+                        } else {
+                            kotlin_value(e, f, v)
+                        };
+                        format!("{} = {given}", camel(f.name))
+                    })
+                    .collect();
+                let _ = writeln!(s, "    SeedEvent.{}({}),", pascal(e.name), args.join(", "));
+            }
+        }
+    }
+    s.push_str(")\n");
     s
 }

@@ -180,7 +180,7 @@ fn kotlin() -> &'static Kotlin {
         let layer = manifest_dir().join("kotlin/dev/cairn");
         let out = Command::new(&kotlinc)
             .arg(b.out.join("kotlin/dev/cairn/cairn_mobile.kt"))
-            .args(["Cairn.kt", "CairnJson.kt", "HttpUrlUploader.kt"].map(|f| layer.join(f)))
+            .args(kotlin_sources(&layer))
             .arg(manifest_dir().join("tests/kotlin/CairnTest.kt"))
             .arg(manifest_dir().join("tests/kotlin/Samples.kt"))
             .arg("-nowarn")
@@ -209,6 +209,22 @@ fn kotlin() -> &'static Kotlin {
                 .join(":"),
         }
     })
+}
+
+/// The Kotlin layer's files (written and generated), as build-android.sh takes them.
+fn kotlin_sources(layer: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(layer)
+        .unwrap_or_else(|e| panic!("{}: {e}", layer.display()))
+        .map(|d| d.expect("layer directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "kt"))
+        .collect();
+    files.sort();
+    assert!(
+        files.iter().any(|f| f.ends_with("SeedEventChecks.kt")),
+        "the generated SeedEventChecks.kt is in {}: run `cargo run -p cairn-codegen`",
+        layer.display()
+    );
+    files
 }
 
 fn python() -> PathBuf {
@@ -290,9 +306,14 @@ impl Lang {
     }
 
     fn run_trusting(self, args: &[&str], ca: Option<&TestCa>) -> BTreeMap<String, String> {
+        self.run_command(self.command_trusting(args, ca), args)
+    }
+
+    /// Runs `command` (this language's program with `args`, possibly wrapped in
+    /// another program) as [`Lang::run`] does.
+    fn run_command(self, mut command: Command, args: &[&str]) -> BTreeMap<String, String> {
         let started = Instant::now();
-        let child = self
-            .command_trusting(args, ca)
+        let child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -1175,4 +1196,145 @@ fn kotlin_calls_return_while_an_upload_is_held_on_the_library_thread() {
     assert_eq!(held.len(), 1, "{evs:#?}");
     assert!(evs.iter().any(|e| e["event"] == "app_backgrounded"));
     assert!(evs.iter().any(|e| e["event"] == "app_opened"));
+}
+
+/// A SeedEvent number out of range throws at the call without a crossing into the
+/// library (the Kotlin layer checks the ranges with code cairn-codegen writes from the
+/// event table): on every sample both checks accept, and on every number of every
+/// variant set out of range (below its minimum, above its maximum, NaN, infinity), the
+/// Kotlin check and the library's `checkSeedEvent` refuse with the same message.
+#[test]
+fn kotlin_seed_event_ranges_are_checked_in_kotlin_exactly_as_in_the_library() {
+    let out = Lang::Kotlin.run(&["ranges"]);
+    assert!(out.contains_key("DONE"), "{out:?}");
+    let good: usize = out["GOOD"].parse().unwrap();
+    let bad: usize = out["BAD"].parse().unwrap();
+    assert_eq!(good, cairn_codegen::app_event_names().len());
+    assert!(bad >= 100, "{bad} out-of-range cases");
+    assert_eq!(
+        out["EXAMPLE"],
+        "invalid argument: price is NaN, not a number >= 0"
+    );
+}
+
+/// One line of `strace -f` output: (thread id, system call, the line), for the
+/// lines that start a call (not the `<... resumed>` halves).
+fn strace_calls(trace: &str) -> Vec<(String, String, String)> {
+    trace
+        .lines()
+        .filter_map(|l| {
+            let (tid, rest) = l.split_once(' ')?;
+            let rest = rest.trim_start();
+            if rest.starts_with("<...") || rest.starts_with("+++") || rest.starts_with("---") {
+                return None;
+            }
+            let (name, _) = rest.split_once('(')?;
+            Some((tid.to_string(), name.to_string(), l.to_string()))
+        })
+        .collect()
+}
+
+/// (f) No disk sync and no network on the app's thread, as the kernel saw it: the
+/// Kotlin program makes every call of the layer on its main thread (track, trackEvent,
+/// identify, onBackground with its fsync, a consent revocation with its purge, flush,
+/// reads, flushAndWait, close) under `strace -f`, with every sync call delayed by
+/// 100 ms (a slow disk: strace's fault injection). Checked on the trace: no sync call
+/// and no TCP connect on the caller's thread nor on the layer's `cairn-handoff`; the
+/// dispatcher (`cairn-dispatcher`, truncated by the kernel to 15 bytes) synced (sled
+/// adds its own `sled-io-*` threads), and every TCP connect ran on `cairn-uploader`.
+/// strace is a real tracer of the real process, not a stand-in.
+#[test]
+fn kotlin_no_sync_or_network_on_the_callers_thread_seen_by_strace() {
+    let strace = tool("CAIRN_STRACE", "strace");
+    let ok = Command::new(&strace)
+        .arg("-V")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "strace not found at `{}`: apt-get install strace (or set CAIRN_STRACE)",
+        strace.display()
+    );
+    let collector = start_collector("mobile-kotlin-syscalls");
+    let data_dir = temp_dir("mobile-kotlin-syscalls-device");
+    let trace_dir = temp_dir("mobile-kotlin-syscalls-trace");
+    let trace_file = trace_dir.join("strace.txt");
+    let args = ["syscalls", &collector.url, data_dir.to_str().unwrap()];
+    let inner = Lang::Kotlin.command(&args);
+    let mut traced = Command::new(&strace);
+    traced
+        .args(["-f", "--seccomp-bpf", "-qq", "-e", "signal=none"])
+        .args([
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs,msync,connect",
+        ])
+        .args([
+            "-e",
+            "inject=fsync,fdatasync,sync_file_range:delay_enter=100000",
+        ])
+        .arg("-o")
+        .arg(&trace_file)
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            traced.env(k, v);
+        }
+    }
+    let out = Lang::Kotlin.run_command(traced, &args);
+    assert!(out.contains_key("DONE"), "{out:?}");
+    let trace = std::fs::read_to_string(&trace_file).expect("strace output");
+    let caller = &out["CALLER_TID"];
+    let names: BTreeMap<&str, &str> = out["THREADS"]
+        .split(';')
+        .filter_map(|t| t.split_once(':'))
+        .collect();
+    let name = |tid: &str| {
+        names
+            .get(tid)
+            .copied()
+            .unwrap_or("(ended before the listing)")
+    };
+    let calls = strace_calls(&trace);
+    let syncs: Vec<_> = calls.iter().filter(|(_, c, _)| c != "connect").collect();
+    // TCP only: the JVM itself asks nscd over a Unix socket at start-up.
+    let tcp: Vec<_> = calls
+        .iter()
+        .filter(|(_, c, l)| c == "connect" && l.contains("AF_INET"))
+        .collect();
+    for (tid, call, line) in syncs.iter().chain(&tcp) {
+        assert!(
+            tid != caller && name(tid) != "cairn-handoff",
+            "{call} on the app's side ({} {tid}): {line}\n{trace}",
+            name(tid)
+        );
+    }
+    assert!(
+        syncs
+            .iter()
+            .any(|(t, _, _)| name(t).starts_with("cairn-dispatch")),
+        "the dispatcher synced the queue:\n{trace}"
+    );
+    assert!(!tcp.is_empty(), "the events were uploaded:\n{trace}");
+    for (tid, _, line) in &tcp {
+        assert_eq!(name(tid), "cairn-uploader", "{line}");
+    }
+    let by_thread = |calls: &[&(String, String, String)]| {
+        let mut m: BTreeMap<String, usize> = BTreeMap::new();
+        for (t, _, _) in calls {
+            *m.entry(name(t).to_string()).or_default() += 1;
+        }
+        m
+    };
+    eprintln!(
+        "syncs by thread: {:?}; TCP connects by thread: {:?}; caller {caller}",
+        by_thread(&syncs),
+        by_thread(&tcp)
+    );
+    let evs = events(&collector, 6);
+    assert!(
+        evs.iter().any(|e| e["event"] == "syscalls_custom"),
+        "{evs:#?}"
+    );
 }

@@ -17,6 +17,12 @@
 //                                            prints the threads that stored and uploaded
 //   wrongkey <endpoint> <dataDir> <writeKey> an event with a key the collector refuses:
 //                                            prints the flush error, lastError, what is queued
+//   syscalls <endpoint> <dataDir>            every call of the layer from this thread, run
+//                                            under strace by the test: prints this thread's
+//                                            id and every live thread's id and name
+//   ranges                                   the layer's SeedEvent range checks (Kotlin) and
+//                                            the library's (checkSeedEvent) agree on every
+//                                            sample and every out-of-range value
 
 import dev.cairn.*
 import java.util.concurrent.CountDownLatch
@@ -226,6 +232,77 @@ fun wrongkey(endpoint: String, dataDir: String, writeKey: String) {
     }
 }
 
+/** The kernel's id of the calling thread (what strace prints). */
+fun threadId(): String =
+    java.nio.file.Files.readSymbolicLink(java.nio.file.Paths.get("/proc/thread-self")).fileName.toString()
+
+fun syscalls(endpoint: String, dataDir: String) {
+    println("CALLER_TID ${threadId()}")
+    val started = System.nanoTime()
+    val t = Cairn(config(endpoint, dataDir).copy(flushAt = 1))
+    // Every call of the layer, on this thread (the app's): the writes, the syncs
+    // (onBackground, a consent change with its purge) and the uploads (flushAt 1, flush).
+    t.setConsent(ConsentState(analytics = true, personalization = true))
+    t.onForeground()
+    t.identify("user-42", mapOf("email" to "a@b.com"))
+    t.track("syscalls_custom", mapOf("n" to 1))
+    t.trackEvent(SeedEvent.AddToCart(productId = "sku-1", quantity = 1))
+    t.trackEvent(SeedEvent.HideItem(productId = "sku-9"), purpose = Purpose.PERSONALIZATION)
+    t.screen("Home")
+    t.alias("user-43")
+    t.group("acme")
+    t.onBackground()
+    t.flush()
+    t.setConsent(ConsentState(analytics = true)) // revokes personalization: purge and sync
+    t.reset()
+    t.onForeground()
+    println("CALLS_RETURNED_NS ${System.nanoTime() - started}")
+    // Reads and waits block this thread until the work is done elsewhere.
+    println("QUEUED ${t.queued()}")
+    println("ANALYTICS ${t.consent().analytics}")
+    println("ANONYMOUS_ID ${t.anonymousId()}")
+    t.flushAndWait(30_000)
+    runBlocking { t.flushAwait(30_000) }
+    check(t.lastError() == null, "no error: ${t.lastError()}")
+    // Every live thread (the library's are joined by close, so list them now).
+    val threads = java.nio.file.Files.newDirectoryStream(java.nio.file.Paths.get("/proc/self/task")).use { ds ->
+        ds.map { "${it.fileName}:${java.nio.file.Files.readString(it.resolve("comm")).trim()}" }
+    }
+    println("THREADS ${threads.joinToString(";")}")
+    t.close() // waits on this thread while the dispatcher makes the queue durable
+    println("DONE")
+}
+
+/** The message of the InvalidArgument `f` throws, null when it returns; anything else fails. */
+fun refusal(what: String, f: () -> Unit): String? {
+    try {
+        f()
+    } catch (e: CairnException.InvalidArgument) {
+        return e.message
+    } catch (e: Exception) {
+        check(false, "$what threw ${e.javaClass.name}: ${e.message}")
+    }
+    return null
+}
+
+fun ranges() {
+    for (e in sampleSeedEvents()) {
+        check(refusal("Kotlin check of $e") { checkSeedEventRanges(e) } == null, "Kotlin accepts $e")
+        check(refusal("library check of $e") { checkSeedEvent(e) } == null, "the library accepts $e")
+    }
+    val bad = badSeedEvents()
+    for (e in bad) {
+        val kotlin = refusal("Kotlin check of $e") { checkSeedEventRanges(e) }
+        val library = refusal("library check of $e") { checkSeedEvent(e) }
+        check(kotlin != null, "Kotlin refuses $e")
+        check(kotlin == library, "same refusal for $e: Kotlin `$kotlin`, library `$library`")
+    }
+    println("GOOD ${sampleSeedEvents().size}")
+    println("BAD ${bad.size}")
+    println("EXAMPLE ${refusal("") { checkSeedEventRanges(bad.first()) }}")
+    println("DONE")
+}
+
 fun main(args: Array<String>) {
     when (args.getOrNull(0)) {
         "hashed" -> hashed(args[1], args[2], args[3])
@@ -237,6 +314,8 @@ fun main(args: Array<String>) {
         "https" -> https(args[1], args[2], args[3].toInt())
         "threads" -> threads(args[1], args[2])
         "wrongkey" -> wrongkey(args[1], args[2], args[3])
+        "ranges" -> ranges()
+        "syscalls" -> syscalls(args[1], args[2])
         else -> {
             System.err.println("usage: CairnTest hashed|consent|crash1|crash2|count|roundtrip|https|threads <endpoint> <dataDir> ...")
             exitProcess(2)

@@ -2,9 +2,10 @@
 //
 // Rules:
 // - every call checks its arguments on the caller's thread (an empty name, a NaN, an
-//   unsupported value type throw CairnException at the call), then puts the work on
-//   an in-memory queue and returns: nothing else runs on the caller's thread, not
-//   even the crossing into the library;
+//   unsupported value type, a SeedEvent number out of range throw CairnException at the
+//   call), then puts the work on an in-memory queue and returns: nothing else runs on
+//   the caller's thread, not even the crossing into the library (the SeedEvent ranges
+//   are checked in Kotlin, by code generated from the event table);
 // - one thread, `cairn-handoff`, takes the work in order and hands it to the library
 //   (consecutive track calls in one crossing, `Tracker.trackMany`), whose dispatcher
 //   thread stores it; uploads run on the library's `cairn-uploader` thread through
@@ -50,7 +51,7 @@ class Cairn @JvmOverloads constructor(
     }
 
     fun trackEvent(event: SeedEvent, properties: Map<String, Any?> = emptyMap(), purpose: Purpose? = null) {
-        checkSeedEvent(event) // its ranges, at the call (no I/O)
+        checkSeedEventRanges(event) // in Kotlin (SeedEventChecks.kt): no crossing on this thread
         val json = CairnJson.encode("properties", properties)
         put(RunOp { it.trackEvent(event, json, purpose) })
     }
