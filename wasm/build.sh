@@ -61,9 +61,11 @@ wasm-bindgen --target web --remove-producers-section --remove-name-section --out
 rm -f "$pkg/opt.wasm" "$pkg/nopanic.wasm"
 cp "$here/js/cairn.d.ts" "$pkg/"
 # The shipped JS: esbuild (pinned in wasm/tools, installed here on first use) bundles
-# cairn.js, auto.js and wasm-bindgen's glue into one minified ES module, pkg/cairn.js
-# (the glue finds the wasm next to it through import.meta.url). Without node/npm the
-# three files ship apart, stripped of whole-line comments and indentation only.
+# cairn.js, auto.js (page context) and wasm-bindgen's glue into one minified ES
+# module, pkg/cairn.js (the glue finds the wasm next to it through import.meta.url);
+# the autocapture signals (capture.js) are a second module, pkg/capture.js, that
+# cairn.js imports only when init's `autocapture` is on. Without node/npm the files
+# ship apart, stripped of whole-line comments and indentation only.
 esbuild="$here/tools/node_modules/.bin/esbuild"
 if [[ ! -x "$esbuild" ]] && command -v npm >/dev/null; then
     npm ci --prefix "$here/tools" --no-audit --no-fund --loglevel=error >&2
@@ -76,19 +78,29 @@ slim() {
     fi
 }
 if [[ -x "$esbuild" ]]; then
-    cp "$here/js/cairn.js" "$here/js/auto.js" "$pkg/"
-    "$esbuild" --bundle --minify --format=esm --log-level=warning "$pkg/cairn.js" --outfile="$pkg/cairn.bundle.js"
-    mv "$pkg/cairn.bundle.js" "$pkg/cairn.js"
-    rm "$pkg/auto.js" "$pkg/cairn_wasm.js"
+    mkdir "$pkg/src"
+    cp "$here/js/cairn.js" "$here/js/auto.js" "$here/js/capture.js" "$pkg/src/"
+    mv "$pkg/cairn_wasm.js" "$pkg/src/"
+    # capture.js stays out of the bundle (its dynamic import kept as written) and is
+    # minified on its own: it imports nothing, so nothing is shared or loaded twice.
+    "$esbuild" --bundle --minify --format=esm --log-level=warning --external:./capture.js \
+        --outfile="$pkg/out/cairn.js" "$pkg/src/cairn.js"
+    "$esbuild" --bundle --minify --format=esm --log-level=warning \
+        --outfile="$pkg/out/capture.js" "$pkg/src/capture.js"
+    mv "$pkg/out/cairn.js" "$pkg/out/capture.js" "$pkg/"
+    rm -r "$pkg/src" "$pkg/out"
     shipped=(cairn_wasm_bg.wasm cairn.js)
 else
     echo "wasm/build.sh: no esbuild (npm missing): shipping cairn.js, auto.js and the glue unbundled" >&2
     slim "$here/js/cairn.js" "$pkg/cairn.js"
     slim "$here/js/auto.js" "$pkg/auto.js"
+    slim "$here/js/capture.js" "$pkg/capture.js"
     slim "$pkg/cairn_wasm.js" "$pkg/cairn_wasm.js.slim"
     mv "$pkg/cairn_wasm.js.slim" "$pkg/cairn_wasm.js"
     shipped=(cairn_wasm_bg.wasm cairn.js auto.js cairn_wasm.js)
 fi
+# Loaded only with autocapture on.
+optional=(capture.js)
 cat > "$pkg/package.json" <<JSON
 {
   "name": "cairn-web",
@@ -96,7 +108,7 @@ cat > "$pkg/package.json" <<JSON
   "type": "module",
   "module": "cairn.js",
   "types": "cairn.d.ts",
-  "files": [$(printf '"%s", ' "${shipped[@]}")"cairn.d.ts"],
+  "files": [$(printf '"%s", ' "${shipped[@]}" "${optional[@]}")"cairn.d.ts"],
   "sideEffects": false
 }
 JSON
@@ -104,7 +116,7 @@ JSON
 if [[ -d "$root/examples/web" ]]; then
     rm -rf "$root/examples/web/pkg"
     mkdir -p "$root/examples/web/pkg"
-    for f in "${shipped[@]}"; do cp "$pkg/$f" "$root/examples/web/pkg/"; done
+    for f in "${shipped[@]}" "${optional[@]}"; do cp "$pkg/$f" "$root/examples/web/pkg/"; done
 fi
 
 size() { stat -c %s "$1"; }
@@ -116,13 +128,30 @@ for f in "${shipped[@]}"; do
     total=$((total + g))
     printf '%-22s %9d %9d\n' "$f" "$(size "$pkg/$f")" "$g"
 done
+with_auto=$total
+for f in "${optional[@]}"; do
+    g=$(gz "$pkg/$f")
+    with_auto=$((with_auto + g))
+    printf '%-22s %9d %9d  (only with autocapture)\n' "$f" "$(size "$pkg/$f")" "$g"
+done
 # The issue's bar is 30,720 B; until it is reached the budget is a ratchet at the
-# last measured size (+1 KB), so no change makes the tracker heavier unnoticed.
-budget=44150
+# last measured size (+~500 B), so no change makes the tracker heavier unnoticed.
+# Both what every page downloads and what a page with autocapture on downloads.
+budget=42850
+budget_auto=44500
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
+printf '%-22s %9s %9d  (budget %d)\n' "with autocapture" "" "$with_auto" "$budget_auto"
+over=0
 if (( total > budget )); then
-    # Fatal, so CI guards the budget; the package is written all the same, and
-    # CAIRN_WASM_STRICT=0 only reports (e.g. to run the browser tests while over).
     echo "wasm/build.sh: OVER the gzipped budget by $((total - budget)) bytes" >&2
-    [[ "${CAIRN_WASM_STRICT:-1}" == 0 ]] || exit 1
+    over=1
+fi
+if (( with_auto > budget_auto )); then
+    echo "wasm/build.sh: with autocapture, OVER the gzipped budget by $((with_auto - budget_auto)) bytes" >&2
+    over=1
+fi
+# Fatal, so CI guards the budget; the package is written all the same, and
+# CAIRN_WASM_STRICT=0 only reports (e.g. to run the browser tests while over).
+if (( over )) && [[ "${CAIRN_WASM_STRICT:-1}" != 0 ]]; then
+    exit 1
 fi

@@ -256,7 +256,7 @@ export function init(o) {
     on = true;
     views = o.autoPageViews !== false;
     clicks = o.trackClicks !== false;
-    auto.start(o, { track, context: (m) => w.call(6, m, '', ''), consented: () => w.ctl(5) > 0 });
+    await auto.start(o, { track, context: (m) => w.call(6, m, '', ''), consented: () => w.ctl(5) > 0 });
     listen();
     shown = location.href.split('#')[0];
     autoPageView();
