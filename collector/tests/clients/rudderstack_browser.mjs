@@ -29,10 +29,14 @@ const DEADLINE_MS = 30_000
 
 const stdin = createInterface({ input: process.stdin })
 const replies = stdin[Symbol.asyncIterator]()
+// True from `cmd:kill9` until the restart is answered: requests started meanwhile may fail.
+let collectorDown = false
 async function command(cmd) {
+  if (cmd === 'kill9') collectorDown = true
   console.log(`cmd:${cmd}`)
   const { value } = await replies.next()
   if (value !== 'ok') throw new Error(`cmd:${cmd} answered ${value}`)
+  if (cmd === 'restart') collectorDown = false
 }
 
 /// Polls `condition` until it holds, failing with `what` after DEADLINE_MS.
@@ -120,11 +124,12 @@ async function open(name, queueOptions) {
   // Every post to the collector: its headers, the messageIds in its body, the answer.
   page.on('request', async (r) => {
     if (r.method() !== 'POST' || !r.url().startsWith(collectorOrigin)) return
-    const post = { path: new URL(r.url()).pathname, headers: await r.allHeaders(), status: null,
-      failure: null, messageIds: [] }
+    const post = { path: new URL(r.url()).pathname, whileDown: collectorDown, headers: null,
+      status: null, failure: null, messageIds: [] }
+    session.posts.push(post)
     const body = JSON.parse(r.postData() ?? 'null')
     for (const event of body?.batch ?? [body]) post.messageIds.push(event?.messageId)
-    session.posts.push(post)
+    post.headers = await r.allHeaders().catch(() => r.headers())
     const response = await r.response().catch(() => null)
     if (response) post.status = response.status()
     else post.failure = r.failure()?.errorText ?? 'no response'
@@ -136,7 +141,7 @@ async function open(name, queueOptions) {
   const preflights = new Map()
   cdp.on('Network.requestWillBeSent', (e) => {
     if (e.initiator?.type !== 'preflight') return
-    const p = { path: new URL(e.request.url).pathname, method: e.request.method,
+    const p = { path: new URL(e.request.url).pathname, whileDown: collectorDown, method: e.request.method,
       requestHeaders: lowerKeys(e.request.headers)['access-control-request-headers'] ?? null,
       status: null, allowHeaders: null, allowOrigin: null, failure: null }
     preflights.set(e.requestId, p)
@@ -178,18 +183,23 @@ async function calls(call) {
 
 try {
   // One post per call (RudderStack's default), to /v1/page, /v1/track, /v1/identify.
-  // Retries start within 100 ms instead of 1 s.
-  const single = await open('single', { minRetryDelay: 100, maxRetryDelay: 1000 })
+  // Retries start within 100 ms instead of 1 s, and go on (until DEADLINE_MS here)
+  // however long the restarted collector takes to listen.
+  const single = await open('single', { minRetryDelay: 100, maxRetryDelay: 1000, maxAttempts: 1000 })
   await calls(single.call)
   await until('the single posts to be delivered', single.delivered)
 
-  // The collector killed: the next post fails; RudderStack retries with its Rsa-* headers
-  // (a new preflight) and the retry is delivered once the collector is back on its port.
+  // The collector killed: the next post fails (its preflight is cached); RudderStack
+  // retries with its Rsa-* headers, whose new preflight fails too; once the collector is
+  // back on its port, a retry's preflight is answered and the event delivered.
   await command('kill9')
   const before = single.session.posts.length
   await single.call('retried track', 'track', 'Checkout Started', { step: 1 })
   await until('the post to the killed collector to fail', () =>
     single.session.posts.slice(before).some((p) => p.failure !== null))
+  await until('a retry preflight to the killed collector to fail', () =>
+    single.session.preflights.some((p) => p.failure !== null &&
+      (p.requestHeaders ?? '').includes('rsa-retry-attempt')))
   await command('restart')
   await until('the retried post to be delivered', single.delivered)
 
