@@ -8,9 +8,14 @@
 //!   caught up (see `/readyz` and the 503 rule of recommendations);
 //! - while the collector is away or refuses (connection error, 5xx, 401) it backs
 //!   off exponentially with jitter, from 100 ms to `--max-backoff-ms`;
-//! - it writes the snapshot itself between pages (so the snapshot is always at a
-//!   page boundary and readers are never blocked by it): at once after a deletion or
-//!   revocation, else when due;
+//! - between pages it takes a snapshot cut (microseconds under the lock, see
+//!   [`crate::snapshot`]) when one is due and none is being written: at most every
+//!   `--snapshot-ms`, and at least thirty times the CPU time the last one took apart;
+//!   a forgotten person goes to the writer at once (redaction);
+//! - before its first read, after the collector was away, and after every empty page it
+//!   checks that the collector's feed still holds the record at its cursor (the same
+//!   fingerprint): a feed that ends below the cursor, or holds another record there,
+//!   belongs to a wiped or replaced collector, and the model is rebuilt from cursor 0;
 //! - once a minute it re-evaluates cohorts that time alone changes (dormant...).
 
 use std::{
@@ -23,9 +28,9 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::{
-    model::{prepare, Ctx, Effect, Prepared},
-    snapshot::Snapshots,
-    AppState, RecoError,
+    model::{fingerprint, prepare, Ctx, Effect, Model, Prepared},
+    snapshot::{Cut, Writer},
+    AppState,
 };
 
 /// Records applied per write-lock hold, so readers wait at most that long.
@@ -76,40 +81,64 @@ fn jitter(d: Duration) -> Duration {
     Duration::from_millis(half + nanos % (half + 1))
 }
 
-/// Writes the snapshot (the model serialised under a read lock, written without it).
-/// Writes the snapshot: encoded under a read lock (requests keep reading) on a thread
-/// of lower scheduling priority, so on a busy machine requests get the CPU first; the
-/// follower waits for it, so the snapshot is at a page boundary.
-async fn save(state: &AppState, snapshots: &Snapshots) -> Result<Duration, RecoError> {
-    let started = Instant::now();
-    let (state, snapshots) = (state.clone(), snapshots.clone());
-    tokio::task::spawn_blocking(move || {
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    lower_priority();
-                    let bytes = Snapshots::encode(&state.model());
-                    snapshots.save(&bytes)
-                })
-                .join()
-                .map_err(|_| RecoError::Internal("snapshot thread panicked".into()))?
-        })
-    })
-    .await
-    .map_err(|e| RecoError::Internal(format!("snapshot task: {e}")))??;
-    Ok(started.elapsed())
+/// What the check of the feed's position found.
+enum Position {
+    /// The feed holds the record at the cursor (or hides it after a deletion).
+    Held,
+    /// The feed ends below the cursor or holds another record there.
+    Lost(String),
+    Unknown(String),
 }
 
-/// Nice 10 for the calling thread (Linux schedules threads by their own nice value).
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on the calling thread (who = 0) has no memory effects.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+/// Asks the collector for the record at `cursor` (`after = cursor - 1, limit = 1`).
+async fn check_position(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    cursor: u64,
+    fingerprint_at: u64,
+) -> Position {
+    if cursor == 0 {
+        return Position::Held;
+    }
+    let url = format!("{base}/v1/feed?after={}&limit=1&wait=0", cursor - 1);
+    match fetch(client, &url, key).await {
+        Fetch::Failed(e) => Position::Unknown(e),
+        Fetch::Page(records) => match records.first() {
+            None => Position::Lost(format!("the feed ends below cursor {cursor}")),
+            Some(r) if r.cursor == cursor && fingerprint(r) != fingerprint_at => {
+                Position::Lost(format!("the feed holds another record at cursor {cursor}"))
+            }
+            // The record itself, or (cursor above ours) it was hidden by a deletion and
+            // the feed goes on after it.
+            Some(_) => Position::Held,
+        },
     }
 }
 
-pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receiver<bool>) {
+/// Takes a cut when one is due (or `force`d) and the writer is free.
+fn maybe_cut(state: &AppState, writer: &Writer, force: bool, due: bool) -> bool {
+    let w = &writer.status;
+    if w.busy.load(Ordering::SeqCst) || !(force || due) {
+        return false;
+    }
+    let forgets = w.forgets.load(Ordering::SeqCst);
+    let remark = std::mem::take(&mut *w.remark.lock().expect("lock"));
+    let cut = tokio::task::block_in_place(|| {
+        let mut model = state.model_mut_when_free();
+        for i in remark.0 {
+            model.profiles.mark_dirty(i);
+        }
+        for i in remark.1 {
+            model.items.mark_dirty(i);
+        }
+        Cut::take(&mut model, Default::default(), forgets)
+    });
+    writer.write(cut);
+    true
+}
+
+pub async fn run(state: AppState, mut writer: Writer, mut stop: watch::Receiver<bool>) {
     let s = state.inner.clone();
     crate::http::install_tls_provider();
     let wait_secs = s.config.feed_wait_secs;
@@ -126,14 +155,61 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
     let base = s.config.collector.trim_end_matches('/').to_owned();
     let max_backoff = Duration::from_millis(s.config.max_backoff_ms.max(100));
     let mut backoff = MIN_BACKOFF;
+    // Records applied since the last cut.
     let mut dirty = false;
-    let mut forgot = false;
-    let mut last_save = Instant::now();
-    let mut save_every = s.config.snapshot_interval();
+    let mut force_cut = false;
+    let mut last_cut = Instant::now();
     let mut last_drift = Instant::now();
+    let mut check = true;
     loop {
         if *stop.borrow() {
             break;
+        }
+        if check {
+            let (cursor, at) = {
+                let m = state.model();
+                (m.cursor, m.last_fingerprint)
+            };
+            let checked = tokio::select! {
+                p = check_position(&client, &base, &s.secrets.read_key, cursor, at) => p,
+                _ = stop.changed() => break,
+            };
+            match checked {
+                Position::Held => {}
+                Position::Lost(why) => {
+                    tracing::warn!(%why, "the collector was wiped or replaced: rebuilding from cursor 0");
+                    *s.status.last_error.lock().expect("lock") =
+                        Some(format!("{why}: rebuilt from cursor 0"));
+                    let now_ms = s.time.now_ms();
+                    tokio::task::block_in_place(|| {
+                        let mut fresh = Model::new(s.config.half_life_ms(), now_ms);
+                        fresh.profiles.mark_all_dirty();
+                        fresh.links.mark_all_dirty();
+                        fresh.items.mark_all_dirty();
+                        let mut model = state.model_mut_when_free();
+                        *model = fresh;
+                        model.rebuild(&s.rules, now_ms);
+                    });
+                    s.status.rebuilds.fetch_add(1, Ordering::Relaxed);
+                    s.status.caught_up.store(false, Ordering::Relaxed);
+                    s.status.head.store(0, Ordering::Relaxed);
+                    dirty = true;
+                    force_cut = true;
+                }
+                Position::Unknown(e) => {
+                    if s.status.collector_up.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, "collector away; backing off");
+                    }
+                    *s.status.last_error.lock().expect("lock") = Some(e);
+                    let pause = jitter(backoff);
+                    backoff = (backoff * 2).min(max_backoff);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stop.changed() => break,
+                    }
+                    continue;
+                }
+            }
         }
         let cursor = state.model().cursor;
         // Until caught up, no waiting: an empty page is how the head is found. With
@@ -160,12 +236,14 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
                 backoff = MIN_BACKOFF;
                 s.status.collector_up.store(true, Ordering::Relaxed);
                 let full = records.len() >= s.config.feed_page;
+                check = records.is_empty();
                 if let Some(last) = records.last() {
                     s.status.head.fetch_max(last.cursor, Ordering::Relaxed);
                 }
                 // Applying is CPU work: off the runtime's workers, so requests keep
                 // being served; parsed outside the lock, applied in short holds.
-                tokio::task::block_in_place(|| {
+                let forgotten = tokio::task::block_in_place(|| {
+                    let mut forgotten = Vec::new();
                     for chunk in records.chunks(CHUNK) {
                         let now_ms = s.time.now_ms();
                         let ctx = Ctx {
@@ -174,25 +252,22 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
                             now_ms,
                         };
                         let t = Instant::now();
-                        let prepared: Vec<(u64, Prepared)> = chunk
+                        let prepared: Vec<(u64, u64, Prepared)> = chunk
                             .iter()
-                            .map(|r| (r.cursor, prepare(r, &s.ids, now_ms)))
+                            .map(|r| (r.cursor, fingerprint(r), prepare(r, &s.ids, now_ms)))
                             .collect();
                         add_us(&s.status.time_parse_us, t);
                         let t = Instant::now();
                         let mut model = state.model_mut_when_free();
                         add_us(&s.status.time_lock_us, t);
                         let t = Instant::now();
-                        for (cursor, p) in prepared {
-                            match model.apply_prepared(cursor, p, &ctx) {
+                        for (cursor, print, p) in prepared {
+                            match model.apply_prepared(cursor, print, p, &ctx) {
                                 Effect::Skipped => {}
-                                Effect::Applied => dirty = true,
-                                Effect::Forgot => {
-                                    dirty = true;
-                                    forgot = true;
-                                }
+                                Effect::Applied | Effect::Forgot => dirty = true,
                             }
                         }
+                        forgotten.append(&mut model.forgotten);
                         drop(model);
                         add_us(&s.status.time_apply_us, t);
                         s.status
@@ -204,7 +279,11 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
                     state.model_mut_when_free().refresh();
                     // The page is dropped here too, off the workers.
                     drop(records);
+                    forgotten
                 });
+                if !forgotten.is_empty() {
+                    writer.forget(forgotten);
+                }
                 if !full && !s.status.caught_up.swap(true, Ordering::Relaxed) {
                     tracing::info!(cursor = state.model().cursor, "caught up with the feed");
                 }
@@ -214,6 +293,7 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
                     tracing::warn!(error = %e, "collector away; backing off");
                 }
                 *s.status.last_error.lock().expect("lock") = Some(e);
+                check = true;
                 let pause = jitter(backoff);
                 backoff = (backoff * 2).min(max_backoff);
                 tokio::select! {
@@ -232,24 +312,25 @@ pub async fn run(state: AppState, snapshots: Snapshots, mut stop: watch::Receive
             });
             last_drift = Instant::now();
         }
-        if forgot || (dirty && last_save.elapsed() >= save_every) {
-            let t = Instant::now();
-            let saved = save(&state, &snapshots).await;
-            add_us(&s.status.time_snapshot_us, t);
-            match saved {
-                Ok(took) => {
-                    save_every = s.config.snapshot_interval().max(took * 30);
-                    dirty = false;
-                    forgot = false;
-                    last_save = Instant::now();
-                }
-                Err(e) => tracing::error!(error = %e, "snapshot failed"),
-            }
+        let every = s.config.snapshot_interval().max(Duration::from_micros(
+            writer.status.last_cpu_us.load(Ordering::Relaxed) * 30,
+        ));
+        let t = Instant::now();
+        if maybe_cut(
+            &state,
+            &writer,
+            force_cut,
+            dirty && last_cut.elapsed() >= every,
+        ) {
+            dirty = false;
+            force_cut = false;
+            last_cut = Instant::now();
         }
+        add_us(&s.status.time_snapshot_us, t);
     }
-    if dirty {
-        if let Err(e) = save(&state, &snapshots).await {
-            tracing::error!(error = %e, "final snapshot failed");
-        }
-    }
+    // The last cut after every queued job (an abandoned cut's shards marked dirty
+    // again), then the writer stops.
+    tokio::task::block_in_place(|| writer.drain());
+    maybe_cut(&state, &writer, true, true);
+    tokio::task::block_in_place(|| writer.finish());
 }

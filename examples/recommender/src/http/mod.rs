@@ -20,8 +20,14 @@ use tokio::{net::TcpListener, sync::watch};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::{
-    config::Secrets, follower, ids::Ids, model::Model, rules::Rules, snapshot::Snapshots,
-    time::TimeSource, Config, RecoError, SystemClock,
+    config::Secrets,
+    follower,
+    ids::Ids,
+    model::Model,
+    rules::Rules,
+    snapshot::{Store, Writer, WriterStatus},
+    time::TimeSource,
+    Config, RecoError, SystemClock,
 };
 
 /// Everything a handler needs, cheap to clone.
@@ -38,6 +44,8 @@ pub(crate) struct Shared {
     pub model: RwLock<Model>,
     pub time: Arc<dyn TimeSource>,
     pub status: Status,
+    /// The snapshot writer's report.
+    pub snapshots: Arc<WriterStatus>,
 }
 
 /// What the follower reports about the feed.
@@ -57,6 +65,8 @@ pub(crate) struct Status {
     pub time_lock_us: AtomicU64,
     pub time_apply_us: AtomicU64,
     pub time_snapshot_us: AtomicU64,
+    /// Times the model was rebuilt from cursor 0 because the collector was wiped.
+    pub rebuilds: AtomicU64,
 }
 
 /// Makes ring rustls' process-wide crypto provider (reqwest refuses to start without
@@ -66,14 +76,15 @@ pub fn install_tls_provider() {
 }
 
 impl AppState {
-    /// Resolves keys and rules and loads the snapshot (or starts empty).
-    pub fn open(config: Config, time: Arc<dyn TimeSource>) -> Result<(Self, Snapshots), RecoError> {
+    /// Resolves keys and rules and loads the snapshot (or starts empty); the writer
+    /// thread starts with it.
+    pub fn open(config: Config, time: Arc<dyn TimeSource>) -> Result<(Self, Writer), RecoError> {
         let secrets = config.secrets()?;
         let rules = Rules::load(config.rules.as_deref())?;
-        let snapshots = Snapshots::new(&config.data_dir)?;
+        let (store, loaded) = Store::open(&config.data_dir, config.half_life_ms())?;
         let now_ms = time.now_ms();
-        let mut model = match snapshots.load(config.half_life_ms())? {
-            Some(m) => m,
+        let mut model = match loaded {
+            Some(l) => l.model,
             None => Model::new(config.half_life_ms(), now_ms),
         };
         model.rebuild(&rules, now_ms);
@@ -82,8 +93,10 @@ impl AppState {
             profiles = model.profiles.len(),
             "state loaded"
         );
+        let writer = Writer::start(store);
         let state = Self {
             inner: Arc::new(Shared {
+                snapshots: writer.status.clone(),
                 ids: Ids::new(&secrets.hash_secret, &secrets.project_hash_key),
                 secrets,
                 rules,
@@ -93,7 +106,7 @@ impl AppState {
                 config,
             }),
         };
-        Ok((state, snapshots))
+        Ok((state, writer))
     }
 
     pub fn model(&self) -> RwLockReadGuard<'_, Model> {
@@ -175,9 +188,9 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RecoError> {
-    let (state, snapshots) = AppState::open(config, Arc::new(SystemClock))?;
+    let (state, writer) = AppState::open(config, Arc::new(SystemClock))?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let follower = tokio::spawn(follower::run(state.clone(), snapshots, stop_rx));
+    let follower = tokio::spawn(follower::run(state.clone(), writer, stop_rx));
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;

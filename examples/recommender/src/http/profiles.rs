@@ -227,7 +227,7 @@ pub async fn experiments(
     let model = state.model();
     let mut out = Vec::new();
     for e in &state.inner.rules.experiments {
-        let stats = model.experiments.get(&e.id);
+        let stats = model.agg.experiments.get(&e.id);
         let variants: Vec<Value> = e
             .variants
             .iter()
@@ -245,7 +245,7 @@ pub async fn experiments(
             .collect();
         out.push(json!({"id": e.id, "configured": true, "variants": variants}));
     }
-    for (id, stats) in &model.experiments {
+    for (id, stats) in &model.agg.experiments {
         if state.inner.rules.experiments.iter().any(|e| e.id == *id) {
             continue;
         }
@@ -277,7 +277,7 @@ pub async fn stats(
         .map(|m| {
             let t = chrono::DateTime::from_timestamp_millis(m * 60_000)
                 .map(|t| t.format("%H:%M").to_string());
-            json!({"minute": t, "count": model.minutes.get(&m).copied().unwrap_or(0)})
+            json!({"minute": t, "count": model.agg.minutes.get(&m).copied().unwrap_or(0)})
         })
         .collect();
     let cohorts: serde_json::Map<String, Value> = s
@@ -297,7 +297,19 @@ pub async fn stats(
         "caught_up": s.status.caught_up.load(Ordering::Relaxed),
         "collector_up": s.status.collector_up.load(Ordering::Relaxed),
         "last_error": *s.status.last_error.lock().expect("lock"),
-        "totals": model.totals,
+        "totals": model.agg.totals,
+        "rebuilds": s.status.rebuilds.load(Ordering::Relaxed),
+        "snapshots": {
+            "cursor": s.snapshots.cursor.load(Ordering::Relaxed),
+            "written": s.snapshots.written.load(Ordering::Relaxed),
+            "shards_written": s.snapshots.shards_written.load(Ordering::Relaxed),
+            "abandoned": s.snapshots.abandoned.load(Ordering::Relaxed),
+            "redactions": s.snapshots.redactions.load(Ordering::Relaxed),
+            "cpu_ms": s.snapshots.cpu_us.load(Ordering::Relaxed) / 1000,
+            "last_cpu_ms": s.snapshots.last_cpu_us.load(Ordering::Relaxed) / 1000,
+            "last_wall_ms": s.snapshots.last_wall_us.load(Ordering::Relaxed) / 1000,
+            "last_error": *s.snapshots.last_error.lock().expect("lock"),
+        },
         "follower_ms": {
             "fetch": s.status.time_fetch_us.load(Ordering::Relaxed) / 1000,
             "parse": s.status.time_parse_us.load(Ordering::Relaxed) / 1000,

@@ -15,6 +15,7 @@
 
 pub mod items;
 pub mod profile;
+pub mod shards;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -30,6 +31,12 @@ use crate::{
 };
 pub use items::Item;
 pub use profile::Profile;
+pub use shards::Shards;
+
+/// Shards of people (profiles and links) and of products: a snapshot writes only the
+/// shards that changed, and a deletion rewrites only the shards holding the person.
+pub const PEOPLE_SHARDS: usize = 256;
+pub const ITEM_SHARDS: usize = 64;
 
 /// Rebase when a boost's exponent passes this.
 const REBASE_EXPONENT: f64 = 400.0;
@@ -47,35 +54,64 @@ pub struct Totals {
     pub by_name: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Model {
-    /// The last applied record.
-    pub cursor: u64,
-    pub half_life_ms: f64,
-    pub epoch_ms: i64,
-    pub profiles: HashMap<String, Profile>,
-    /// Anonymous identity -> the user pseudonym it was seen with.
-    pub links: HashMap<String, String>,
-    pub items: HashMap<String, Item>,
+/// The model's small, whole-written part (the snapshot's manifest carries it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Aggregates {
     /// Events per minute of event time (minute since the epoch -> count).
     pub minutes: BTreeMap<i64, u64>,
     pub experiments: BTreeMap<String, BTreeMap<String, VariantStats>>,
     pub totals: Totals,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    /// The last applied record.
+    pub cursor: u64,
+    /// [`fingerprint`] of the record at `cursor`: tells whether the collector's feed
+    /// still holds that record (or was wiped and refilled).
+    pub last_fingerprint: u64,
+    pub half_life_ms: f64,
+    pub epoch_ms: i64,
+    pub profiles: Shards<Profile>,
+    /// Anonymous identity -> the user pseudonym it was seen with (sharded by the
+    /// anonymous identity, in the same shards as profiles).
+    pub links: Shards<String>,
+    pub items: Shards<Item>,
+    pub agg: Aggregates,
+    /// Identities forgotten since the follower last took them (not persisted): the
+    /// snapshot writer removes them from the files at once.
+    pub forgotten: Vec<String>,
     /// Derived (rebuilt on load): cohort -> members.
-    #[serde(skip)]
     pub cohorts: HashMap<String, HashSet<String>>,
     /// Derived: category -> its products.
-    #[serde(skip)]
     pub category_items: HashMap<String, BTreeSet<String>>,
     /// Derived: products by popularity.
-    #[serde(skip)]
     pub popular: Vec<String>,
-    #[serde(skip)]
     pub category_top: HashMap<String, Vec<String>>,
-    #[serde(skip)]
-    dirty_categories: HashSet<String>,
-    #[serde(skip)]
-    popular_dirty: bool,
+    pub(crate) dirty_categories: HashSet<String>,
+    pub(crate) popular_dirty: bool,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self {
+            cursor: 0,
+            last_fingerprint: 0,
+            half_life_ms: 0.0,
+            epoch_ms: 0,
+            profiles: Shards::new(PEOPLE_SHARDS),
+            links: Shards::new(PEOPLE_SHARDS),
+            items: Shards::new(ITEM_SHARDS),
+            agg: Aggregates::default(),
+            forgotten: Vec::new(),
+            cohorts: HashMap::new(),
+            category_items: HashMap::new(),
+            popular: Vec::new(),
+            category_top: HashMap::new(),
+            dirty_categories: HashSet::new(),
+            popular_dirty: false,
+        }
+    }
 }
 
 /// What applying a record did.
@@ -115,6 +151,18 @@ pub enum Prepared {
     Event(Box<Observed>),
     /// The identities to forget.
     Tombstone(Vec<String>),
+}
+
+/// A record's identity, for telling whether a feed still holds it: FNV-1a of its kind,
+/// key and messageId (a hash, so no file holds the key, a pseudonym, through it).
+pub fn fingerprint(record: &FeedRecord<Value>) -> u64 {
+    let id = record
+        .value
+        .get("messageId")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let text = format!("{}\n{}\n{id}", record.kind.as_str(), record.key);
+    shards::fnv1a(text.as_bytes())
 }
 
 pub fn prepare(record: &FeedRecord<Value>, ids: &Ids, now_ms: i64) -> Prepared {
@@ -159,7 +207,7 @@ impl Model {
     /// Rebuilds what is derived (after a load, or after rules changed).
     pub fn rebuild(&mut self, rules: &Rules, now_ms: i64) {
         self.category_items.clear();
-        for (id, item) in &self.items {
+        for (id, item) in self.items.iter() {
             if let Some(c) = &item.category {
                 self.category_items
                     .entry(c.clone())
@@ -219,18 +267,31 @@ impl Model {
     /// Applies one feed record (see the rules above).
     pub fn apply(&mut self, record: &FeedRecord<Value>, ctx: &Ctx) -> Effect {
         let prepared = prepare(record, ctx.ids, ctx.now_ms);
-        self.apply_prepared(record.cursor, prepared, ctx)
+        self.apply_prepared(record.cursor, fingerprint(record), prepared, ctx)
     }
 
     /// Applies a record [`prepare`]d outside the model's lock.
-    pub fn apply_prepared(&mut self, cursor: u64, prepared: Prepared, ctx: &Ctx) -> Effect {
+    pub fn apply_prepared(
+        &mut self,
+        cursor: u64,
+        fingerprint: u64,
+        prepared: Prepared,
+        ctx: &Ctx,
+    ) -> Effect {
         if cursor <= self.cursor {
             return Effect::Skipped;
         }
         self.cursor = cursor;
+        self.last_fingerprint = fingerprint;
+        self.apply_unordered(prepared, ctx)
+    }
+
+    /// Applies a record without the cursor rule (a reader that keeps its own position,
+    /// such as the Kafka consumer, decides what was applied).
+    pub fn apply_unordered(&mut self, prepared: Prepared, ctx: &Ctx) -> Effect {
         match prepared {
             Prepared::Tombstone(ids) => {
-                self.totals.tombstones += 1;
+                self.agg.totals.tombstones += 1;
                 self.forget(&ids);
                 Effect::Forgot
             }
@@ -244,7 +305,7 @@ impl Model {
         // What was linked to them goes too: anonymous ids of a user, the user of one.
         loop {
             let before = gone.len();
-            for (anon, user) in &self.links {
+            for (anon, user) in self.links.iter() {
                 if gone.contains(user) || gone.contains(anon) {
                     gone.insert(anon.clone());
                     gone.insert(user.clone());
@@ -262,15 +323,17 @@ impl Model {
                 members.remove(id);
             }
         }
+        self.forgotten.extend(gone);
     }
 
     fn apply_event(&mut self, o: Observed, ctx: &Ctx) -> Effect {
-        self.totals.events += 1;
-        *self.totals.by_name.slot(&o.name) += 1;
+        self.agg.totals.events += 1;
+        *self.agg.totals.by_name.slot(&o.name) += 1;
         let minute = o.ts_ms.div_euclid(60_000);
-        *self.minutes.entry(minute).or_default() += 1;
-        while let Some((&first, _)) = self.minutes.first_key_value() {
+        *self.agg.minutes.entry(minute).or_default() += 1;
+        while let Some((&first, _)) = self.agg.minutes.first_key_value() {
             let newest = *self
+                .agg
                 .minutes
                 .last_key_value()
                 .map(|(k, _)| k)
@@ -278,10 +341,10 @@ impl Model {
             if first >= newest - MINUTES {
                 break;
             }
-            self.minutes.remove(&first);
+            self.agg.minutes.remove(&first);
         }
         if o.revokes_personalization() {
-            self.totals.revocations += 1;
+            self.agg.totals.revocations += 1;
             let mut ids: Vec<String> = o.subject.iter().cloned().collect();
             ids.extend(o.tied_anonymous.iter().cloned());
             self.forget(&ids);
@@ -359,6 +422,7 @@ impl Model {
                 let variants = attribute(ctx.rules, &o.properties, subject);
                 for (e, v) in &variants {
                     let s = self
+                        .agg
                         .experiments
                         .entry(e.clone())
                         .or_default()
@@ -379,10 +443,7 @@ impl Model {
                             .filter_map(Value::as_str)
                             .map(str::to_owned)
                             .collect();
-                        self.profiles
-                            .entry(subject.to_owned())
-                            .or_default()
-                            .remember_shown(&ids, &variants);
+                        self.profiles.slot(subject).remember_shown(&ids, &variants);
                     }
                 }
             }
@@ -392,7 +453,8 @@ impl Model {
                 };
                 for p in &o.products {
                     for (e, v) in profile.take_shown(&p.id).unwrap_or_default() {
-                        self.experiments
+                        self.agg
+                            .experiments
                             .entry(e)
                             .or_default()
                             .entry(v)
@@ -436,7 +498,7 @@ impl Model {
     pub fn cohort_drift(&self, rules: &Rules, now_ms: i64) -> Vec<(String, String, bool)> {
         let decay = self.decay_now(now_ms);
         let mut out = Vec::new();
-        for (id, p) in &self.profiles {
+        for (id, p) in self.profiles.iter() {
             let facts = p.facts(now_ms, decay);
             for (cohort, expr) in &rules.cohorts {
                 let now_in = expr.eval(&facts);

@@ -89,7 +89,7 @@ fn a_record_is_applied_once() {
     let mut old = again.clone();
     old.cursor = 1;
     assert_eq!(w.apply(&old), Effect::Skipped);
-    assert_eq!(w.model.totals.events, 1);
+    assert_eq!(w.model.agg.totals.events, 1);
     let u = w.ids.user("u1");
     assert_eq!(w.model.profiles[&u].count("product_viewed"), 1);
     assert_eq!(w.model.items["p1"].counts["product_viewed"], 1);
@@ -148,7 +148,7 @@ fn tombstone_and_revocation_forget_the_person_but_not_aggregates() {
     assert!(!w.model.links.contains_key(&anon));
     assert!(!w.model.cohorts["cart_abandoners"].contains(&u1));
     assert_eq!(w.model.items["p1"].counts["add_to_cart"], 2);
-    let bytes = String::from_utf8(crate::snapshot::Snapshots::encode(&w.model)).unwrap();
+    let bytes = String::from_utf8(crate::snapshot::encode_all(&w.model)).unwrap();
     assert!(!bytes.contains(&u1) && !bytes.contains(&anon));
 
     let u2 = w.ids.user("u2");
@@ -158,7 +158,7 @@ fn tombstone_and_revocation_forget_the_person_but_not_aggregates() {
     let r = w.record(RecordKind::Event, "rv", revoke);
     assert_eq!(w.apply(&r), Effect::Forgot);
     assert!(w.model.profiles.is_empty());
-    let bytes = String::from_utf8(crate::snapshot::Snapshots::encode(&w.model)).unwrap();
+    let bytes = String::from_utf8(crate::snapshot::encode_all(&w.model)).unwrap();
     assert!(!bytes.contains(&u2));
 }
 
@@ -198,7 +198,10 @@ fn experiments_count_shown_clicked_and_carted() {
         let r = w.record(RecordKind::Event, name, v);
         w.apply(&r);
     }
-    let b = &w.model.experiments["reco-strategy"]["blended"];
+    let b = &w.model.agg.experiments["reco-strategy"]["blended"];
     assert_eq!((b.impressions, b.clicks, b.add_to_carts), (1, 1, 1));
-    assert_eq!(w.model.experiments["reco-strategy"]["recent"].exposures, 1);
+    assert_eq!(
+        w.model.agg.experiments["reco-strategy"]["recent"].exposures,
+        1
+    );
 }
