@@ -7,7 +7,7 @@
 // The page is served by this script from its own loopback origin (another port, so every
 // post to the collector is cross-origin and preflighted). Nothing may leave loopback: the
 // source config comes from `getSourceConfig`, the only plugin is XhrQueue (bundled), and
-// every request to another host is aborted and reported.
+// every other host fails to resolve; a request to one is reported.
 //
 // Protocol with the Rust test: `cmd:kill9` / `cmd:restart` lines on stdout, answered by
 // `ok` on stdin; the last stdout line is the JSON report (calls, their messageIds, the
@@ -39,7 +39,7 @@ async function command(cmd) {
   if (cmd === 'restart') collectorDown = false
 }
 
-/// Polls `condition` until it holds, failing with `what` after DEADLINE_MS.
+// Polls `condition` until it holds, failing with `what` after DEADLINE_MS.
 async function until(what, condition) {
   const end = Date.now() + DEADLINE_MS
   while (!condition()) {
@@ -70,8 +70,10 @@ window.startRudder = (writeKey, dataPlaneUrl, queueOptions) => new Promise((reso
   setTimeout(() => reject(new Error('RudderStack did not call onLoaded')), ${DEADLINE_MS})
 })
 // Calls RudderStack's method; resolves with the event it enqueued (its callback's argument).
-window.rudderCall = (method, ...args) =>
-  new Promise((resolve) => window.analytics[method](...args, (event) => resolve(event)))
+window.rudderCall = (method, ...args) => new Promise((resolve, reject) => {
+  window.analytics[method](...args, (event) => resolve(event))
+  setTimeout(() => reject(new Error(method + ': RudderStack never called back')), ${DEADLINE_MS})
+})
 </script>`
 
 const server = createServer((req, res) => {
@@ -103,8 +105,8 @@ const report = {
 const lowerKeys = (headers) =>
   Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]))
 
-/// A fresh browser profile on the test page with RudderStack loaded (`queueOptions` as
-/// given), recording every post to the collector and every preflight into `session`.
+// A fresh browser profile on the test page with RudderStack loaded (`queueOptions` as
+// given), recording every post to the collector and every preflight into `session`.
 async function open(name, queueOptions) {
   const session = { name, anonymousId: null, calls: [], posts: [], preflights: [] }
   report.sessions.push(session)
