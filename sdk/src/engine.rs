@@ -20,7 +20,6 @@ use cairn_protocol::identity::{self, contact_trait};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use uuid::Uuid;
 
 // Key-value entries in the store.
 pub(crate) const KV_ANONYMOUS_ID: &str = "anonymous_id";
@@ -127,7 +126,7 @@ impl Engine {
         let now = clock.now_millis();
         let seed = cfg
             .rng_seed
-            .unwrap_or_else(|| Uuid::new_v4().as_u64_pair().0);
+            .unwrap_or_else(|| u64::from_le_bytes(random8()));
         let backoff = Backoff::new(cfg.backoff_base, cfg.backoff_cap, cfg.max_retry_after, seed);
 
         // Rule: a damaged record never stops the engine from starting. It falls
@@ -141,7 +140,7 @@ impl Engine {
         let anonymous_id = match stored_anonymous_id {
             Some(id) => id,
             None => {
-                let id = uuid_str(Uuid::new_v4());
+                let id = uuid_v4();
                 store.set(KV_ANONYMOUS_ID, id.as_bytes())?;
                 id
             }
@@ -390,7 +389,7 @@ impl Engine {
     /// the identity they were tracked with.
     pub fn reset(&mut self) -> Result<(), Error> {
         let now = self.clock.now_millis();
-        self.anonymous_id = uuid_str(Uuid::new_v4());
+        self.anonymous_id = uuid_v4();
         self.store
             .set(KV_ANONYMOUS_ID, self.anonymous_id.as_bytes())?;
         self.set_user(None)?;
@@ -898,7 +897,7 @@ pub(crate) struct V7 {
 
 impl V7 {
     pub(crate) fn next(&mut self, now_ms: i64) -> String {
-        let rand = *Uuid::new_v4().as_bytes(); // bytes 0-5 and 12-15 are all random
+        let rand = random16();
         let mut seed = [0u8; 8];
         seed[2..].copy_from_slice(&rand[..6]);
         let seed = u64::from_be_bytes(seed) & ((1 << 41) - 1); // headroom to count up
@@ -923,16 +922,56 @@ impl V7 {
         b[10] = (c >> 8) as u8;
         b[11] = c as u8;
         b[12..].copy_from_slice(&rand[12..]);
-        uuid_str(Uuid::from_bytes(b))
+        uuid_str(&b)
     }
 }
 
-/// The hyphenated lower-case form (what `to_string` gives, without `fmt` and
-/// without uuid's generic encoder).
-fn uuid_str(u: Uuid) -> String {
+/// 16 random bytes: the platform's secure source, through one path per platform.
+/// Browsers (the `js` feature on wasm32): `crypto.getRandomValues`, a single import
+/// (no uuid or getrandom code in the web tracker); elsewhere uuid's v4 source
+/// (getrandom: the OS).
+fn random16() -> [u8; 16] {
+    #[cfg(all(feature = "js", target_arch = "wasm32"))]
+    {
+        let mut b = [0u8; 16];
+        js::get_random_values(&mut b);
+        b
+    }
+    #[cfg(not(all(feature = "js", target_arch = "wasm32")))]
+    {
+        uuid::Uuid::new_v4().into_bytes()
+    }
+}
+
+fn random8() -> [u8; 8] {
+    let r = random16();
+    [r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]
+}
+
+#[cfg(all(feature = "js", target_arch = "wasm32"))]
+mod js {
+    #[wasm_bindgen::prelude::wasm_bindgen]
+    extern "C" {
+        /// `crypto.getRandomValues` (fills the slice).
+        #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
+        pub fn get_random_values(buf: &mut [u8]);
+    }
+}
+
+/// A random (version 4, RFC 9562) UUID in its hyphenated form.
+fn uuid_v4() -> String {
+    let mut b = random16();
+    b[6] = 0x40 | (b[6] & 0x0f);
+    b[8] = 0x80 | (b[8] & 0x3f);
+    uuid_str(&b)
+}
+
+/// The hyphenated lower-case form (what uuid's `to_string` gives, without `fmt`
+/// and without uuid's generic encoder).
+fn uuid_str(u: &[u8; 16]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(36);
-    for (i, b) in u.as_bytes().iter().enumerate() {
+    for (i, b) in u.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
@@ -945,12 +984,22 @@ fn uuid_str(u: Uuid) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     #[test]
     fn uuid_str_is_the_hyphenated_form() {
         for u in [Uuid::nil(), Uuid::max(), Uuid::new_v4(), Uuid::new_v4()] {
-            assert_eq!(uuid_str(u), u.hyphenated().to_string());
+            assert_eq!(uuid_str(u.as_bytes()), u.hyphenated().to_string());
         }
+        let ids: Vec<String> = (0..100).map(|_| uuid_v4()).collect();
+        for id in &ids {
+            let u = Uuid::parse_str(id).unwrap();
+            assert_eq!(u.get_version_num(), 4);
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(*id, u.hyphenated().to_string());
+        }
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
     }
 
     #[test]
