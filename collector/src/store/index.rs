@@ -14,7 +14,20 @@
 //! - `i` identity(32) segment(8 BE) -> ()
 //! - `l` user(32) other(32)         -> ()
 //! - `c` user(32)                   -> count(8 BE) of anonymous ids tied to the user
-//! - `m` "indexed"                  -> seq(8 BE) of the last frame indexed
+//! - `m` "indexed"                  -> the manifest (`Manifest`)
+//!
+//! Damage that still opens. sled notices torn or corrupt pages of its own, but an index
+//! can also open and be wrong: a stale copy restored over it, an index of another data
+//! dir, one ahead of its log, bytes flipped where sled's checks do not look. So every
+//! chunk writes, in the same atomic batch as its entries, a manifest: the last seq
+//! indexed, a fingerprint of that frame of the log (seq, receivedAt, dedup key: kept by
+//! a deletion's zeroing), and a digest of every entry (an XOR of SHA-256 of each key and
+//! value, kept up to date as entries come and go) with their count, all under a CRC.
+//! `open` checks the manifest's CRC, that the log holds that frame, and reads every
+//! entry to recompute the digest (about a second per million entries); any mismatch or
+//! read error, and the index is removed and rebuilt from the log (`LogStore::open`).
+//! A stale but whole copy passes: it is an older state of this log's index, and the
+//! indexer resumes from its position, deciding what it decided before.
 
 use std::{
     collections::HashSet,
@@ -26,7 +39,7 @@ use std::{
 };
 
 use super::{
-    frame::{self, Kind},
+    frame::{self, Frame, Kind},
     log::Log,
     LinkPolicy,
 };
@@ -51,8 +64,141 @@ struct Progress {
     stop: bool,
 }
 
+/// What the index covers, written with every chunk (see the module doc).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Manifest {
+    indexed: u64,
+    /// `fingerprint` of the frame with seq `indexed` (0 when nothing is indexed).
+    fingerprint: u64,
+    digest: u128,
+    entries: u64,
+}
+
+const MANIFEST_BYTES: usize = 8 + 8 + 16 + 8 + 4;
+
+impl Manifest {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MANIFEST_BYTES);
+        out.extend_from_slice(&self.indexed.to_be_bytes());
+        out.extend_from_slice(&self.fingerprint.to_be_bytes());
+        out.extend_from_slice(&self.digest.to_be_bytes());
+        out.extend_from_slice(&self.entries.to_be_bytes());
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_be_bytes());
+        out
+    }
+
+    fn decode(v: &[u8]) -> Option<Self> {
+        if v.len() != MANIFEST_BYTES {
+            return None;
+        }
+        let (body, crc) = v.split_at(MANIFEST_BYTES - 4);
+        if crc32fast::hash(body).to_be_bytes() != crc {
+            return None;
+        }
+        Some(Self {
+            indexed: u64::from_be_bytes(body[0..8].try_into().ok()?),
+            fingerprint: u64::from_be_bytes(body[8..16].try_into().ok()?),
+            digest: u128::from_be_bytes(body[16..32].try_into().ok()?),
+            entries: u64::from_be_bytes(body[32..40].try_into().ok()?),
+        })
+    }
+
+    fn with(mut self, delta: &Delta, indexed: u64, fingerprint: u64) -> Self {
+        self.digest ^= delta.digest;
+        self.entries = self.entries.wrapping_add_signed(delta.entries);
+        self.indexed = indexed;
+        self.fingerprint = fingerprint;
+        self
+    }
+}
+
+/// A log frame's identity, unchanged by a deletion's zeroing.
+fn fingerprint(f: &Frame) -> u64 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&f.seq.to_be_bytes());
+    h.update(&f.received_ms.to_be_bytes());
+    h.update(f.dedup);
+    (u64::from(h.finalize()) << 32) | (f.received_ms & 0xffff_ffff)
+}
+
+/// One entry's share of the digest.
+fn entry_hash(key: &[u8], value: &[u8]) -> u128 {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&(key.len() as u32).to_be_bytes());
+    ctx.update(key);
+    ctx.update(value);
+    u128::from_be_bytes(ctx.finish().as_ref()[..16].try_into().expect("16 bytes"))
+}
+
+/// How one chunk changes the digest and the entry count.
+#[derive(Default)]
+struct Delta {
+    digest: u128,
+    entries: i64,
+}
+
+impl Delta {
+    fn add(&mut self, key: &[u8], value: &[u8]) {
+        self.digest ^= entry_hash(key, value);
+        self.entries += 1;
+    }
+
+    fn remove(&mut self, key: &[u8], value: &[u8]) {
+        self.digest ^= entry_hash(key, value);
+        self.entries -= 1;
+    }
+}
+
+/// Why an index that opened cannot be trusted.
+fn verify(db: &sled::Db, log: &Log) -> Result<Manifest, String> {
+    let manifest = match db.get(INDEXED).map_err(|e| e.to_string())? {
+        Some(v) => Manifest::decode(&v).ok_or("its manifest is damaged or of an older format")?,
+        None if db.is_empty() => return Ok(Manifest::default()),
+        None => return Err("it has entries but no manifest".into()),
+    };
+    if manifest.indexed > 0 {
+        if manifest.indexed > log.last_seq() {
+            return Err(format!(
+                "it covers the log up to {}, past the log's end {}",
+                manifest.indexed,
+                log.last_seq()
+            ));
+        }
+        let mut found = None;
+        log.read_after(manifest.indexed - 1, |f, _| {
+            found = (f.seq == manifest.indexed).then(|| fingerprint(f));
+            ControlFlow::Break(())
+        })
+        .map_err(|e| e.to_string())?;
+        if found != Some(manifest.fingerprint) {
+            return Err(format!(
+                "the frame it covers up to ({}) is not this log's",
+                manifest.indexed
+            ));
+        }
+    }
+    let (mut digest, mut entries) = (0u128, 0u64);
+    for item in db.iter() {
+        let (key, value) = item.map_err(|e| e.to_string())?;
+        if key.first() != Some(&b'm') {
+            digest ^= entry_hash(&key, &value);
+            entries += 1;
+        }
+    }
+    if (digest, entries) != (manifest.digest, manifest.entries) {
+        return Err(format!(
+            "its {entries} entries do not match the {} its manifest lists",
+            manifest.entries
+        ));
+    }
+    Ok(manifest)
+}
+
 pub struct IdentityIndex {
     db: sled::Db,
+    /// The manifest of what is applied (see the module doc).
+    manifest: Mutex<Manifest>,
     progress: Mutex<Progress>,
     changed: Condvar,
     /// Identities already indexed for the segment being indexed, to skip re-inserting.
@@ -76,7 +222,9 @@ fn seq_of(key: &[u8]) -> Option<u64> {
 }
 
 impl IdentityIndex {
-    pub fn open(path: &Path, policy: LinkPolicy) -> Result<Self, CollectorError> {
+    /// Opens the index of `log`; an error if it cannot be opened or fails the checks of
+    /// the module doc (the caller rebuilds it).
+    pub fn open(path: &Path, policy: LinkPolicy, log: &Log) -> Result<Self, CollectorError> {
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(64 * 1024 * 1024)
@@ -96,12 +244,13 @@ impl IdentityIndex {
                 other => break other?,
             }
         };
-        let indexed = match db.get(INDEXED)? {
-            Some(v) => seq_of(&v).unwrap_or(0),
-            None => 0,
-        };
+        let manifest = verify(&db, log).map_err(|why| {
+            CollectorError::Store(format!("the identity index is damaged: {why}"))
+        })?;
+        let indexed = manifest.indexed;
         Ok(Self {
             db,
+            manifest: Mutex::new(manifest),
             progress: Mutex::new(Progress {
                 indexed,
                 target: indexed,
@@ -191,6 +340,7 @@ impl IdentityIndex {
         let mut links = LinkChunk::default();
         let mut failed = None;
         let mut forgot = false;
+        let mut last_fingerprint = None;
         let read = log.read_after(from, |f, segment| {
             if recent.0 != segment {
                 *recent = (segment, HashSet::new());
@@ -202,7 +352,7 @@ impl IdentityIndex {
                     return ControlFlow::Break(());
                 }
                 if let Some((ids, _)) = frame::decode_tombstone_body(f.body) {
-                    if let Err(e) = self.remove_entries(&mut batch, &ids) {
+                    if let Err(e) = self.remove_entries(&mut batch, &mut links.delta, &ids) {
                         failed = Some(e);
                         return ControlFlow::Break(());
                     }
@@ -212,13 +362,26 @@ impl IdentityIndex {
                     forgot = true;
                 }
                 last = f.seq;
+                last_fingerprint = Some(fingerprint(f));
                 return ControlFlow::Break(());
             }
             if f.kind == Kind::Event {
                 if let Some(body) = frame::decode_event_body(f.body) {
                     for id in body.user.iter().chain(&body.anonymous) {
                         if recent.1.insert(*id) {
-                            batch.insert(key(b'i', id, &segment.to_be_bytes()), &[]);
+                            // Written once: the digest counts each entry once.
+                            let entry = key(b'i', id, &segment.to_be_bytes());
+                            match self.db.contains_key(&entry) {
+                                Ok(true) => {}
+                                Ok(false) => {
+                                    links.delta.add(&entry, &[]);
+                                    batch.insert(entry, &[]);
+                                }
+                                Err(e) => {
+                                    failed = Some(e);
+                                    return ControlFlow::Break(());
+                                }
+                            }
                         }
                     }
                     for link in body.links {
@@ -231,6 +394,7 @@ impl IdentityIndex {
                 }
             }
             last = f.seq;
+            last_fingerprint = Some(fingerprint(f));
             count += 1;
             if count >= CHUNK_FRAMES {
                 ControlFlow::Break(())
@@ -239,9 +403,19 @@ impl IdentityIndex {
             }
         });
         for (user, n) in &links.counts {
-            batch.insert(key(b'c', user, &[]), &n.to_be_bytes());
+            let entry = key(b'c', user, &[]);
+            if let Some(Some(before)) = links.original.get(user) {
+                links.delta.remove(&entry, &before.to_be_bytes());
+            }
+            links.delta.add(&entry, &n.to_be_bytes());
+            batch.insert(entry, &n.to_be_bytes());
         }
-        batch.insert(INDEXED, &last.to_be_bytes());
+        let manifest = {
+            let current = *self.manifest.lock().unwrap();
+            let fingerprint = last_fingerprint.unwrap_or(current.fingerprint);
+            current.with(&links.delta, last, fingerprint)
+        };
+        batch.insert(INDEXED, manifest.encode());
         let applied = read
             .map_err(CollectorError::from)
             .and_then(|()| failed.map_or(Ok(()), |e| Err(e.into())))
@@ -252,6 +426,7 @@ impl IdentityIndex {
             *recent = (0, HashSet::new());
             return applied.map(|()| last);
         }
+        *self.manifest.lock().unwrap() = manifest;
         let mut seen = self.seen_links.lock().unwrap();
         if forgot || seen.len() + links.added.len() > SEEN_LINKS {
             seen.clear();
@@ -265,15 +440,23 @@ impl IdentityIndex {
     fn remove_entries(
         &self,
         batch: &mut sled::Batch,
+        delta: &mut Delta,
         identities: &[Identity],
     ) -> Result<(), sled::Error> {
-        for id in identities {
+        let distinct: HashSet<&Identity> = identities.iter().collect();
+        for id in distinct {
             for prefix in [b'i', b'l'] {
-                for entry in self.db.scan_prefix(key(prefix, id, &[])).keys() {
-                    batch.remove(entry?);
+                for entry in self.db.scan_prefix(key(prefix, id, &[])) {
+                    let (entry, value) = entry?;
+                    delta.remove(&entry, &value);
+                    batch.remove(entry);
                 }
             }
-            batch.remove(key(b'c', id, &[]));
+            let count = key(b'c', id, &[]);
+            if let Some(value) = self.db.get(&count)? {
+                delta.remove(&count, &value);
+            }
+            batch.remove(count);
         }
         Ok(())
     }
@@ -298,11 +481,14 @@ impl IdentityIndex {
         if anonymous {
             let n = match chunk.counts.get(&link.0) {
                 Some(n) => *n,
-                None => self
-                    .db
-                    .get(key(b'c', &link.0, &[]))?
-                    .and_then(|v| seq_of(&v))
-                    .unwrap_or(0),
+                None => {
+                    let stored = self
+                        .db
+                        .get(key(b'c', &link.0, &[]))?
+                        .and_then(|v| seq_of(&v));
+                    chunk.original.insert(link.0, stored);
+                    stored.unwrap_or(0)
+                }
             };
             if n >= self.policy.max_anonymous_per_user as u64 {
                 chunk.refused += 1;
@@ -311,6 +497,7 @@ impl IdentityIndex {
             chunk.counts.insert(link.0, n + 1);
         }
         chunk.added.insert(link);
+        chunk.delta.add(&link_key, &[]);
         batch.insert(link_key, &[]);
         Ok(())
     }
@@ -362,7 +549,11 @@ struct LinkChunk {
     added: HashSet<Link>,
     /// Anonymous ids tied to each user, as of this chunk.
     counts: std::collections::HashMap<Identity, u64>,
+    /// Each such user's count as stored before this chunk.
+    original: std::collections::HashMap<Identity, Option<u64>>,
     refused: u64,
+    /// The chunk's change to the manifest's digest.
+    delta: Delta,
 }
 
 fn key(prefix: u8, a: &[u8], b: &[u8]) -> Vec<u8> {

@@ -14,13 +14,19 @@
 //! Failed writes and syncs (ENOSPC, EIO, a failed fdatasync). The rule, after
 //! PostgreSQL's 2018 fsync problem: once fsync has failed, the kernel may have dropped
 //! the dirty pages and marked them clean, so a later fsync of the same file can succeed
-//! without the data ever reaching the disk. Therefore a failed group is never retried or
-//! re-synced: nothing of it was acknowledged, its bytes past the last durable end are
-//! cut off (ftruncate + fsync, which needs no free space), and appends go on in a new
-//! segment file whose pages have no history. Until that cut and a probe write to the
-//! disk (`PROBE_BYTES`, fsynced, then removed) succeed, the log acknowledges nothing;
-//! `recover` is retried by the store's healer, so no restart is needed once the disk
-//! takes writes again. A log directory that vanished or was replaced is never recovered.
+//! without the data ever reaching the disk. Therefore a failed group is never retried and
+//! its segment is never written, truncated or synced again: nothing of the group was
+//! acknowledged, and appends go on in a new segment file, whose pages have no history,
+//! starting at the first seq the failed group had. That is the cut: readers never look
+//! past the failed segment's durable end, and `open` reads every segment only up to the
+//! next segment's first seq, so the failed group's bytes (whole, torn or absent) are
+//! never read, after a restart either. (When the failed group was the first thing in its
+//! segment, that file holds nothing durable and is replaced by a new file of the same
+//! name.) Until the new segment and a probe write to the disk (`PROBE_BYTES`, fsynced,
+//! then removed) succeed, the log acknowledges nothing; `recover` is retried by the
+//! store's healer, so no restart is needed once the disk takes writes again. A log
+//! directory that vanished or was replaced is never recovered. Every file operation goes
+//! through `fault::check`, a seam tests can arm to fail it (feature `fault-injection`).
 
 use std::{
     collections::BTreeMap,
@@ -35,7 +41,10 @@ use std::{
     },
 };
 
-use super::frame::{self, Decoded, Frame};
+use super::{
+    fault::{self, Op},
+    frame::{self, Decoded, Frame},
+};
 
 /// A new segment is started once the active one is this large.
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -48,6 +57,7 @@ const PROBE_BYTES: usize = 64 * 1024;
 
 pub struct Segment {
     pub first_seq: u64,
+    path: PathBuf,
     file: File,
     /// Bytes that are durable and whole; readers never look past it.
     durable_len: AtomicU64,
@@ -84,23 +94,51 @@ fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
 }
 
 fn open_segment(dir: &Path, first_seq: u64) -> io::Result<Segment> {
+    let path = segment_path(dir, first_seq);
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .open(segment_path(dir, first_seq))?;
+        .open(&path)?;
     let len = file.metadata()?.len();
     Ok(Segment {
         first_seq,
+        path,
         file,
         durable_len: AtomicU64::new(len),
     })
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
+    fault::check(Op::Sync, dir)?;
     File::open(dir)?.sync_all()
+}
+
+impl Segment {
+    /// The log's file operations, each through the fault-injection seam (`fault`).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        fault::check(Op::Read, &self.path)?;
+        self.file.read_exact_at(buf, offset)
+    }
+
+    fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        fault::check(Op::Write, &self.path)?;
+        self.file.write_all_at(bytes, offset)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        fault::check(Op::Sync, &self.path)?;
+        self.file.sync_data()
+    }
+
+    fn truncate_synced(&self, len: u64) -> io::Result<()> {
+        fault::check(Op::Write, &self.path)?;
+        self.file.set_len(len)?;
+        fault::check(Op::Sync, &self.path)?;
+        self.file.sync_all()
+    }
 }
 
 /// Calls `visit` for each decoded item of `segment` in `[from, end)`, reading in chunks.
@@ -118,7 +156,7 @@ fn scan(
     while offset < end {
         let n = ((end - offset) as usize).min(want);
         buf.resize(n, 0);
-        segment.file.read_exact_at(&mut buf, offset)?;
+        segment.read_at(&mut buf, offset)?;
         let at_end = offset + n as u64 == end;
         let mut at = 0;
         while at < buf.len() {
@@ -171,7 +209,7 @@ fn frame_bytes_at(segment: &Segment, offset: u64, end: u64) -> io::Result<Option
     if offset + frame::HEADER as u64 > end {
         return Ok(None);
     }
-    segment.file.read_exact_at(&mut header, offset)?;
+    segment.read_at(&mut header, offset)?;
     let Some(need) = frame::declared_len(&header) else {
         return Ok(None);
     };
@@ -179,7 +217,7 @@ fn frame_bytes_at(segment: &Segment, offset: u64, end: u64) -> io::Result<Option
         return Ok(None);
     }
     let mut bytes = vec![0; need];
-    segment.file.read_exact_at(&mut bytes, offset)?;
+    segment.read_at(&mut bytes, offset)?;
     Ok(Some(bytes))
 }
 
@@ -202,10 +240,18 @@ impl Log {
         let mut since_mark = MARK_EVERY;
         for (position, first) in firsts.iter().enumerate() {
             let is_last = position + 1 == firsts.len();
+            // A segment ends where the next one begins: frames at or past the next
+            // segment's first seq are a group whose write or sync failed, cut off.
+            let next_first = firsts.get(position + 1).copied().unwrap_or(u64::MAX);
             let segment = open_segment(dir, *first)?;
             let len = segment.durable_len.load(Ordering::Relaxed);
             let mut good_end = 0;
+            let mut cut_off = false;
             scan(&segment, 0, len, |decoded, offset, _| match decoded {
+                Decoded::Frame { frame, .. } if frame.seq >= next_first => {
+                    cut_off = true;
+                    ControlFlow::Break(())
+                }
                 Decoded::Frame { frame, len } => {
                     if since_mark >= MARK_EVERY || offset == 0 {
                         marks.insert(frame.seq, (*first, offset));
@@ -223,7 +269,14 @@ impl Log {
                 }
                 _ => ControlFlow::Break(()),
             })?;
-            if good_end < len && !is_last {
+            if cut_off {
+                tracing::warn!(
+                    segment = first,
+                    at = good_end,
+                    "event log segment ends in a group whose write failed; cut off there (left on disk, never read)"
+                );
+                segment.durable_len.store(good_end, Ordering::Relaxed);
+            } else if good_end < len && !is_last {
                 tracing::error!(
                     segment = first,
                     at = good_end,
@@ -236,8 +289,7 @@ impl Log {
                     dropped = len - good_end,
                     "truncating a torn tail of the event log"
                 );
-                segment.file.set_len(good_end)?;
-                segment.file.sync_all()?;
+                segment.truncate_synced(good_end)?;
                 segment.durable_len.store(good_end, Ordering::Relaxed);
             }
             segments.insert(*first, Arc::new(segment));
@@ -299,9 +351,8 @@ impl Log {
         // After a failed fsync the kernel may have dropped the dirty pages.
         self.poison_on_error(
             tail.segment
-                .file
-                .write_all_at(bytes, tail.end)
-                .and_then(|()| tail.segment.file.sync_data()),
+                .write_at(bytes, tail.end)
+                .and_then(|()| tail.segment.sync_data()),
         )?;
         {
             let mut marks = self.marks.write().unwrap();
@@ -437,7 +488,7 @@ impl Log {
         let segment = segments
             .get(&segment)
             .ok_or_else(|| io::Error::other(format!("no segment {segment}")))?;
-        self.poison_on_error(segment.file.write_all_at(bytes, offset))
+        self.poison_on_error(segment.write_at(bytes, offset))
     }
 
     /// Fails, for good, once the log directory is gone or is another directory.
@@ -473,31 +524,44 @@ impl Log {
     }
 
     fn recover_tail(&self, tail: &mut Tail) -> io::Result<()> {
-        tail.segment.file.set_len(tail.end)?;
-        tail.segment.file.sync_all()?;
+        // The failed segment is left as it is: never written, truncated or synced
+        // again. The new segment starts at the first seq the failed group had, which
+        // cuts the group off for readers now and for `open` later.
         let next_first = self.last_seq() + 1;
-        if tail.segment.first_seq != next_first {
-            let segment = Arc::new(open_segment(&self.dir, next_first)?);
-            sync_dir(&self.dir)?;
-            self.segments
-                .write()
-                .unwrap()
-                .insert(next_first, segment.clone());
-            *tail = Tail {
-                segment,
-                end: 0,
-                since_mark: MARK_EVERY,
-            };
+        if tail.segment.first_seq == next_first {
+            // The failed group was the segment's first: no durable frame is in it, so
+            // it is replaced by a new file under its name, whose pages have no history.
+            match fs::remove_file(segment_path(&self.dir, next_first)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
+        let segment = Arc::new(open_segment(&self.dir, next_first)?);
+        sync_dir(&self.dir)?;
+        self.segments
+            .write()
+            .unwrap()
+            .insert(next_first, segment.clone());
+        *tail = Tail {
+            segment,
+            end: 0,
+            since_mark: MARK_EVERY,
+        };
         let probe = self.dir.join("probe.tmp");
-        let written = File::create(&probe).and_then(|mut f| {
-            io::Write::write_all(&mut f, &[0u8; PROBE_BYTES])?;
-            f.sync_all()
-        });
+        let written = fault::check(Op::Write, &probe)
+            .and_then(|()| File::create(&probe))
+            .and_then(|mut f| {
+                io::Write::write_all(&mut f, &[0u8; PROBE_BYTES])?;
+                fault::check(Op::Sync, &probe)?;
+                f.sync_all()
+            });
         let _ = fs::remove_file(&probe);
         written?;
         self.poisoned.store(false, Ordering::Release);
-        tracing::warn!("event log writable again after a failed write; appends go on");
+        tracing::warn!(
+            segment = next_first,
+            "event log writable again after a failed write; appends go on in a new segment"
+        );
         Ok(())
     }
 
@@ -529,7 +593,7 @@ impl Log {
                 .collect()
         };
         for segment in segments {
-            self.poison_on_error(segment.file.sync_data())?;
+            self.poison_on_error(segment.sync_data())?;
         }
         Ok(())
     }

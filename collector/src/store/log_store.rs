@@ -69,9 +69,10 @@ impl LogStore {
             }
             Kind::Tombstone => {}
         })?;
+        let index = open_index(&data_dir.join("index"), policy, &log)?;
         let store = Self {
             log: Arc::new(log),
-            index: Arc::new(open_index(&data_dir.join("index"), policy)?),
+            index: Arc::new(index),
             writer: Mutex::new(dedup),
             indexer: Mutex::new(None),
             healer: Mutex::new(None),
@@ -200,15 +201,16 @@ struct AppendedSince {
     relinked: bool,
 }
 
-/// The identity index is derived from the log: one that cannot be opened (damaged by
-/// a full disk or a crash) is removed and rebuilt from the log by the indexer.
-fn open_index(path: &Path, policy: LinkPolicy) -> Result<IdentityIndex, CollectorError> {
-    match IdentityIndex::open(path, policy.clone()) {
+/// The identity index is derived from the log: one that cannot be opened or fails its
+/// checks (damaged by a full disk or a crash, a stale or foreign copy; see `index`) is
+/// removed and rebuilt from the log by the indexer.
+fn open_index(path: &Path, policy: LinkPolicy, log: &Log) -> Result<IdentityIndex, CollectorError> {
+    match IdentityIndex::open(path, policy.clone(), log) {
         Ok(index) => Ok(index),
         Err(e) => {
-            tracing::warn!(error = %e, "identity index unreadable; rebuilding it from the log");
+            tracing::warn!(error = %e, "identity index unusable; rebuilding it from the log");
             std::fs::remove_dir_all(path)?;
-            IdentityIndex::open(path, policy)
+            IdentityIndex::open(path, policy, log)
         }
     }
 }
@@ -302,7 +304,7 @@ impl EventStore for LogStore {
         let mut lines = Vec::new();
         let mut bytes = 0;
         let hidden = self.deletions.hidden();
-        self.log.read_after(after, |f, _| {
+        let read = self.log.read_after(after, |f, _| {
             let deleted = !hidden.is_empty() && hidden.iter().any(|h| h.hides(f));
             if let Some(record) = frame::feed_record(f).filter(|_| !deleted) {
                 let line = feed_line(f.seq, record);
@@ -314,6 +316,13 @@ impl EventStore for LogStore {
             } else {
                 ControlFlow::Continue(())
             }
+        });
+        // A read the disk refused (EIO) may succeed later: the reader is told to retry.
+        read.map_err(|e| {
+            CollectorError::StoreUnavailable(
+                format!("reading the event log: {e}"),
+                RETRY_AFTER_SECS,
+            )
         })?;
         Ok(lines)
     }
@@ -382,7 +391,10 @@ impl EventStore for LogStore {
         });
         if let Err(e) = self.log.append(&bytes, &frames) {
             self.deletions.forget(first);
-            return Err(e.into());
+            return Err(CollectorError::StoreUnavailable(
+                e.to_string(),
+                RETRY_AFTER_SECS,
+            ));
         }
         // The indexer drops the identities' entries when it reaches the tombstones.
         self.index.notify(last_tombstone);

@@ -4,6 +4,7 @@
 
 mod dedup;
 mod deletion;
+pub mod fault;
 mod frame;
 #[doc(hidden)]
 pub mod fuzz;
