@@ -71,6 +71,11 @@ pub struct Config {
     pub key_files: KeyFiles,
     #[command(flatten)]
     pub kafka: crate::kafka::KafkaConfig,
+    /// Test seam (feature `fault-injection`): a file whose `OP COUNT` lines make the
+    /// event log's next writes, syncs or reads fail with EIO (see `store::fault`).
+    #[cfg(feature = "fault-injection")]
+    #[arg(long, env = "CAIRN_FAULT_INJECTION_FILE")]
+    pub fault_injection_file: Option<PathBuf>,
 }
 
 /// Secrets read from files (e.g. mounted from a secret store), so they never appear in
@@ -122,6 +127,16 @@ pub struct Limits {
     /// (the events are kept) and counted in `cairn_identity_links_refused_total`.
     #[arg(long, env = "CAIRN_MAX_ANONYMOUS_IDS_PER_USER", default_value_t = limits::MAX_ANONYMOUS_IDS_PER_USER)]
     pub max_anonymous_ids_per_user: usize,
+    /// Ingest requests admitted at once (reading their body, parsing, waiting for the
+    /// commit); one more is answered 503 with Retry-After at once, before its body is
+    /// read. Requests without a header key get an eighth of it, apart.
+    #[arg(long, env = "CAIRN_MAX_PENDING_REQUESTS", default_value_t = 64)]
+    pub max_pending_requests: usize,
+    /// Queue delay target, in ms: when every request of a 100 ms interval waited longer
+    /// than this between its body arriving and its answer, a queue is standing and only
+    /// a quarter of `--max-pending-requests` is admitted until the delay is back under it.
+    #[arg(long, env = "CAIRN_QUEUE_DELAY_TARGET_MS", default_value_t = 50)]
+    pub queue_delay_target_ms: u64,
     /// Open connections at most; one past it is answered 503 at once and closed.
     #[arg(long, env = "CAIRN_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,

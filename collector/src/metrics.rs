@@ -22,6 +22,10 @@ pub struct Metrics {
     pub inflight_bytes: IntGauge,
     pub connections_open: IntGauge,
     pub connections_refused: IntCounter,
+    /// Ingest requests admitted and not answered (set when metrics are read).
+    pub pending_requests: IntGauge,
+    /// 1 while a standing queue holds admission to a quarter (set when read).
+    pub queue_standing: IntGauge,
     /// The Kafka sink's (`crate::kafka`).
     pub kafka: crate::kafka::KafkaMetrics,
 }
@@ -85,8 +89,20 @@ impl Metrics {
             "Connections answered 503 at once because --max-connections were open",
         )
         .unwrap();
+        let pending_requests = IntGauge::new(
+            "cairn_ingest_pending_requests",
+            "Ingest requests admitted and not yet answered (--max-pending-requests)",
+        )
+        .unwrap();
+        let queue_standing = IntGauge::new(
+            "cairn_ingest_queue_standing",
+            "1 while the queue delay has stayed over --queue-delay-target-ms",
+        )
+        .unwrap();
         for c in [
-            Box::new(accepted.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(pending_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(queue_standing.clone()),
+            Box::new(accepted.clone()),
             Box::new(duplicates.clone()),
             Box::new(rejected.clone()),
             Box::new(links_refused.clone()),
@@ -112,6 +128,8 @@ impl Metrics {
             inflight_bytes,
             connections_open,
             connections_refused,
+            pending_requests,
+            queue_standing,
         }
     }
 

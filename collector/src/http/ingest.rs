@@ -1,13 +1,20 @@
 //! The Segment ingest endpoints. A request is authenticated by its header key, then
-//! reserves its share of in-flight memory before its body is read (503 when none is
-//! left; requests without a header key reserve from a pool of their own), has
-//! `--body-timeout-secs` to send it, is parsed and checked per event, and is
-//! answered 200 only after the writer has made its accepted events durable.
+//! admitted or shed (`admission`: 503 with Retry-After at once, before its body is
+//! read), reserves its share of in-flight memory (503 when none is left; requests
+//! without a header key take both from pools of their own), has `--body-timeout-secs`
+//! to send its body, is decompressed, parsed and checked per event on the blocking pool
+//! (so the async workers stay free to accept and to shed), and is answered 200 only
+//! after the writer has made its accepted events durable.
+//!
+//! A request refused before its whole body was read (shed, too large, a body timeout, a
+//! wrong key) is answered with `Connection: close`, and the connection is closed after
+//! the answer: what is left of its body on the wire must never be read as the next
+//! request.
 
 use axum::{
     body::Body,
     extract::State,
-    http::HeaderMap,
+    http::{header, HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
     Json,
 };
@@ -15,15 +22,11 @@ use serde_json::json;
 
 use super::{auth::presented_key, AppState, PERMIT_BYTES};
 use crate::{
-    ingest::{content_length, read_limited, Endpoint},
+    ingest::{content_length, decode, read_raw, Endpoint},
     metrics::LINK_CLIENT_ALIAS,
     store::Outcome,
     CollectorError,
 };
-
-/// Requests waiting for the writer past which new ones are shed (about two commit
-/// groups of 100-event batches at the measured capacity).
-const MAX_QUEUED_REQUESTS: usize = 256;
 
 pub async fn ingest(
     State(state): State<AppState>,
@@ -32,11 +35,18 @@ pub async fn ingest(
     body: Body,
 ) -> Response {
     let metrics = &state.inner.metrics;
-    match accept(&state, endpoint, headers, body).await {
+    let mut body_read = false;
+    match accept(&state, endpoint, headers, body, &mut body_read).await {
         Ok(response) => response,
         Err(error) => {
             metrics.rejected.with_label_values(&[error.reason()]).inc();
-            error.into_response()
+            let mut response = error.into_response();
+            if !body_read {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
         }
     }
 }
@@ -46,8 +56,12 @@ async fn accept(
     endpoint: Endpoint,
     headers: HeaderMap,
     body: Body,
+    body_read: &mut bool,
 ) -> Result<Response, CollectorError> {
     let s = &state.inner;
+    let overloaded = || CollectorError::Overloaded {
+        retry_after_secs: s.config.limits.retry_after_secs,
+    };
     // A key in the header wins over one in the body: a wrong or unreadable header is
     // refused even when the body holds a right key.
     let header_key = presented_key(&headers);
@@ -55,53 +69,60 @@ async fn accept(
         Some(key) => {
             s.keys.write_key(key).ok_or(CollectorError::Unauthorized)?;
         }
-        None if headers.contains_key(axum::http::header::AUTHORIZATION) => {
+        None if headers.contains_key(header::AUTHORIZATION) => {
             return Err(CollectorError::Unauthorized)
         }
         None => {}
     }
-    // Load shedding: with this many requests waiting for the writer, a new one would
-    // wait for several commits; it is answered 503 at once, before its body is read,
-    // so acknowledged requests keep their latency.
-    if s.writer.queued() >= MAX_QUEUED_REQUESTS {
-        return Err(CollectorError::Overloaded {
-            retry_after_secs: s.config.limits.retry_after_secs,
-        });
-    }
+    // A request with a key in its headers was authenticated above; one without (key in
+    // the body, as sendBeacon sends) is admitted from, and reserves memory from, pools
+    // of its own, so unauthenticated bodies never take what keyed requests need.
+    let (admission, pool) = if header_key.is_some() {
+        (&s.admission, &s.inflight)
+    } else {
+        (&s.admission_keyless, &s.inflight_keyless)
+    };
+    let mut ticket = admission.try_admit().ok_or_else(overloaded)?;
     let limit = s.config.limits.max_batch_bytes;
     let reserved = match content_length(&headers) {
         Some(length) if headers.get("content-encoding").is_none() => (length as usize).min(limit),
         _ => limit,
     };
     let permits = reserved.div_ceil(PERMIT_BYTES).max(1) as u32;
-    // A request with a key in its headers was authenticated above; one without (key in
-    // the body, as sendBeacon sends) reserves from the smaller keyless pool.
-    let pool = if header_key.is_some() {
-        &s.inflight
-    } else {
-        &s.inflight_keyless
-    };
-    let permit =
-        pool.clone()
-            .try_acquire_many_owned(permits)
-            .map_err(|_| CollectorError::Overloaded {
-                retry_after_secs: s.config.limits.retry_after_secs,
-            })?;
+    let permit = pool
+        .clone()
+        .try_acquire_many_owned(permits)
+        .map_err(|_| overloaded())?;
     let gauge = GaugeGuard::add(s.metrics.inflight_bytes.clone(), reserved as i64);
 
     let body_timeout = std::time::Duration::from_secs(s.config.limits.body_timeout_secs.max(1));
-    let bytes = tokio::time::timeout(body_timeout, read_limited(&headers, body, limit))
+    let raw = tokio::time::timeout(body_timeout, read_raw(&headers, body, limit))
         .await
         .map_err(|_| CollectorError::BodyTimeout {
             secs: body_timeout.as_secs(),
         })??;
-    let parsed = s.ingest.parse(&bytes, endpoint, s.time.now(), |body_key| {
-        let key = header_key.as_deref().or(body_key);
-        key.and_then(|k| s.keys.write_key(k))
-            .cloned()
-            .ok_or(CollectorError::Unauthorized)
-    })?;
-    drop(bytes);
+    *body_read = true;
+    ticket.body_read();
+    let core = s
+        .parsing
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| CollectorError::ShuttingDown)?;
+    let parsing = state.clone();
+    let parsed = tokio::task::spawn_blocking(move || {
+        let _core = core;
+        let s = &parsing.inner;
+        let bytes = decode(&headers, raw, limit)?;
+        s.ingest.parse(&bytes, endpoint, s.time.now(), |body_key| {
+            let key = header_key.as_deref().or(body_key);
+            key.and_then(|k| s.keys.write_key(k))
+                .cloned()
+                .ok_or(CollectorError::Unauthorized)
+        })
+    })
+    .await
+    .map_err(|e| CollectorError::Store(format!("parsing task: {e}")))??;
     if endpoint.is_some() {
         // Counted once, as the request's error, by `ingest`.
         if let Some(refused) = parsed.rejected.first() {
@@ -125,6 +146,7 @@ async fn accept(
     } else {
         s.writer.append(events, Box::new((permit, gauge))).await?
     };
+    drop(ticket);
     let stored = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Stored { .. }))

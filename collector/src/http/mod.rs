@@ -3,6 +3,7 @@
 //! downstream readers, admin for operators, ops for probes and metrics.
 
 mod admin;
+mod admission;
 mod auth;
 mod demo;
 mod feed;
@@ -56,6 +57,13 @@ struct Shared {
     store: Arc<dyn EventStore>,
     writer: Writer,
     metrics: Arc<Metrics>,
+    /// Ingest requests past the door (`admission`); keyless ones have their own.
+    admission: Arc<admission::Admission>,
+    admission_keyless: Arc<admission::Admission>,
+    /// Bodies being decompressed and parsed at once: one per core, so that the parsing
+    /// threads never outnumber the cores and starve the async workers that accept,
+    /// shed and answer (the admitted rest waits here, as a task, not as a thread).
+    parsing: Arc<Semaphore>,
     inflight: Arc<Semaphore>,
     /// In-flight memory of requests without an Authorization header (sendBeacon, key in
     /// the body), which cannot be authenticated before their body is read: a pool of
@@ -86,6 +94,10 @@ impl AppState {
     /// and keys under it and starts the writer thread.
     pub fn open(config: Config, time: Arc<dyn TimeSource>) -> Result<Running, CollectorError> {
         let lock = DataDirLock::acquire(&config.data_dir)?;
+        #[cfg(feature = "fault-injection")]
+        if let Some(file) = &config.fault_injection_file {
+            crate::store::fault::arm(file);
+        }
         let (keys, generated) = Keys::resolve(&config)?;
         for secret in generated {
             tracing::warn!(
@@ -128,7 +140,14 @@ impl AppState {
         );
         let permits = (config.limits.max_inflight_bytes / PERMIT_BYTES).max(1);
         let spool = crate::kafka::Spool::for_config(&config, metrics.kafka.spool_full.clone());
+        let pending = config.limits.max_pending_requests;
+        let target = Duration::from_millis(config.limits.queue_delay_target_ms);
         let inner = Shared {
+            admission: admission::Admission::new(pending, target),
+            admission_keyless: admission::Admission::new((pending / KEYLESS_SHARE).max(1), target),
+            parsing: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
             spool,
             keys,
             ingest,

@@ -35,6 +35,13 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let s = &state.inner;
+    s.metrics
+        .pending_requests
+        .set((s.admission.pending() + s.admission_keyless.pending()) as i64);
+    s.metrics.queue_standing.set(i64::from(
+        s.admission.standing() || s.admission_keyless.standing(),
+    ));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.inner.metrics.render(),

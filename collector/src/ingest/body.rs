@@ -1,6 +1,8 @@
 //! Reading a request body within the limits: content type and encoding are checked
 //! before any byte is read, and decompression stops one byte past the limit, so neither a
-//! huge body nor a gzip bomb can make the server hold more than the limit.
+//! huge body nor a gzip bomb can make the server hold more than the limit. Reading
+//! (`read_raw`, async) and decompressing (`decode`, CPU) are apart, so the CPU work can
+//! run off the async workers.
 
 use std::io::Read;
 
@@ -12,30 +14,39 @@ use flate2::read::MultiGzDecoder;
 
 use crate::CollectorError;
 
-/// The request body, decompressed, at most `limit` bytes.
-pub async fn read_limited(
+/// The request body as sent (still compressed), at most `limit` bytes. Content type
+/// and encoding are checked before any byte is read.
+pub async fn read_raw(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<Vec<u8>, CollectorError> {
+) -> Result<axum::body::Bytes, CollectorError> {
     check_content_type(headers)?;
-    let gzip = is_gzip(headers)?;
+    is_gzip(headers)?;
     if let Some(length) = content_length(headers) {
         if length > limit as u64 {
             return Err(CollectorError::TooLarge { limit });
         }
     }
     // A compressed body is never larger than its content for JSON; cap it at the limit.
-    let raw =
-        axum::body::to_bytes(body, limit).await.map_err(|e| {
-            match std::error::Error::source(&e) {
-                Some(inner) if inner.is::<http_body_util::LengthLimitError>() => {
-                    CollectorError::TooLarge { limit }
-                }
-                _ => CollectorError::bad_request("unreadable_body", format!("reading body: {e}")),
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|e| match std::error::Error::source(&e) {
+            Some(inner) if inner.is::<http_body_util::LengthLimitError>() => {
+                CollectorError::TooLarge { limit }
             }
-        })?;
-    if !gzip {
+            _ => CollectorError::bad_request("unreadable_body", format!("reading body: {e}")),
+        })
+}
+
+/// A body read by `read_raw`, decompressed, at most `limit` bytes. CPU work: the
+/// caller runs it off the async workers.
+pub fn decode(
+    headers: &HeaderMap,
+    raw: axum::body::Bytes,
+    limit: usize,
+) -> Result<Vec<u8>, CollectorError> {
+    if !is_gzip(headers)? {
         return Ok(raw.to_vec());
     }
     let mut out = Vec::with_capacity((raw.len() * 4).min(limit + 1));

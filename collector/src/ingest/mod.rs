@@ -9,7 +9,7 @@ pub mod fuzz;
 mod links;
 mod validate;
 
-pub use body::{content_length, read_limited};
+pub use body::{content_length, decode, read_raw};
 pub use validate::{parse_time, Refusal};
 
 use cairn_protocol::{field::HASHED, identity::PREVIOUS_ID, Kind};
