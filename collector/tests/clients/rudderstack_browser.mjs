@@ -4,19 +4,17 @@
 //
 //     node rudderstack_browser.mjs <collector url> <write key>
 //
-// The page is served by this script from its own loopback origin (another port, so every
-// post to the collector is cross-origin and preflighted). Nothing may leave loopback: the
-// source config comes from `getSourceConfig`, the only plugin is XhrQueue (bundled), and
-// every other host fails to resolve; a request to one is reported.
-//
-// Protocol with the Rust test: `cmd:kill9` / `cmd:restart` lines on stdout, answered by
-// `ok` on stdin; the last stdout line is the JSON report (calls, their messageIds, the
-// posts' headers and statuses, the preflights seen and the answers' allowed headers).
-import { createServer } from 'node:http'
+// The page is served from its own loopback origin (another port, so every post to the
+// collector is cross-origin and preflighted). Nothing may leave loopback: the source
+// config comes from `getSourceConfig`, the only plugin is XhrQueue (bundled), and every
+// other host fails to resolve (browser_support.mjs, which also has the protocol with the
+// Rust test). The report: calls, their messageIds, the posts' headers and statuses, the
+// preflights seen and the answers' allowed headers.
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { createInterface } from 'node:readline'
-import { chromium } from 'playwright-core'
+import {
+  DEADLINE_MS, command, finish, launch, newReport, openSession, servePage, until,
+} from './browser_support.mjs'
 
 const [collectorUrl, writeKey] = process.argv.slice(2)
 // The ESM build with every plugin bundled in (the package's "./bundled" export).
@@ -25,28 +23,6 @@ const packageDir = sdkPath.slice(0, sdkPath.indexOf('/dist/'))
 const { version } = JSON.parse(readFileSync(`${packageDir}/package.json`, 'utf8'))
 const sdk = readFileSync(sdkPath)
 const collectorOrigin = new URL(collectorUrl).origin
-const DEADLINE_MS = 30_000
-
-const stdin = createInterface({ input: process.stdin })
-const replies = stdin[Symbol.asyncIterator]()
-// True from `cmd:kill9` until the restart is answered: requests started meanwhile may fail.
-let collectorDown = false
-async function command(cmd) {
-  if (cmd === 'kill9') collectorDown = true
-  console.log(`cmd:${cmd}`)
-  const { value } = await replies.next()
-  if (value !== 'ok') throw new Error(`cmd:${cmd} answered ${value}`)
-  if (cmd === 'restart') collectorDown = false
-}
-
-// Polls `condition` until it holds, failing with `what` after DEADLINE_MS.
-async function until(what, condition) {
-  const end = Date.now() + DEADLINE_MS
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>RudderStack on Cairn</title>
 <script type="module">
@@ -76,105 +52,27 @@ window.rudderCall = (method, ...args) => new Promise((resolve, reject) => {
 })
 </script>`
 
-const server = createServer((req, res) => {
-  if (req.url === '/') {
-    res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE)
-  } else if (req.url === '/sdk/analytics.mjs') {
-    res.writeHead(200, { 'content-type': 'text/javascript' }).end(sdk)
-  } else if (req.url === '/favicon.ico') {
-    res.writeHead(204).end()
-  } else {
-    res.writeHead(404).end()
-  }
+const { server, origin: pageOrigin } = await servePage({
+  '/': { type: 'text/html', body: PAGE },
+  '/sdk/analytics.mjs': { type: 'text/javascript', body: sdk },
 })
-await new Promise((r) => server.listen(0, '127.0.0.1', r))
-const pageOrigin = `http://127.0.0.1:${server.address().port}`
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    // Every other host name fails to resolve: the SDK cannot reach a CDN even if it tried.
-    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost'],
-})
-const report = {
+const browser = await launch()
+const report = newReport({
   library: '@rudderstack/analytics-js', version, sdk: sdkPath.slice(sdkPath.indexOf('dist/')),
-  pageOrigin, collectorOrigin, sessions: [], offLoopback: [], pageErrors: [], consoleErrors: [],
-}
-const lowerKeys = (headers) =>
-  Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]))
+  pageOrigin, collectorOrigin,
+})
 
 // A fresh browser profile on the test page with RudderStack loaded (`queueOptions` as
-// given), recording every post to the collector and every preflight into `session`.
+// given), recording every post to the collector and every preflight into its session.
 async function open(name, queueOptions) {
-  const session = { name, anonymousId: null, calls: [], posts: [], preflights: [] }
-  report.sessions.push(session)
-  const context = await browser.newContext()
-  // Offline: anything not on loopback is reported (and cannot resolve, see the launch
-  // args). No route() here: while playwright intercepts requests it answers CORS
-  // preflights itself (204, allowing whatever was asked), so the collector's answers
-  // would never be seen.
-  context.on('request', (r) => {
-    const host = new URL(r.url()).hostname
-    if (host !== '127.0.0.1' && host !== 'localhost') report.offLoopback.push(r.url())
-  })
-  const page = await context.newPage()
-  page.on('pageerror', (e) => report.pageErrors.push(`${name}: ${e}`))
-  page.on('console', (m) => { if (m.type() === 'error') report.consoleErrors.push(`${name}: ${m.text()}`) })
-
-  // Every post to the collector: its headers, the messageIds in its body, the answer.
-  page.on('request', async (r) => {
-    if (r.method() !== 'POST' || !r.url().startsWith(collectorOrigin)) return
-    const post = { path: new URL(r.url()).pathname, whileDown: collectorDown, headers: null,
-      status: null, failure: null, messageIds: [] }
-    session.posts.push(post)
-    const body = JSON.parse(r.postData() ?? 'null')
-    for (const event of body?.batch ?? [body]) post.messageIds.push(event?.messageId)
-    post.headers = await r.allHeaders().catch(() => r.headers())
-    const response = await r.response().catch(() => null)
-    if (response) post.status = response.status()
-    else post.failure = r.failure()?.errorText ?? 'no response'
-  })
-
-  // Preflights are not playwright requests: DevTools reports them, initiated by "preflight".
-  const cdp = await context.newCDPSession(page)
-  await cdp.send('Network.enable')
-  const preflights = new Map()
-  cdp.on('Network.requestWillBeSent', (e) => {
-    if (e.initiator?.type !== 'preflight') return
-    const p = { path: new URL(e.request.url).pathname, whileDown: collectorDown, method: e.request.method,
-      requestHeaders: lowerKeys(e.request.headers)['access-control-request-headers'] ?? null,
-      status: null, allowHeaders: null, allowOrigin: null, failure: null }
-    preflights.set(e.requestId, p)
-    session.preflights.push(p)
-  })
-  cdp.on('Network.responseReceived', (e) => {
-    const p = preflights.get(e.requestId)
-    if (!p) return
-    const headers = lowerKeys(e.response.headers)
-    p.status = e.response.status
-    p.allowHeaders = headers['access-control-allow-headers'] ?? null
-    p.allowOrigin = headers['access-control-allow-origin'] ?? null
-  })
-  cdp.on('Network.loadingFailed', (e) => {
-    const p = preflights.get(e.requestId)
-    if (p) p.failure = e.errorText
-  })
-
-  await page.goto(`${pageOrigin}/`)
-  session.anonymousId = await page.evaluate(([k, u, q]) => window.startRudder(k, u, q),
+  const s = await openSession(browser, report, name, `${pageOrigin}/`, collectorOrigin)
+  s.session.anonymousId = await s.page.evaluate(([k, u, q]) => window.startRudder(k, u, q),
     [writeKey, collectorUrl, queueOptions])
-  const call = async (label, method, ...args) => {
-    const event = await page.evaluate(([m, a]) => window.rudderCall(m, ...a), [method, args])
-    session.calls.push({ call: label, type: event.type, messageId: event.messageId })
+  s.call = async (label, method, ...args) => {
+    const event = await s.page.evaluate(([m, a]) => window.rudderCall(m, ...a), [method, args])
+    s.session.calls.push({ call: label, type: event.type, messageId: event.messageId })
   }
-  const delivered = () => {
-    const ids = new Set(session.posts.filter((p) => p.status !== null && p.status < 300)
-      .flatMap((p) => p.messageIds))
-    return session.calls.every((c) => ids.has(c.messageId))
-  }
-  return { session, call, delivered }
+  return s
 }
 
 async function calls(call) {
@@ -211,9 +109,5 @@ try {
   await until('the batch to be delivered', batch.delivered)
 } catch (e) {
   report.error = String(e?.stack ?? e)
-} finally {
-  await browser.close()
-  server.close()
 }
-console.log(JSON.stringify(report))
-process.exit(report.error ? 1 : 0)
+await finish(report, browser, server)

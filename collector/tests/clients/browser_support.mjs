@@ -1,0 +1,147 @@
+// What the browser-SDK scripts (rudderstack_browser.mjs, segment_browser.mjs) share:
+// Debian's headless Chromium launched offline by playwright-core, a static page server on
+// its own loopback origin, the kill/restart protocol with the Rust test, and one
+// "session" per browser profile that records every post to the collector and every CORS
+// preflight with the collector's answer.
+//
+// Offline: every host but 127.0.0.1/localhost fails to resolve (host-resolver rules),
+// and any request to another host is reported in `report.offLoopback`.
+//
+// Preflights are read from DevTools, never through playwright's route(): while playwright
+// intercepts requests it answers CORS preflights itself (204, allowing whatever was
+// asked), so the collector's answers would never be seen.
+//
+// Protocol with the Rust test (tests/browser_support/mod.rs): `cmd:kill9` / `cmd:restart`
+// lines on stdout, answered by `ok` on stdin; the last stdout line is the JSON report.
+import { createServer } from 'node:http'
+import { createInterface } from 'node:readline'
+import { chromium } from 'playwright-core'
+
+export const DEADLINE_MS = 30_000
+
+// Polls `condition` until it holds, failing with `what` after DEADLINE_MS.
+export async function until(what, condition) {
+  const end = Date.now() + DEADLINE_MS
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+const replies = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+// `down` is true from `cmd:kill9` until the restart is answered: requests started
+// meanwhile may fail, and are marked `whileDown`.
+export const collector = { down: false }
+export async function command(cmd) {
+  if (cmd === 'kill9') collector.down = true
+  console.log(`cmd:${cmd}`)
+  const { value } = await replies.next()
+  if (value !== 'ok') throw new Error(`cmd:${cmd} answered ${value}`)
+  if (cmd === 'restart') collector.down = false
+}
+
+// Serves `files` (path -> { type, body }) on a free loopback port; resolves with the
+// server and its origin.
+export async function servePage(files) {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url, 'http://x').pathname
+    const file = files[path]
+    if (file) res.writeHead(200, { 'content-type': file.type }).end(file.body)
+    else if (path === '/favicon.ico') res.writeHead(204).end()
+    else res.writeHead(404).end()
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  return { server, origin: `http://127.0.0.1:${server.address().port}` }
+}
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // Every other host name fails to resolve: an SDK cannot reach a CDN even if it tried.
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost'],
+  })
+}
+
+// The report both scripts print: what they ran, and what went wrong on the pages.
+export function newReport(fields) {
+  return { ...fields, sessions: [], offLoopback: [], pageErrors: [], consoleErrors: [] }
+}
+
+const lowerKeys = (headers) =>
+  Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]))
+
+// A fresh browser profile (context) on `url`, recording into a new session of `report`:
+// every post to `collectorOrigin` (path, headers, messageIds of its body, status or
+// failure) and every preflight (the headers it asked for,
+// the answer's status, allowed headers and origin, or its failure).
+export async function openSession(browser, report, name, url, collectorOrigin) {
+  const session = { name, anonymousId: null, calls: [], posts: [], preflights: [] }
+  report.sessions.push(session)
+  const context = await browser.newContext()
+  context.on('request', (r) => {
+    const host = new URL(r.url()).hostname
+    if (host !== '127.0.0.1' && host !== 'localhost') report.offLoopback.push(r.url())
+  })
+  const page = await context.newPage()
+  page.on('pageerror', (e) => report.pageErrors.push(`${name}: ${e}`))
+  page.on('console', (m) => { if (m.type() === 'error') report.consoleErrors.push(`${name}: ${m.text()}`) })
+
+  page.on('request', async (r) => {
+    if (r.method() !== 'POST' || !r.url().startsWith(collectorOrigin)) return
+    const post = { path: new URL(r.url()).pathname, whileDown: collector.down, headers: null,
+      status: null, failure: null, messageIds: [] }
+    session.posts.push(post)
+    let body = null
+    try { body = JSON.parse(r.postData() ?? 'null') } catch { post.unparsed = r.postData() }
+    for (const event of body?.batch ?? [body]) post.messageIds.push(event?.messageId)
+    post.headers = await r.allHeaders().catch(() => r.headers())
+    const response = await r.response().catch(() => null)
+    if (response) post.status = response.status()
+    else post.failure = r.failure()?.errorText ?? 'no response'
+  })
+
+  // Preflights are not playwright requests: DevTools reports them, initiated by "preflight".
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('Network.enable')
+  const preflights = new Map()
+  cdp.on('Network.requestWillBeSent', (e) => {
+    if (e.initiator?.type !== 'preflight') return
+    const p = { path: new URL(e.request.url).pathname, whileDown: collector.down, method: e.request.method,
+      requestHeaders: lowerKeys(e.request.headers)['access-control-request-headers'] ?? null,
+      status: null, allowHeaders: null, allowOrigin: null, failure: null }
+    preflights.set(e.requestId, p)
+    session.preflights.push(p)
+  })
+  cdp.on('Network.responseReceived', (e) => {
+    const p = preflights.get(e.requestId)
+    if (!p) return
+    const headers = lowerKeys(e.response.headers)
+    p.status = e.response.status
+    p.allowHeaders = headers['access-control-allow-headers'] ?? null
+    p.allowOrigin = headers['access-control-allow-origin'] ?? null
+  })
+  cdp.on('Network.loadingFailed', (e) => {
+    const p = preflights.get(e.requestId)
+    if (p) p.failure = e.errorText
+  })
+
+  await page.goto(url)
+  // Every call's messageId is in a post the collector answered 2xx.
+  const delivered = () => {
+    const ids = new Set(session.posts.filter((p) => p.status !== null && p.status < 300)
+      .flatMap((p) => p.messageIds))
+    return session.calls.every((c) => ids.has(c.messageId))
+  }
+  return { session, page, context, delivered }
+}
+
+// Closes everything and prints the report (last stdout line); exits 1 on an error.
+export async function finish(report, browser, server) {
+  await browser.close().catch(() => {})
+  server.close()
+  console.log(JSON.stringify(report))
+  process.exit(report.error ? 1 : 0)
+}
