@@ -253,8 +253,13 @@ fn queued(t: Tracked) -> bool {
 //     reloads to include it at the next `pump` (the host calls it once after
 //     adopting a batch). An empty key: the purpose is not consented, the event is
 //     not taken (the host only deletes it).
+//   anonymousId with `purpose` -2: the anonymous id (key and value unused).
 #[wasm_bindgen(skip_jsdoc)]
 pub fn stored(purpose: i32, key: &str, value: Vec<u8>) -> Result<String, JsValue> {
+    if purpose == -2 {
+        // For tests and for joining with server-side data.
+        return with(|t| Ok(t.engine.anonymous_id().to_owned()));
+    }
     if purpose < 0 {
         STORE.with(|s| s.load(key, value));
         return Ok(String::new());
@@ -409,55 +414,46 @@ fn hide(t: &mut Tracker) -> R<f64> {
     Ok(0.0)
 }
 
-// The host's answer to `send`: HTTP status (0: no answer) and Retry-After in
-// seconds (negative: none; the host parses both header forms).
-#[wasm_bindgen(skip_jsdoc)]
-pub fn done(id: f64, status: u16, retry_after: f64) -> Result<(), JsValue> {
-    with(|t| {
-        let id = id as u64;
-        if t.sending == Some(id) {
-            t.sending = None;
+// The host's answer to `send` (ctl 6): HTTP status (0: no answer) and Retry-After
+// in seconds (negative: none; the host parses both header forms).
+fn done(t: &mut Tracker, id: f64, status: f64, retry_after: f64) -> R<f64> {
+    let id = id as u64;
+    let status = status as u16;
+    if t.sending == Some(id) {
+        t.sending = None;
+    }
+    let outcome = if status == 0 {
+        Outcome::Transport("network error".into())
+    } else {
+        Outcome::Status {
+            code: status,
+            retry_after: (retry_after >= 0.0)
+                .then(|| std::time::Duration::from_millis((retry_after * 1000.0) as u64)),
         }
-        let outcome = if status == 0 {
-            Outcome::Transport("network error".into())
-        } else {
-            Outcome::Status {
-                code: status,
-                retry_after: (retry_after >= 0.0)
-                    .then(|| std::time::Duration::from_millis((retry_after * 1000.0) as u64)),
-            }
-        };
-        let failed = match &outcome {
-            Outcome::Transport(_) => Some("upload failed: the collector did not answer".into()),
-            // A refused key (401/403) keeps the events (the core pauses): said too.
-            Outcome::Status { code, .. }
-                if *code >= 500 || matches!(*code, 401 | 403 | 408 | 429) =>
-            {
-                Some(["upload failed: HTTP ", &digits((*code).into())].concat())
-            }
-            _ => None,
-        };
-        t.set_down(matches!(outcome, Outcome::Transport(_)))?;
-        t.engine.upload_finished(id, outcome)?;
-        t.engine.sync()?;
-        t.settle(failed);
-        Ok(())
-    })
+    };
+    let failed = match &outcome {
+        Outcome::Transport(_) => Some("upload failed: the collector did not answer".into()),
+        // A refused key (401/403) keeps the events (the core pauses): said too.
+        Outcome::Status { code, .. } if *code >= 500 || matches!(*code, 401 | 403 | 408 | 429) => {
+            Some(["upload failed: HTTP ", &digits((*code).into())].concat())
+        }
+        _ => None,
+    };
+    t.set_down(matches!(outcome, Outcome::Transport(_)))?;
+    t.engine.upload_finished(id, outcome)?;
+    t.engine.sync()?;
+    t.settle(failed);
+    Ok(0.0)
 }
 
-// The anonymous id (for tests and for joining with server-side data).
-#[wasm_bindgen(skip_jsdoc, js_name = anonymousId)]
-pub fn anonymous_id() -> Result<String, JsValue> {
-    with(|t| Ok(t.engine.anonymous_id().to_string()))
-}
-
-// Events waiting, including the upload in flight.
-// The calls without arguments share one export too (`op` picks):
+// The calls with numbers only share one export too (`op` picks; a, b, c are
+// NaN where JavaScript passes nothing):
 //   0 pump (timer callback)   1 hide   2 reset   3 flush   4 queued
 //   5 consent: the purposes granted as a bit set (bit `Purpose::index`)
+//   6 done(a: upload id, b: HTTP status, c: Retry-After), the answer to `send`
 //   8 + bits: setConsent(bits), bits < 8 (the consent itself is the argument)
 #[wasm_bindgen(skip_jsdoc)]
-pub fn ctl(op: u8) -> Result<f64, JsValue> {
+pub fn ctl(op: u8, a: f64, b: f64, c: f64) -> Result<f64, JsValue> {
     with(|t| match op {
         0 => Ok(0.0),
         1 => hide(t),
@@ -466,6 +462,7 @@ pub fn ctl(op: u8) -> Result<f64, JsValue> {
         // Events waiting, including the upload in flight.
         4 => Ok(t.engine.queued() as f64),
         5 => Ok(options::bits(t.engine.consent()).into()),
+        6 => done(t, a, b, c),
         8..=15 => set_consent(t, op - 8),
         _ => Err(WebError::Invalid("unknown ctl".into())),
     })
