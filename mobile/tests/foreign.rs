@@ -88,8 +88,18 @@ fn bindings() -> &'static Bindings {
                  (run `cargo test -p cairn-mobile --all-features`, as scripts/test.sh does)"
             )
         });
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("cairn-mobile-bindings-{}", std::process::id()));
+        // One directory per test process; it outlives the process (a static is never
+        // dropped), so each run removes those of processes that have ended.
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        for old in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = old.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("cairn-mobile-bindings-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(old.path());
+                }
+            }
+        }
+        let out = tmp.join(format!("cairn-mobile-bindings-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
         for lang in ["kotlin", "python", "swift"] {
             let status = Command::new(bindgen)
@@ -780,14 +790,50 @@ fn swift_bindings_generate_and_committed_copy_is_current() {
         calls += 1;
     }
     assert!(calls >= 15, "the layer's calls were found ({calls})");
+    // The other generated names the layer builds on: its uploader implements the
+    // protocol and builds the result cases, its JSON encoder throws InvalidArgument.
     for decl in [
         "open class Tracker",
         "public struct TrackerConfig",
         "public enum SeedEvent",
         "enum CairnError: Swift.Error",
+        "case InvalidArgument(message: String)",
+        "public protocol HttpUploader",
+        "func upload(request: UploadRequest)",
+        "public struct UploadRequest",
+        "case status(code: Int32, retryAfter: String?",
+        "case transport(message: String",
+        "public struct ConsentState",
+        "public enum Purpose",
     ] {
         assert!(swift.contains(decl), "Cairn.swift lacks `{decl}`");
     }
+    // build-ios.sh packs exactly these files; each must exist under these names.
+    let script = std::fs::read_to_string(manifest_dir().join("build-ios.sh")).unwrap();
+    for (used, file) in [
+        ("bindings/swift/Cairn.swift", fresh.join("Cairn.swift")),
+        ("bindings/swift/CairnFFI.h", fresh.join("CairnFFI.h")),
+        (
+            "bindings/swift/CairnFFI.modulemap",
+            fresh.join("CairnFFI.modulemap"),
+        ),
+        (
+            "$here/swift/CairnTracker.swift",
+            manifest_dir().join("swift/CairnTracker.swift"),
+        ),
+    ] {
+        assert!(script.contains(used), "build-ios.sh no longer takes {used}");
+        assert!(
+            file.is_file(),
+            "{} (taken by build-ios.sh) missing",
+            file.display()
+        );
+    }
+    let modulemap = std::fs::read_to_string(fresh.join("CairnFFI.modulemap")).unwrap();
+    assert!(
+        modulemap.contains("module CairnFFI") && modulemap.contains("header \"CairnFFI.h\""),
+        "{modulemap}"
+    );
     for file in ["Cairn.swift", "CairnFFI.h", "CairnFFI.modulemap"] {
         let committed = manifest_dir().join("bindings/swift").join(file);
         let committed = std::fs::read_to_string(&committed).unwrap_or_else(|e| {
@@ -1336,5 +1382,122 @@ fn kotlin_no_sync_or_network_on_the_callers_thread_seen_by_strace() {
     assert!(
         evs.iter().any(|e| e["event"] == "syscalls_custom"),
         "{evs:#?}"
+    );
+}
+
+/// `jar tf FILE` (the JDK's jar reads any zip, an .aar included): the entry names.
+fn zip_entries(file: &Path) -> Vec<String> {
+    let out = Command::new("jar")
+        .arg("tf")
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("run jar (the JDK's) on {}: {e}", file.display()));
+    assert!(out.status.success(), "jar tf {}", file.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The Android packaging of build-android.sh, run for real with this run's host library
+/// standing in for the NDK builds (`--package-only`: no NDK here, so step 1, cargo-ndk,
+/// is the one part not run): bindings generated from the library in jniLibs, every
+/// file of the Kotlin layer (the generated SeedEventChecks.kt included) compiled with
+/// `-jvm-target 1.8` into classes.jar, and the .aar with its manifest, R.txt and the
+/// library under jni/<abi>/. Keeps the script in step with the crate and the layer.
+#[test]
+fn android_aar_packaging_step_runs_with_the_current_crate_layout() {
+    let b = bindings();
+    kotlin(); // the tools, checked with their install hints
+    let dir = temp_dir("mobile-android-package");
+    let jni = dir.join("jni/x86_64");
+    std::fs::create_dir_all(&jni).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&b.lib, jni.join("libcairn_mobile.so")).unwrap();
+    let out_dir = dir.join("out");
+    let bindgen = option_env!("CARGO_BIN_EXE_uniffi-bindgen").unwrap_or_else(|| {
+        panic!("uniffi-bindgen was not built: run `cargo test -p cairn-mobile --all-features`")
+    });
+    let run = Command::new("bash")
+        .arg(manifest_dir().join("build-android.sh"))
+        .arg("--package-only")
+        .arg(dir.join("jni"))
+        .arg(&out_dir)
+        .env("UNIFFI_BINDGEN", bindgen)
+        .output()
+        .expect("run build-android.sh");
+    assert!(
+        run.status.success(),
+        "build-android.sh --package-only failed:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // The Kotlin sources a Gradle module would take: the bindings and the whole layer.
+    let layer = manifest_dir().join("kotlin/dev/cairn");
+    for f in kotlin_sources(&layer)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_owned())
+        .chain([std::ffi::OsString::from("cairn_mobile.kt")])
+    {
+        let copied = out_dir.join("kotlin/dev/cairn").join(&f);
+        assert!(copied.is_file(), "{} missing", copied.display());
+    }
+    let aar = out_dir.join(format!("cairn-mobile-{}.aar", env!("CARGO_PKG_VERSION")));
+    let entries = zip_entries(&aar);
+    for want in [
+        "AndroidManifest.xml",
+        "classes.jar",
+        "R.txt",
+        "jni/x86_64/libcairn_mobile.so",
+    ] {
+        assert!(entries.iter().any(|e| e == want), "{want} in {entries:?}");
+    }
+    let unpacked = dir.join("aar");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let x = Command::new("jar")
+        .arg("xf")
+        .arg(&aar)
+        .args(["classes.jar", "AndroidManifest.xml"])
+        .current_dir(&unpacked)
+        .status()
+        .expect("jar xf");
+    assert!(x.success());
+    let manifest = std::fs::read_to_string(unpacked.join("AndroidManifest.xml")).unwrap();
+    assert!(
+        manifest.contains("android:minSdkVersion=\"24\""),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("android.permission.INTERNET"),
+        "{manifest}"
+    );
+    let classes = zip_entries(&unpacked.join("classes.jar"));
+    for class in [
+        "Cairn",
+        "CairnJson",
+        "HttpUrlUploader",
+        "SeedEventChecksKt",
+        "Tracker",
+        "SeedEvent",
+        "HttpUploader",
+    ] {
+        let entry = format!("dev/cairn/{class}.class");
+        assert!(classes.contains(&entry), "{entry} in classes.jar");
+    }
+    // Java 8 bytecode (class file major version 52), which every Android toolchain reads.
+    let x = Command::new("jar")
+        .arg("xf")
+        .arg(unpacked.join("classes.jar"))
+        .arg("dev/cairn/Cairn.class")
+        .current_dir(&unpacked)
+        .status()
+        .expect("jar xf");
+    assert!(x.success());
+    let class = std::fs::read(unpacked.join("dev/cairn/Cairn.class")).unwrap();
+    assert_eq!(&class[..4], &[0xca, 0xfe, 0xba, 0xbe]);
+    assert_eq!(
+        u16::from_be_bytes([class[6], class[7]]),
+        52,
+        "class file version"
     );
 }
