@@ -13,7 +13,9 @@
 //! `delivered`: page(), track() and identify() with an e-mail trait, one post per call
 //! to `/v1/p`, `/v1/t`, `/v1/i`; a track retried after the collector was killed (-9);
 //! the same calls again with `keepalive` fetches (analytics-next's beacon-like mode,
-//! `deliveryStrategy.config.keepalive`). Each event is in the feed once, pseudonymised.
+//! `deliveryStrategy.config.keepalive`; it has no sendBeacon), then a track whose post
+//! has just started when the page is left: a keepalive post, preflight and all,
+//! outlives its page. Each event is in the feed once, pseudonymised.
 //!
 //! `other_paths` (ignored until the collector routes them): analytics-next's batching
 //! mode posts `{writeKey, batch, sentAt}` to `<apiHost>/b`, and group() and alias() post
@@ -117,6 +119,10 @@ fn segment_browser_sdk_posts_cross_origin_in_chromium() {
                 check_identify(&label, event);
                 assert_eq!(event["traits"]["plan"], "pro", "{label}");
             }
+            "track on leaving" => {
+                assert_eq!(event["event"], "Page Left", "{label}: {event:#}");
+                assert_eq!(event["properties"]["step"], 2, "{label}");
+            }
             "retried track" => {
                 assert_eq!(event["event"], "Checkout Started", "{label}: {event:#}");
                 assert_eq!(
@@ -154,8 +160,9 @@ fn segment_browser_sdk_posts_cross_origin_in_chromium() {
         assert!(paths.contains(path), "no post to {path}: {paths:?}");
     }
 
-    // The keepalive session's fetches were keepalive, and were delivered (above): a
-    // preflighted keepalive fetch works in Chromium.
+    // The keepalive session's fetches were keepalive, and were delivered (above), the
+    // one started as the page was left too: a preflighted keepalive fetch works in
+    // Chromium and outlives the page.
     let keepalive = sessions
         .iter()
         .find(|s| s["name"] == "keepalive")

@@ -16,7 +16,8 @@
 //   /v1/t, /v1/i; then the collector is killed (-9), the next track fails and is retried
 //   with X-Retry-Count once the collector is back.
 // - keepalive: the same calls with `deliveryStrategy.config.keepalive` (the SDK's
-//   beacon-like mode: the fetch may outlive the page).
+//   beacon-like mode: the fetch may outlive the page); then, in a fresh profile, a track
+//   whose fetch is started in the task that leaves the page.
 // Sessions of `other-paths` (the paths analytics-next posts to besides /p, /t, /i):
 // - batching: `deliveryStrategy: { strategy: 'batching' }`: the calls in one post to
 //   `<apiHost>/b`;
@@ -47,9 +48,20 @@ window.analytics = { _cdn: location.origin }
 window.fetchLog = []
 const realFetch = window.fetch
 window.fetch = (url, init = {}) => {
-  window.fetchLog.push({ url: String(url), method: init.method ?? 'GET',
-    headers: init.headers ?? {}, keepalive: init.keepalive ?? null })
-  return realFetch(url, init)
+  let body = null
+  try { body = JSON.parse(init.body) } catch {}
+  const entry = { url: String(url), method: init.method ?? 'GET',
+    headers: init.headers ?? {}, keepalive: init.keepalive ?? null,
+    messageIds: (body?.batch ?? [body]).map((e) => e?.messageId) }
+  window.fetchLog.push(entry)
+  const answer = realFetch(url, init)
+  // Set to leave the page in the task that started the fetch (remembering the fetch
+  // for the next page of this origin).
+  if (window.leaveOnFetch) {
+    sessionStorage.setItem('leftWith', JSON.stringify(entry))
+    location.href = '/left'
+  }
+  return answer
 }
 </script>
 <script src="/analytics-next/bundles/index.js"></script>
@@ -77,7 +89,10 @@ window.segmentCall = async (method, ...args) => {
 }
 </script>`
 
-const files = { '/': { type: 'text/html', body: PAGE } }
+const files = {
+  '/': { type: 'text/html', body: PAGE },
+  '/left': { type: 'text/html', body: '<!doctype html><title>Left</title>' },
+}
 for (const name of readdirSync(umdDir).filter((n) => n.endsWith('.js'))) {
   files[`/analytics-next/bundles/${name}`] = { type: 'text/javascript', body: readFileSync(join(umdDir, name)) }
 }
@@ -138,6 +153,22 @@ async function delivered() {
   await calls(keepalive.call)
   await until('the keepalive posts to be delivered', keepalive.delivered)
   await keepalive.readFetches()
+
+  // What keepalive is for: in a fresh profile (no preflight cached), a track whose fetch
+  // is started in the same task that leaves the page (for /left, without the SDK), so
+  // its preflight and post go on with the page gone. The Rust test looks for the event
+  // in the feed.
+  const leaving = await open('keepalive-leaving', { deliveryStrategy: { strategy: 'standard',
+    config: { keepalive: true } } })
+  await leaving.page.evaluate(() => {
+    window.leaveOnFetch = true
+    window.segment.track('Page Left', { step: 2 })
+  })
+  await leaving.page.waitForURL(`${pageOrigin}/left`, { timeout: DEADLINE_MS })
+  const left = JSON.parse(await leaving.page.evaluate(() => sessionStorage.getItem('leftWith')))
+  leaving.session.fetches = [left]
+  leaving.session.calls.push({ call: 'track on leaving', type: 'track',
+    messageId: left.messageIds[0] })
 }
 
 async function otherPaths() {
