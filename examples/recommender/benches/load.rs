@@ -219,7 +219,10 @@ fn main() {
     );
 
     // --- Measured phase ---------------------------------------------------------------
-    let follower_before = reco.ok("/api/v1/stats")["follower_ms"].clone();
+    let stats_before = reco.ok("/api/v1/stats");
+    let follower_before = stats_before["follower_ms"].clone();
+    let snapshots_before = stats_before["snapshots"].clone();
+    let load_before = load_average();
     let cpu_before = (
         cpu_secs(reco.pid()),
         cpu_secs(collector.pid()),
@@ -349,7 +352,28 @@ fn main() {
         d("apply"),
         d("snapshot")
     );
-    println!("  load average at the end (1, 5, 15 min): {} (other work on the machine inflates every figure)", load_average());
+    let rq = &stats["recommendations"];
+    let rb = &stats_before["recommendations"];
+    let dr = |k: &str| rq[k].as_u64().unwrap_or(0) - rb[k].as_u64().unwrap_or(0);
+    println!(
+        "  in the service: {} requests spent {} ms waiting for the model's read lock (longest wait {} ms since start) and {} ms holding it",
+        dr("count"),
+        dr("lock_wait_ms"),
+        rq["lock_wait_max_ms"],
+        dr("in_model_ms")
+    );
+    let sn = &stats["snapshots"];
+    let ds = |k: &str| sn[k].as_u64().unwrap_or(0) - snapshots_before[k].as_u64().unwrap_or(0);
+    println!(
+        "  snapshots: {} written ({} shard files, {} abandoned), {} ms CPU; the last took {} ms CPU, {} ms wall",
+        ds("written"),
+        ds("shards_written"),
+        ds("abandoned"),
+        ds("cpu_ms"),
+        sn["last_cpu_ms"],
+        sn["last_wall_ms"]
+    );
+    println!("  load average (1, 5, 15 min) before {load_before}, at the end {} (other work on the machine inflates every figure)", load_average());
     println!("  recommender resident memory: {rss:.0} MiB now, {peak:.0} MiB peak");
     println!(
         "  CPU used (of 2 cores x {elapsed:.0} s): recommender {:.1} s, collector {:.1} s, load generator {:.1} s",

@@ -317,7 +317,9 @@ impl Store {
     }
 
     /// Writes a cut; `abandon` is asked between shards. Returns whether it committed.
-    pub fn write(&mut self, cut: &Cut, abandon: impl Fn() -> bool) -> Result<bool, RecoError> {
+    /// Each shard's copy is dropped once written, so the follower copies on write only
+    /// the shards it touches before they are written.
+    pub fn write(&mut self, cut: Cut, abandon: impl Fn() -> bool) -> Result<bool, RecoError> {
         let seq = self.manifest.seq + 1;
         let mut next = Manifest {
             format: FORMAT,
@@ -334,32 +336,38 @@ impl Store {
         let mut written = Vec::new();
         let result = (|| {
             let mut buf = Vec::new();
-            for (i, profiles, links) in &cut.people {
+            for (i, profiles, links) in cut.people {
                 if abandon() {
                     return Ok(false);
                 }
-                next.people[*i] = if profiles.is_empty() && links.is_empty() {
+                next.people[i] = if profiles.is_empty() && links.is_empty() {
                     0
                 } else {
                     buf.clear();
-                    serde_json::to_writer(&mut buf, &PeopleOut { profiles, links })
-                        .expect("a shard serialises");
-                    let name = people_file(*i, seq);
+                    serde_json::to_writer(
+                        &mut buf,
+                        &PeopleOut {
+                            profiles: &profiles,
+                            links: &links,
+                        },
+                    )
+                    .expect("a shard serialises");
+                    let name = people_file(i, seq);
                     written.push(name.clone());
                     write_synced(&self.dir, &name, &buf)?;
                     seq
                 };
             }
-            for (i, items) in &cut.items {
+            for (i, items) in cut.items {
                 if abandon() {
                     return Ok(false);
                 }
-                next.items[*i] = if items.is_empty() {
+                next.items[i] = if items.is_empty() {
                     0
                 } else {
                     buf.clear();
-                    serde_json::to_writer(&mut buf, &**items).expect("a shard serialises");
-                    let name = items_file(*i, seq);
+                    serde_json::to_writer(&mut buf, &*items).expect("a shard serialises");
+                    let name = items_file(i, seq);
                     written.push(name.clone());
                     write_synced(&self.dir, &name, &buf)?;
                     seq
@@ -510,8 +518,11 @@ impl Writer {
                         Job::Cut(cut) => {
                             let (cpu, wall) = (thread_cpu(), Instant::now());
                             let forgets = cut.forgets;
+                            let cursor = cut.cursor;
+                            let people: Vec<usize> = cut.people.iter().map(|p| p.0).collect();
+                            let items: Vec<usize> = cut.items.iter().map(|p| p.0).collect();
                             let abandon = || st.forgets.load(Ordering::SeqCst) != forgets;
-                            match store.write(&cut, abandon) {
+                            match store.write(*cut, abandon) {
                                 Ok(true) => {
                                     let used = (thread_cpu() - cpu).as_micros() as u64;
                                     st.last_cpu_us.store(used, Ordering::Relaxed);
@@ -520,10 +531,10 @@ impl Writer {
                                         wall.elapsed().as_micros() as u64,
                                         Ordering::Relaxed,
                                     );
-                                    st.cursor.store(cut.cursor, Ordering::Relaxed);
+                                    st.cursor.store(cursor, Ordering::Relaxed);
                                     st.written.fetch_add(1, Ordering::Relaxed);
                                     st.shards_written.fetch_add(
-                                        (cut.people.len() + cut.items.len()) as u64,
+                                        (people.len() + items.len()) as u64,
                                         Ordering::Relaxed,
                                     );
                                 }
@@ -534,12 +545,10 @@ impl Writer {
                                         st.abandoned.fetch_add(1, Ordering::Relaxed);
                                     }
                                     let mut r = st.remark.lock().expect("lock");
-                                    r.0.extend(cut.people.iter().map(|(i, _, _)| *i));
-                                    r.1.extend(cut.items.iter().map(|(i, _)| *i));
+                                    r.0.extend(people);
+                                    r.1.extend(items);
                                 }
                             }
-                            // The shards' copies go here, off the follower.
-                            drop(cut);
                             st.busy.store(false, Ordering::SeqCst);
                         }
                         Job::Drain(done) => {

@@ -65,6 +65,12 @@ pub(crate) struct Status {
     pub time_lock_us: AtomicU64,
     pub time_apply_us: AtomicU64,
     pub time_snapshot_us: AtomicU64,
+    /// Recommendation requests: how many, their time holding or waiting for the
+    /// model's read lock (sum and longest wait), in microseconds.
+    pub requests: AtomicU64,
+    pub request_lock_us: AtomicU64,
+    pub request_lock_max_us: AtomicU64,
+    pub request_us: AtomicU64,
     /// Times the model was rebuilt from cursor 0 because the collector was wiped.
     pub rebuilds: AtomicU64,
 }

@@ -299,6 +299,12 @@ pub async fn stats(
         "last_error": *s.status.last_error.lock().expect("lock"),
         "totals": model.agg.totals,
         "rebuilds": s.status.rebuilds.load(Ordering::Relaxed),
+        "recommendations": {
+            "count": s.status.requests.load(Ordering::Relaxed),
+            "lock_wait_ms": s.status.request_lock_us.load(Ordering::Relaxed) / 1000,
+            "lock_wait_max_ms": s.status.request_lock_max_us.load(Ordering::Relaxed) / 1000,
+            "in_model_ms": s.status.request_us.load(Ordering::Relaxed) / 1000,
+        },
         "snapshots": {
             "cursor": s.snapshots.cursor.load(Ordering::Relaxed),
             "written": s.snapshots.written.load(Ordering::Relaxed),

@@ -132,13 +132,25 @@ pub async fn recommendations(
         context: p.context,
         product: p.product_id,
     };
+    let asked = std::time::Instant::now();
     let model = state.model();
+    let waited = asked.elapsed().as_micros() as u64;
+    s.status.requests.fetch_add(1, Ordering::Relaxed);
+    s.status
+        .request_lock_us
+        .fetch_add(waited, Ordering::Relaxed);
+    s.status
+        .request_lock_max_us
+        .fetch_max(waited, Ordering::Relaxed);
     if !s.status.caught_up.load(Ordering::Relaxed) && model.popular.is_empty() {
         return Err(RecoError::NotReady);
     }
     let (assigned, strategy) = assignments(&s.rules, assignment_identity(&model, &q));
     let products = recommend(&model, &q, strategy);
     drop(model);
+    s.status
+        .request_us
+        .fetch_add(asked.elapsed().as_micros() as u64, Ordering::Relaxed);
     let generated = s.time.now().to_rfc3339_opts(SecondsFormat::Millis, true);
     Ok(Json(json!({
         "products": products.iter().map(|p| json!({"id": p.id, "score": p.score, "reason": p.reason})).collect::<Vec<_>>(),

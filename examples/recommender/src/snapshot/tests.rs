@@ -52,7 +52,7 @@ fn a_cut_round_trips_and_only_dirty_shards_are_rewritten() {
     let mut m = model_with(&["alice", "bob", "carol"]);
     let offsets = BTreeMap::from([("t/0".to_owned(), 5)]);
     assert!(store
-        .write(&Cut::take(&mut m, offsets.clone(), 0), || false)
+        .write(Cut::take(&mut m, offsets.clone(), 0), || false)
         .unwrap());
     let first = files(&d);
     // One person changes: one people shard and the manifest are rewritten.
@@ -60,7 +60,7 @@ fn a_cut_round_trips_and_only_dirty_shards_are_rewritten() {
     m.cursor = 8;
     let cut = Cut::take(&mut m, offsets.clone(), 0);
     assert_eq!((cut.people.len(), cut.items.len()), (1, 0));
-    assert!(store.write(&cut, || false).unwrap());
+    assert!(store.write(cut, || false).unwrap());
     let second = files(&d);
     assert_eq!(first.len(), second.len(), "the replaced file is deleted");
     assert_eq!(
@@ -92,14 +92,14 @@ fn redaction_and_an_abandoned_cut_leave_nothing_of_the_person() {
     let (mut store, _) = Store::open(&d, 1000.0).unwrap();
     let mut m = model_with(&["alice", "bob"]);
     assert!(store
-        .write(&Cut::take(&mut m, BTreeMap::new(), 0), || false)
+        .write(Cut::take(&mut m, BTreeMap::new(), 0), || false)
         .unwrap());
     assert!(!holding(&d, "alice").is_empty(), "positive control");
     // A cut taken before the forget is abandoned and writes nothing.
     m.profiles.slot("alice").sessions = 3;
     m.cursor = 9;
     let cut = Cut::take(&mut m, BTreeMap::new(), 0);
-    assert!(!store.write(&cut, || true).unwrap());
+    assert!(!store.write(cut, || true).unwrap());
     let gone: HashSet<String> = ["alice".to_owned(), "anon-of-alice".to_owned()].into();
     store.redact(&gone).unwrap();
     assert!(
@@ -122,7 +122,7 @@ fn leftovers_of_a_crash_and_the_old_format_are_deleted_at_start() {
     let (mut store, _) = Store::open(&d, 1000.0).unwrap();
     let mut m = model_with(&["alice"]);
     assert!(store
-        .write(&Cut::take(&mut m, BTreeMap::new(), 0), || false)
+        .write(Cut::take(&mut m, BTreeMap::new(), 0), || false)
         .unwrap());
     let committed = files(&d);
     // A crash mid-snapshot: a shard file of the next seq and a manifest.tmp; and the
