@@ -62,7 +62,8 @@ wasm-bindgen --target web --remove-producers-section --remove-name-section --out
 rm -f "$pkg/opt.wasm" "$pkg/nopanic.wasm"
 cp "$here/js/cairn.d.ts" "$pkg/"
 # The shipped JS: esbuild (pinned in wasm/tools, installed here on first use) bundles
-# cairn.js, auto.js (page context) and wasm-bindgen's glue into one minified ES
+# cairn.js, host.js (what the wasm imports), auto.js (page context) and
+# wasm-bindgen's glue into one minified ES
 # module, pkg/cairn.js (the glue finds the wasm next to it through import.meta.url);
 # the autocapture signals (capture.js) are a second module, pkg/capture.js, that
 # cairn.js imports only when init's `autocapture` is on. Without node/npm the files
@@ -80,11 +81,14 @@ slim() {
 }
 if [[ -x "$esbuild" ]]; then
     mkdir "$pkg/src"
-    cp "$here/js/cairn.js" "$here/js/auto.js" "$here/js/capture.js" "$pkg/src/"
+    cp "$here/js/cairn.js" "$here/js/host.js" "$here/js/auto.js" "$here/js/capture.js" "$pkg/src/"
     mv "$pkg/cairn_wasm.js" "$pkg/src/"
     # capture.js stays out of the bundle (its dynamic import kept as written) and is
     # minified on its own: it imports nothing, so nothing is shared or loaded twice.
+    # wasm-bindgen's glue lists "./host.js" twice in its imports object (the same
+    # module namespace both times, so harmless): esbuild's warning about it is off.
     "$esbuild" --bundle --minify --format=esm --log-level=warning --external:./capture.js \
+        --log-override:duplicate-object-key=silent \
         --outfile="$pkg/out/cairn.js" "$pkg/src/cairn.js"
     "$esbuild" --bundle --minify --format=esm --log-level=warning \
         --outfile="$pkg/out/capture.js" "$pkg/src/capture.js"
@@ -95,10 +99,11 @@ else
     echo "wasm/build.sh: no esbuild (npm missing): shipping cairn.js, auto.js and the glue unbundled" >&2
     slim "$here/js/cairn.js" "$pkg/cairn.js"
     slim "$here/js/auto.js" "$pkg/auto.js"
+    slim "$here/js/host.js" "$pkg/host.js"
     slim "$here/js/capture.js" "$pkg/capture.js"
     slim "$pkg/cairn_wasm.js" "$pkg/cairn_wasm.js.slim"
     mv "$pkg/cairn_wasm.js.slim" "$pkg/cairn_wasm.js"
-    shipped=(cairn_wasm_bg.wasm cairn.js auto.js cairn_wasm.js)
+    shipped=(cairn_wasm_bg.wasm cairn.js host.js auto.js cairn_wasm.js)
 fi
 # Loaded only with autocapture on.
 optional=(capture.js)
@@ -138,8 +143,8 @@ done
 # The bar is 30,720 B; until it is reached the budget is a ratchet at the
 # last measured size (+~500 B), so no change makes the tracker heavier unnoticed.
 # Both what every page downloads and what a page with autocapture on downloads.
-budget=41900
-budget_auto=43550
+budget=41100
+budget_auto=42750
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
 printf '%-22s %9s %9d  (budget %d)\n' "with autocapture" "" "$with_auto" "$budget_auto"
 over=0

@@ -77,20 +77,18 @@ fn lowercase(s: &str) -> String {
 /// the web tracker. ASCII, nearly every e-mail, never leaves Rust.
 #[cfg(all(feature = "js", target_arch = "wasm32"))]
 fn lowercase(s: &str) -> String {
-    use wasm_bindgen::JsCast;
-    wasm_bindgen::JsValue::from_str(s)
-        .unchecked_into::<JsText>()
-        .to_lower_case()
+    js::lower(s)
 }
 
 #[cfg(all(feature = "js", target_arch = "wasm32"))]
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    /// A JavaScript string.
-    type JsText;
-    /// `String.prototype.toLowerCase`.
-    #[wasm_bindgen(method, js_name = toLowerCase)]
-    fn to_lower_case(this: &JsText) -> String;
+mod js {
+    #[wasm_bindgen::prelude::wasm_bindgen]
+    extern "C" {
+        /// `String.prototype.toLowerCase.call(s)`: a string in, a string out, no
+        /// JavaScript value held by the wasm.
+        #[wasm_bindgen(js_namespace = ["String", "prototype", "toLowerCase"], js_name = call)]
+        pub fn lower(s: &str) -> String;
+    }
 }
 
 pub use cairn_protocol::identity::normalize_phone;

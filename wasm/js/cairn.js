@@ -2,7 +2,8 @@
 // consent, identity, sessions, batching, the queue and retries; this module gives it
 // the browser: IndexedDB (or localStorage) behind its synchronous store, one queue
 // namespace per tab guarded by a Web Lock, fetch/sendBeacon, timers and listeners.
-import load, * as w from './cairn_wasm.js';
+import load, * as wasm from './cairn_wasm.js';
+import { h } from './host.js';
 import * as auto from './auto.js';
 
 const DB = 'cairn', OS = 's', LS = 'cairn:', LOCK = 'cairn-tab-';
@@ -26,6 +27,14 @@ const guard = (f) => {
 const safe = (f) => { try { return f(); } catch (e) { console.warn('cairn:', e); } };
 const req = (r) => new Promise((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
 const MEM = { get: async () => [], write() {} };
+// The wasm's exports; an error (host.js's `fail` during the call) is thrown here.
+const checked = (f) => (...a) => {
+  h.failed = undefined;
+  const r = f(...a);
+  if (h.failed !== undefined) throw new Error(h.failed);
+  return r;
+};
+const w = { start: checked(wasm.start), call: checked(wasm.call), ctl: checked(wasm.ctl), stored: checked(wasm.stored) };
 
 // --- Storage: get(prefix) -> [[key, bytes]], write([[key, bytes | null]]) ----------
 function idb(db) {
@@ -108,8 +117,8 @@ async function adopt() {
 }
 const readopt = () => adopt().catch(() => {});
 
-// --- What the core calls -------------------------------------------------------
-const host = {
+// --- What the core calls (through host.js) ---------------------------------------
+Object.assign(h, {
   send(id, url, headers, body) {
     body = body.slice();
     const h = {}, hs = headers.split('\n');
@@ -165,7 +174,7 @@ const host = {
       else return true;
     });
   },
-};
+});
 
 // --- Automatic page views and data-attribute clicks ----------------------------
 // The left page's events (autocapture) keep its page context: held while they go.
@@ -252,7 +261,7 @@ export function init(o) {
     w.start(String(opts.writeKey), String(opts.endpoint), opts.hashKey || '',
       new Float64Array(['flushAt', 'flushInterval', 'maxQueueEvents', 'maxQueueBytes', 'backoffBase', 'sessionTimeout'].map(n)),
       (opts.hashIdentities !== false ? 1 : 0) | (opts.consentMode === 'opt-out' ? 2 : 0),
-      opts.consent == null ? -1 : bits(opts.consent), ctx.slice(1, -1), host);
+      opts.consent == null ? -1 : bits(opts.consent), ctx.slice(1, -1));
     on = true;
     views = o.autoPageViews !== false;
     clicks = o.trackClicks !== false;

@@ -26,7 +26,8 @@ use store::WebStore;
 use wasm_bindgen::prelude::*;
 
 /// Every error the web tracker reports; JavaScript receives a real `Error` with
-/// this message (the one mapping is `From<WebError> for JsValue` below).
+/// this message (the one mapping is `fail` in `with` and `start` below: the
+/// host throws it when the export returns).
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
     #[error(transparent)]
@@ -35,12 +36,6 @@ pub enum WebError {
     NotInitialised,
     #[error("{0}")]
     Invalid(String),
-}
-
-impl From<WebError> for JsValue {
-    fn from(e: WebError) -> JsValue {
-        JsError::new(&e.message()).into()
-    }
 }
 
 impl WebError {
@@ -95,30 +90,32 @@ pub(crate) fn digits(mut n: u64) -> String {
 
 type R<T> = Result<T, WebError>;
 
+// The JavaScript side (js/host.js, which forwards to js/cairn.js): network,
+// timers, storage and errors. Plain functions of a module, not methods of an
+// object: no JavaScript value is ever held by the wasm, so wasm-bindgen adds no
+// externref table, no JsValue conversions and no glue for them.
+#[wasm_bindgen(raw_module = "./host.js")]
+extern "C" {
+    /// POSTs `body` to `url`; `headers` is `name\nvalue\n...`. Answers via `ctl` 6.
+    fn send(id: f64, url: &str, headers: &str, body: &[u8]);
+    /// navigator.sendBeacon(url, text/plain body); true when the browser took it.
+    fn beacon(url: &str, body: &str) -> bool;
+    /// Calls `pump` after `ms` (replacing any earlier timer); `ms < 0` cancels.
+    fn wake(ms: f64);
+    /// Queues a storage write (`value` undefined: delete) for the next `commit`.
+    fn put(key: &str, value: Option<Vec<u8>>);
+    /// Applies the queued writes in one transaction.
+    fn commit();
+    /// Upload progress for flush() promises: the oldest seq still pending (-1:
+    /// none) and the error of a failed attempt ("": none).
+    fn settled(oldest_pending: f64, error: &str);
+    /// The export in progress failed with this message: the host throws it as an
+    /// `Error` when the export returns (its return value is then meaningless).
+    fn fail(message: &str);
+}
+
 #[wasm_bindgen]
 extern "C" {
-    /// The JavaScript side (built in js/cairn.js): network, timers and storage.
-    pub type Host;
-    /// POSTs `body` to `url`; `headers` is `name\nvalue\n...`. Answers via `done`.
-    #[wasm_bindgen(method)]
-    fn send(this: &Host, id: f64, url: &str, headers: &str, body: &[u8]);
-    /// navigator.sendBeacon(url, text/plain body); true when the browser took it.
-    #[wasm_bindgen(method)]
-    fn beacon(this: &Host, url: &str, body: &str) -> bool;
-    /// Calls `pump` after `ms` (replacing any earlier timer); `ms < 0` cancels.
-    #[wasm_bindgen(method)]
-    fn wake(this: &Host, ms: f64);
-    /// Queues a storage write (`value` undefined: delete) for the next `commit`.
-    #[wasm_bindgen(method)]
-    fn put(this: &Host, key: &str, value: Option<Vec<u8>>);
-    /// Applies the queued writes in one transaction.
-    #[wasm_bindgen(method)]
-    fn commit(this: &Host);
-    /// Upload progress for flush() promises: the oldest seq still pending (-1:
-    /// none) and the error of a failed attempt.
-    #[wasm_bindgen(method)]
-    fn settled(this: &Host, oldest_pending: f64, error: Option<String>);
-
     #[wasm_bindgen(js_namespace = Date)]
     fn now() -> f64;
 }
@@ -138,7 +135,6 @@ const KV_DOWN: &str = "web_down";
 struct Tracker {
     engine: Engine,
     store: Arc<WebStore>,
-    host: Host,
     /// Id of the upload handed to the host and not answered yet.
     sending: Option<u64>,
     /// Adopted events wait for the upload in flight before the engine reloads.
@@ -150,14 +146,26 @@ thread_local! {
     static T: RefCell<Option<Tracker>> = const { RefCell::new(None) };
 }
 
-fn with<X>(f: impl FnOnce(&mut Tracker) -> R<X>) -> Result<X, JsValue> {
-    T.with(|t| {
+/// Runs `f` on the tracker, then keeps the upload loop and the store moving. An
+/// error is handed to the host (`fail`), which throws it; the export returns the
+/// default value then.
+fn with<X: Default>(f: impl FnOnce(&mut Tracker) -> R<X>) -> X {
+    let out = T.with(|t| {
         let mut g = t.borrow_mut();
         let t = g.as_mut().ok_or(WebError::NotInitialised)?;
         let out = f(t);
         // Whatever happened, keep the upload loop and the store moving.
         let driven = t.drive();
-        Ok(out.and_then(|x| driven.map(|_| x))?)
+        out.and_then(|x| driven.map(|_| x))
+    });
+    report(out)
+}
+
+/// The value, or the default after handing the error to the host.
+fn report<X: Default>(r: R<X>) -> X {
+    r.unwrap_or_else(|e| {
+        fail(&e.message());
+        X::default()
     })
 }
 
@@ -175,11 +183,11 @@ impl Tracker {
                 .flat_map(|(k, v)| [k.as_str(), "\n", v.as_str(), "\n"])
                 .collect();
             self.sending = Some(u.id);
-            self.host.send(u.id as f64, &u.url, &headers, &u.body);
+            send(u.id as f64, &u.url, &headers, &u.body);
             // One upload in flight: this is only a sync timer or Idle.
             next = self.engine.next_upload()?;
         }
-        self.host.wake(match next {
+        wake(match next {
             Next::Wait(d) => d.as_millis() as f64,
             _ => -1.0,
         });
@@ -190,15 +198,15 @@ impl Tracker {
     fn commit(&self) {
         if let Some(ops) = self.store.take_commit() {
             for (k, v) in ops {
-                self.host.put(&k, v);
+                put(&k, v);
             }
-            self.host.commit();
+            commit();
         }
     }
 
-    fn settle(&self, error: Option<String>) {
+    fn settle(&self, error: &str) {
         let oldest = self.engine.oldest_pending_seq().map_or(-1.0, |s| s as f64);
-        self.host.settled(oldest, error);
+        settled(oldest, error);
     }
 
     fn set_down(&mut self, down: bool) -> R<()> {
@@ -255,16 +263,18 @@ fn queued(t: Tracked) -> bool {
 //     not taken (the host only deletes it).
 //   anonymousId with `purpose` -2: the anonymous id (key and value unused).
 #[wasm_bindgen(skip_jsdoc)]
-pub fn stored(purpose: i32, key: &str, value: Vec<u8>) -> Result<String, JsValue> {
+pub fn stored(purpose: i32, key: &str, value: Vec<u8>) -> String {
     if purpose == -2 {
         // For tests and for joining with server-side data.
         return with(|t| Ok(t.engine.anonymous_id().to_owned()));
     }
     if purpose < 0 {
         STORE.with(|s| s.load(key, value));
-        return Ok(String::new());
+        return String::new();
     }
-    let p = Purpose::from_index(purpose as u8).ok_or(WebError::Invalid("purpose".into()))?;
+    let Some(p) = Purpose::from_index(purpose as u8) else {
+        return report(Err(WebError::Invalid("purpose".into())));
+    };
     let taken = T.with(|t| match t.borrow_mut().as_mut() {
         Some(t) if !t.engine.consent().allows(p) => false,
         Some(t) => {
@@ -273,11 +283,11 @@ pub fn stored(purpose: i32, key: &str, value: Vec<u8>) -> Result<String, JsValue
         }
         None => true,
     });
-    Ok(if taken {
+    if taken {
         STORE.with(|s| s.adopt(p, value))
     } else {
         String::new()
-    })
+    }
 }
 
 // Creates the engine over the loaded store from the init options as cairn.js
@@ -294,32 +304,45 @@ pub fn start(
     flags: u32,
     consent: i32,
     context: &str,
-    host: Host,
-) -> Result<(), JsValue> {
+) {
+    let opened = open(write_key, endpoint, hash_key, nums, flags, consent, context);
+    if let Some(t) = report(opened.map(Some)) {
+        // Rule: a tracker is never dropped (start runs once per page: cairn.js's
+        // init is memoised), so the wasm carries no drop code for the engine.
+        T.with(|cell| std::mem::forget(cell.replace(Some(t))));
+        with(|_| Ok(()))
+    }
+}
+
+/// `start`'s work: the tracker over the loaded store, consent applied.
+fn open(
+    write_key: &str,
+    endpoint: &str,
+    hash_key: &str,
+    nums: &[f64],
+    flags: u32,
+    consent: i32,
+    context: &str,
+) -> R<Tracker> {
     let cfg = options::config(write_key, endpoint, hash_key, nums, flags)?;
     let fields = options::static_fields(&cfg, context);
     let consent = (consent >= 0).then(|| options::consent(consent as u8));
     let store = STORE.with(Arc::clone);
-    let engine = Engine::with_static_fields(cfg, fields, store.clone(), Arc::new(JsClock))
-        .map_err(WebError::from)?;
+    let engine = Engine::with_static_fields(cfg, fields, store.clone(), Arc::new(JsClock))?;
     let mut t = Tracker {
         engine,
         store,
-        host,
         sending: None,
         reload_due: false,
     };
     if let Some(c) = consent {
-        t.engine.set_consent(c).map_err(WebError::from)?;
+        t.engine.set_consent(c)?;
     }
     t.after_consent();
     if t.engine.queued() > 0 {
-        t.engine.flush().map_err(WebError::from)?; // left by an earlier page
+        t.engine.flush()?; // left by an earlier page
     }
-    // Rule: a tracker is never dropped (start runs once per page: cairn.js's
-    // init is memoised), so the wasm carries no drop code for the engine.
-    T.with(|cell| std::mem::forget(cell.replace(Some(t))));
-    with(|_| Ok(()))
+    Ok(t)
 }
 
 // The event calls share one export (`op` picks; the strings are its arguments):
@@ -333,7 +356,7 @@ pub fn start(
 // The typed helpers of the event table (generated into cairn.js) build their
 // properties in JavaScript and call track, page or screen.
 #[wasm_bindgen(skip_jsdoc)]
-pub fn call(op: u8, a: &str, b: &str, c: &str) -> Result<bool, JsValue> {
+pub fn call(op: u8, a: &str, b: &str, c: &str) -> bool {
     with(|t| {
         let e = &mut t.engine;
         let tracked = match op {
@@ -362,7 +385,7 @@ fn reset(t: &mut Tracker) -> R<f64> {
 fn set_consent(t: &mut Tracker, bits: u8) -> R<f64> {
     t.engine.set_consent(options::consent(bits))?;
     t.after_consent();
-    t.settle(None);
+    t.settle("");
     Ok(0.0)
 }
 
@@ -397,7 +420,7 @@ fn hide(t: &mut Tracker) -> R<f64> {
         }
         while let Next::Upload(u) = t.engine.next_upload()? {
             let body = std::str::from_utf8(&u.body).unwrap_or_default();
-            let outcome = if t.host.beacon(&u.url, body) {
+            let outcome = if beacon(&u.url, body) {
                 Outcome::status(200)
             } else {
                 Outcome::Transport("sendBeacon refused the batch".into())
@@ -410,7 +433,7 @@ fn hide(t: &mut Tracker) -> R<f64> {
         }
     }
     t.engine.sync()?;
-    t.settle(None);
+    t.settle("");
     Ok(0.0)
 }
 
@@ -431,13 +454,15 @@ fn done(t: &mut Tracker, id: f64, status: f64, retry_after: f64) -> R<f64> {
                 .then(|| std::time::Duration::from_millis((retry_after * 1000.0) as u64)),
         }
     };
-    let failed = match &outcome {
-        Outcome::Transport(_) => Some("upload failed: the collector did not answer".into()),
+    let code_text;
+    let failed: &str = match &outcome {
+        Outcome::Transport(_) => "upload failed: the collector did not answer",
         // A refused key (401/403) keeps the events (the core pauses): said too.
         Outcome::Status { code, .. } if *code >= 500 || matches!(*code, 401 | 403 | 408 | 429) => {
-            Some(["upload failed: HTTP ", &digits((*code).into())].concat())
+            code_text = ["upload failed: HTTP ", &digits((*code).into())].concat();
+            &code_text
         }
-        _ => None,
+        _ => "",
     };
     t.set_down(matches!(outcome, Outcome::Transport(_)))?;
     t.engine.upload_finished(id, outcome)?;
@@ -453,7 +478,7 @@ fn done(t: &mut Tracker, id: f64, status: f64, retry_after: f64) -> R<f64> {
 //   6 done(a: upload id, b: HTTP status, c: Retry-After), the answer to `send`
 //   8 + bits: setConsent(bits), bits < 8 (the consent itself is the argument)
 #[wasm_bindgen(skip_jsdoc)]
-pub fn ctl(op: u8, a: f64, b: f64, c: f64) -> Result<f64, JsValue> {
+pub fn ctl(op: u8, a: f64, b: f64, c: f64) -> f64 {
     with(|t| match op {
         0 => Ok(0.0),
         1 => hide(t),
