@@ -215,6 +215,15 @@ fn open_index(path: &Path, policy: LinkPolicy, log: &Log) -> Result<IdentityInde
     }
 }
 
+/// An I/O error of the log: the disk refused (EIO, ENOSPC), which may pass; the caller
+/// is told to retry.
+fn disk_refused(e: CollectorError) -> CollectorError {
+    match e {
+        CollectorError::Io(e) => CollectorError::StoreUnavailable(e.to_string(), RETRY_AFTER_SECS),
+        other => other,
+    }
+}
+
 /// Retries a failed log's recovery every `HEAL_EVERY` until the store is dropped, so
 /// readiness and ingest come back without a restart (and without waiting for a request).
 fn heal(log: Arc<Log>) -> (std::sync::mpsc::Sender<()>, JoinHandle<()>) {
@@ -332,7 +341,9 @@ impl EventStore for LogStore {
         self.index.wait_indexed(snapshot);
         let entries = self.index.entries_of(identity)?;
         let wanted: HashSet<Identity> = entries.identities.iter().copied().collect();
-        let positions = self.positions_of(&wanted, &entries.segments, snapshot)?;
+        let positions = self
+            .positions_of(&wanted, &entries.segments, snapshot)
+            .map_err(disk_refused)?;
         Ok(FoundEvents {
             snapshot,
             identities: entries.identities,
@@ -406,7 +417,10 @@ impl EventStore for LogStore {
     }
 
     fn finish_deletion(&self, pending: PendingDeletion) -> Result<Deletion, CollectorError> {
-        let zeroed = self.zero_at(&pending.positions)?;
+        // A failed zeroing keeps the deletion pending: its events stay hidden from the
+        // feed, `deletions-done` is not advanced past it, and the next start redoes it
+        // from what is on the disk.
+        let zeroed = self.zero_at(&pending.positions).map_err(disk_refused)?;
         self.deletions.finished(pending.first_tombstone)?;
         Ok(Deletion {
             deleted_events: zeroed,
