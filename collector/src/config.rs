@@ -135,6 +135,7 @@ pub struct Limits {
     /// Queue delay target, in ms: when every request of a 100 ms interval waited longer
     /// than this between its body arriving and its answer, a queue is standing and only
     /// a quarter of `--max-pending-requests` is admitted until the delay is back under it.
+    /// Every acknowledgement includes an fsync: keep it above the disk's fsync time.
     #[arg(long, env = "CAIRN_QUEUE_DELAY_TARGET_MS", default_value_t = 50)]
     pub queue_delay_target_ms: u64,
     /// Open connections at most; one past it is answered 503 at once and closed.

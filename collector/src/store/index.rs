@@ -244,9 +244,16 @@ impl IdentityIndex {
                 other => break other?,
             }
         };
+        let started = Instant::now();
         let manifest = verify(&db, log).map_err(|why| {
             CollectorError::Store(format!("the identity index is damaged: {why}"))
         })?;
+        tracing::info!(
+            entries = manifest.entries,
+            indexed = manifest.indexed,
+            ms = started.elapsed().as_millis() as u64,
+            "identity index checked against its manifest"
+        );
         let indexed = manifest.indexed;
         Ok(Self {
             db,
