@@ -143,8 +143,8 @@ done
 # The bar is 30,720 B; until it is reached the budget is a ratchet at the
 # last measured size (+~500 B), so no change makes the tracker heavier unnoticed.
 # Both what every page downloads and what a page with autocapture on downloads.
-budget=41100
-budget_auto=42750
+budget=40550
+budget_auto=42200
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
 printf '%-22s %9s %9d  (budget %d)\n' "with autocapture" "" "$with_auto" "$budget_auto"
 over=0

@@ -99,7 +99,7 @@ impl Default for Config {
 }
 
 /// The parts of Segment's `context` that do not change per event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StaticContext {
     pub library: Library,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,25 +118,13 @@ pub struct StaticContext {
     pub timezone: Option<String>,
     #[serde(rename = "userAgent", skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    /// Anything else (e.g. `referrer`), merged into `context` as is.
-    #[serde(flatten)]
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-impl Default for StaticContext {
-    fn default() -> Self {
-        StaticContext {
-            library: Library::default(),
-            app: None,
-            device: None,
-            os: None,
-            screen: None,
-            locale: None,
-            timezone: None,
-            user_agent: None,
-            extra: serde_json::Map::new(),
-        }
-    }
+    /// Anything else, as JSON object members without the braces (e.g.
+    /// `"referrer":{"url":"https://x/"}`; "" for none), merged into `context` as
+    /// written. Not valid members: `Engine::new` fails with `NotAnObject`. Text, not
+    /// a value map, so no JSON value type is needed to build the static context
+    /// (the web tracker's wasm has none).
+    #[serde(skip)]
+    pub extra: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

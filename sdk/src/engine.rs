@@ -987,6 +987,24 @@ mod tests {
     use uuid::Uuid;
 
     #[test]
+    fn static_context_extra_must_be_json_members() {
+        let open = |extra: &str| {
+            let mut cfg = Config::new("wk", "http://x");
+            cfg.hash_key = "k".into();
+            cfg.context.extra = extra.into();
+            let store = Arc::new(crate::store::MemoryStore::new());
+            Engine::new(cfg, store, Arc::new(crate::clock::ManualClock::new(0)))
+        };
+        for bad in [r#""referrer":"#, r#"{"a":1}"#, "1", r#""a":1,"#] {
+            assert!(matches!(open(bad), Err(Error::NotAnObject)), "{bad}");
+        }
+        let e = open(r#""referrer":{"url":"https://x/"}"#).unwrap();
+        assert!(e
+            .static_fields
+            .ends_with(r#","referrer":{"url":"https://x/"}"#));
+    }
+
+    #[test]
     fn uuid_str_is_the_hyphenated_form() {
         for u in [Uuid::nil(), Uuid::max(), Uuid::new_v4(), Uuid::new_v4()] {
             assert_eq!(uuid_str(u.as_bytes()), u.hyphenated().to_string());
