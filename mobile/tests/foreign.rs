@@ -1281,16 +1281,17 @@ fn strace_calls(trace: &str) -> Vec<(String, String, String)> {
 }
 
 /// (f) No disk sync and no network on the app's thread, as the kernel saw it: the
-/// Kotlin program makes every call of the layer on its main thread (track, trackEvent,
-/// identify, onBackground with its fsync, a consent revocation with its purge, flush,
-/// reads, flushAndWait, close) under `strace -f`, with every sync call delayed by
-/// 100 ms (a slow disk: strace's fault injection). Checked on the trace: no sync call
-/// and no TCP connect on the caller's thread nor on the layer's `cairn-handoff`; the
-/// dispatcher (`cairn-dispatcher`, truncated by the kernel to 15 bytes) synced (sled
-/// adds its own `sled-io-*` threads), and every TCP connect ran on `cairn-uploader`.
-/// strace is a real tracer of the real process, not a stand-in.
-#[test]
-fn kotlin_no_sync_or_network_on_the_callers_thread_seen_by_strace() {
+/// program makes every call of the layer on its main thread (setConsent twice, one a
+/// revocation with its purge, track, trackEvent, identify, onBackground with its fsync,
+/// flush, reset, reads, flushAndWait, close) under `strace -f`, with every sync call
+/// delayed by 100 ms (a slow disk: strace's fault injection). Checked on the trace: no
+/// sync call and no TCP connect on the caller's thread (nor on Kotlin's `cairn-handoff`);
+/// the dispatcher (`cairn-dispatcher`, cut by the kernel to 15 bytes) synced (sled adds
+/// its own `sled-io-*` threads), and every TCP connect ran on `cairn-uploader`. Python
+/// calls the library on the caller's own thread, as Swift does, so its run checks the
+/// library's promise itself; Kotlin's checks the layer's. strace is a real tracer of the
+/// real process, not a stand-in.
+fn no_sync_or_network_on_the_callers_thread(lang: Lang) {
     let strace = tool("CAIRN_STRACE", "strace");
     let ok = Command::new(&strace)
         .arg("-V")
@@ -1302,12 +1303,13 @@ fn kotlin_no_sync_or_network_on_the_callers_thread_seen_by_strace() {
         "strace not found at `{}`: apt-get install strace (or set CAIRN_STRACE)",
         strace.display()
     );
-    let collector = start_collector("mobile-kotlin-syscalls");
-    let data_dir = temp_dir("mobile-kotlin-syscalls-device");
-    let trace_dir = temp_dir("mobile-kotlin-syscalls-trace");
+    let name = format!("mobile-{}-syscalls", lang.name());
+    let collector = start_collector(&name);
+    let data_dir = temp_dir(&format!("{name}-device"));
+    let trace_dir = temp_dir(&format!("{name}-trace"));
     let trace_file = trace_dir.join("strace.txt");
     let args = ["syscalls", &collector.url, data_dir.to_str().unwrap()];
-    let inner = Lang::Kotlin.command(&args);
+    let inner = lang.command(&args);
     let mut traced = Command::new(&strace);
     traced
         .args(["-f", "--seccomp-bpf", "-qq", "-e", "signal=none"])
@@ -1328,7 +1330,7 @@ fn kotlin_no_sync_or_network_on_the_callers_thread_seen_by_strace() {
             traced.env(k, v);
         }
     }
-    let out = Lang::Kotlin.run_command(traced, &args);
+    let out = lang.run_command(traced, &args);
     assert!(out.contains_key("DONE"), "{out:?}");
     let trace = std::fs::read_to_string(&trace_file).expect("strace output");
     let caller = &out["CALLER_TID"];
@@ -1374,7 +1376,8 @@ fn kotlin_no_sync_or_network_on_the_callers_thread_seen_by_strace() {
         m
     };
     eprintln!(
-        "syncs by thread: {:?}; TCP connects by thread: {:?}; caller {caller}",
+        "{}: syncs by thread: {:?}; TCP connects by thread: {:?}; caller {caller}",
+        lang.name(),
         by_thread(&syncs),
         by_thread(&tcp)
     );
@@ -1383,6 +1386,16 @@ fn kotlin_no_sync_or_network_on_the_callers_thread_seen_by_strace() {
         evs.iter().any(|e| e["event"] == "syscalls_custom"),
         "{evs:#?}"
     );
+}
+
+#[test]
+fn kotlin_no_sync_or_network_on_the_callers_thread_seen_by_strace() {
+    no_sync_or_network_on_the_callers_thread(Lang::Kotlin);
+}
+
+#[test]
+fn python_no_sync_or_network_on_the_callers_thread_seen_by_strace() {
+    no_sync_or_network_on_the_callers_thread(Lang::Python);
 }
 
 /// `jar tf FILE` (the JDK's jar reads any zip, an .aar included): the entry names.

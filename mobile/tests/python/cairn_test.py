@@ -12,10 +12,15 @@ argument picks the scenario; it prints `KEY value` lines the Rust test reads.
     roundtrip <endpoint> <dataDir>               every SeedEvent variant (samples.py, generated)
     https   <endpoint> <dataDir> <n>             n events over HTTPS (SSL_CERT_FILE trusts the
                                                  test CA); flushes until delivered
+    syscalls <endpoint> <dataDir>                every call of the layer from this thread, run
+                                                 under strace by the test: prints this thread's
+                                                 id and every live thread's id and name
 """
 
 import datetime
+import os
 import sys
+import threading
 import time
 
 import cairn_mobile as cairn
@@ -167,6 +172,44 @@ def https(endpoint, data_dir, n):
         print("DONE")
 
 
+def threads():
+    """`tid:name;...` for every live thread of this process (the kernel's names)."""
+    out = []
+    for tid in sorted(os.listdir("/proc/self/task")):
+        with open(f"/proc/self/task/{tid}/comm") as f:
+            out.append(f"{tid}:{f.read().strip()}")
+    return ";".join(out)
+
+
+def syscalls(endpoint, data_dir):
+    # Python calls the library on its own thread (no hand-off thread in this layer):
+    # this is the library's own promise, the one Swift relies on too.
+    print(f"CALLER_TID {threading.get_native_id()}")
+    t = Cairn(config(endpoint, data_dir, flush_at=1))
+    t.set_consent(cairn.ConsentState(analytics=True, personalization=True))
+    t.on_foreground()
+    t.identify("user-42", {"email": "a@b.com"})
+    t.track("syscalls_custom", {"n": 1})
+    t.track_event(cairn.SeedEvent.ADD_TO_CART(product_id="sku-1", quantity=1))
+    t.track_event(cairn.SeedEvent.HIDE_ITEM(product_id="sku-9"), purpose=cairn.Purpose.PERSONALIZATION)
+    t.screen("Home")
+    t.alias("user-43")
+    t.group("acme")
+    t.on_background()
+    t.flush()
+    t.set_consent(cairn.ConsentState(analytics=True))  # revokes personalization: purge and sync
+    t.reset()
+    t.on_foreground()
+    print(f"QUEUED {t.queued()}")
+    print(f"ANALYTICS {t.consent().analytics}")
+    print(f"ANONYMOUS_ID {t.anonymous_id()}")
+    t.flush_and_wait(30_000)
+    check(t.last_error() is None, f"no error: {t.last_error()}")
+    print(f"THREADS {threads()}")  # before close joins the library's threads
+    t.close()  # on this thread: the queue is synced on the dispatcher's
+    print("DONE")
+
+
 def main(argv):
     mode = argv[1] if len(argv) > 1 else ""
     if mode == "hashed":
@@ -183,6 +226,8 @@ def main(argv):
         roundtrip(argv[2], argv[3])
     elif mode == "https":
         https(argv[2], argv[3], int(argv[4]))
+    elif mode == "syscalls":
+        syscalls(argv[2], argv[3])
     else:
         print("usage: cairn_test.py hashed|consent|crash1|crash2|count|roundtrip|https <endpoint> <dataDir> ...", file=sys.stderr)
         sys.exit(2)
