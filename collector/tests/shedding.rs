@@ -83,6 +83,7 @@ fn past_the_pending_bound_a_request_is_shed_before_its_body_and_its_connection_c
     let c = start("shedding-bound", &["--max-pending-requests", "1"]);
     // One request admitted, its body held back.
     let held = HeldRequest::start(&c, "/v1/batch", &basic(WRITE_KEY), &body("held"), 5);
+    await_metric(&c, "cairn_ingest_pending_requests", |n| n == 1.0);
     // The next: only its head is sent, and the 503 comes without waiting for the body.
     let mut shed = connect(&c);
     shed.write_all(head(&c, body("shed").len()).as_bytes())
