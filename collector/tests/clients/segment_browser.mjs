@@ -179,12 +179,14 @@ async function otherPaths() {
   await until('the batch post to be answered', settled(batching))
   await batching.readFetches()
 
+  // Before any identify: once a user is identified, analytics-next 1.84 overwrites an
+  // alias's userId with that user's id (EventFactory.addIdentity), so alias(to) would
+  // arrive as <user> -> <user>. Here it ties the anonymousId (its previousId) to `to`.
   const groupAlias = await open('group-alias', {})
-  await groupAlias.call('identify', 'identify', 'sg-user-1', { email: 'sg.user@example.com' })
-  await groupAlias.call('group', 'group', 'sg-team-1', { name: 'Team One' })
   await groupAlias.call('alias', 'alias', 'sg-user-2')
+  await groupAlias.call('group', 'group', 'sg-team-1', { name: 'Team One' })
   await until('the group and alias posts to be answered', () =>
-    settled(groupAlias)() && groupAlias.session.posts.length >= 3)
+    settled(groupAlias)() && groupAlias.session.posts.length >= 2)
   await groupAlias.readFetches()
 }
 
