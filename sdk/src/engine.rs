@@ -950,11 +950,16 @@ fn random8() -> [u8; 8] {
 
 #[cfg(all(feature = "js", target_arch = "wasm32"))]
 mod js {
-    #[wasm_bindgen::prelude::wasm_bindgen]
+    #[link(wasm_import_module = "cairn")]
     extern "C" {
-        /// `crypto.getRandomValues` (fills the slice).
-        #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
-        pub fn get_random_values(buf: &mut [u8]);
+        /// `crypto.getRandomValues` over `len` bytes at `ptr` (the web tracker's
+        /// host, wasm/js/wasm.js).
+        fn random(ptr: *mut u8, len: usize);
+    }
+
+    pub fn get_random_values(buf: &mut [u8]) {
+        // Safety: the host writes exactly `buf.len()` bytes into `buf`.
+        unsafe { random(buf.as_mut_ptr(), buf.len()) }
     }
 }
 

@@ -77,17 +77,27 @@ fn lowercase(s: &str) -> String {
 /// the web tracker. ASCII, nearly every e-mail, never leaves Rust.
 #[cfg(all(feature = "js", target_arch = "wasm32"))]
 fn lowercase(s: &str) -> String {
-    js::lower(s)
+    js::lower_case(s)
 }
 
 #[cfg(all(feature = "js", target_arch = "wasm32"))]
 mod js {
-    #[wasm_bindgen::prelude::wasm_bindgen]
+    #[link(wasm_import_module = "cairn")]
     extern "C" {
-        /// `String.prototype.toLowerCase.call(s)`: a string in, a string out, no
-        /// JavaScript value held by the wasm.
-        #[wasm_bindgen(js_namespace = ["String", "prototype", "toLowerCase"], js_name = call)]
-        pub fn lower(s: &str) -> String;
+        /// `String.prototype.toLowerCase` of the UTF-8 text at `ptr`: the host
+        /// (wasm/js/wasm.js) writes the result into memory from the web tracker's
+        /// `alloc` and its pointer and length into `out`.
+        fn lower(ptr: *const u8, len: usize, out: *mut [usize; 2]);
+    }
+
+    pub fn lower_case(s: &str) -> String {
+        let mut out = [0usize; 2];
+        // Safety: the host hands over UTF-8 it wrote into memory it got from
+        // `alloc(out[1])` (one byte alignment, as a String's), owned from here.
+        unsafe {
+            lower(s.as_ptr(), s.len(), &mut out);
+            String::from_raw_parts(out[0] as *mut u8, out[1], out[1])
+        }
     }
 }
 

@@ -64,7 +64,7 @@ interface InitOptionsBase {
   sessionTimeout?: number;
   /** Merged into every event's context (library, userAgent, locale, timezone, screen are set for you). */
   context?: Record<string, unknown>;
-  /** Where cairn_wasm_bg.wasm is (default: next to cairn_wasm.js). */
+  /** Where cairn_wasm_bg.wasm is (default: next to cairn.js). */
   wasmUrl?: string | URL;
 }
 

@@ -1,9 +1,8 @@
-// Cairn web tracker: the public API. The Rust core (cairn_wasm.js + _bg.wasm) owns
+// Cairn web tracker: the public API. The Rust core (cairn_wasm_bg.wasm, via wasm.js) owns
 // consent, identity, sessions, batching, the queue and retries; this module gives it
 // the browser: IndexedDB (or localStorage) behind its synchronous store, one queue
 // namespace per tab guarded by a Web Lock, fetch/sendBeacon, timers and listeners.
-import load, * as wasm from './cairn_wasm.js';
-import { h } from './host.js';
+import * as w from './wasm.js';
 import * as auto from './auto.js';
 
 const DB = 'cairn', OS = 's', LS = 'cairn:', LOCK = 'cairn-tab-';
@@ -27,14 +26,6 @@ const guard = (f) => {
 const safe = (f) => { try { return f(); } catch (e) { console.warn('cairn:', e); } };
 const req = (r) => new Promise((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
 const MEM = { get: async () => [], write() {} };
-// The wasm's exports; an error (host.js's `fail` during the call) is thrown here.
-const checked = (f) => (...a) => {
-  h.failed = undefined;
-  const r = f(...a);
-  if (h.failed !== undefined) throw new Error(h.failed);
-  return r;
-};
-const w = { start: checked(wasm.start), call: checked(wasm.call), ctl: checked(wasm.ctl), stored: checked(wasm.stored) };
 
 // --- Storage: get(prefix) -> [[key, bytes]], write([[key, bytes | null]]) ----------
 function idb(db) {
@@ -117,8 +108,8 @@ async function adopt() {
 }
 const readopt = () => adopt().catch(() => {});
 
-// --- What the core calls (through host.js) ---------------------------------------
-Object.assign(h, {
+// --- What the core calls (through wasm.js) ---------------------------------------
+Object.assign(w.h, {
   send(id, url, headers, body) {
     body = body.slice();
     const h = {}, hs = headers.split('\n');
@@ -232,7 +223,7 @@ function listen() {
 export function init(o) {
   return (ready ||= (async () => {
     if (!o || !o.writeKey) throw new Error('init: writeKey is required');
-    await load(o.wasmUrl ? { module_or_path: o.wasmUrl } : undefined);
+    await w.load(o.wasmUrl);
     if (navigator.locks) {
       await new Promise((ok) => navigator.locks.request(LOCK + tab, () => { ok(); return new Promise((r) => (release = r)); }));
     }

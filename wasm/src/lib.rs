@@ -1,16 +1,20 @@
 //! # cairn-wasm: the Cairn web tracker
 //!
-//! The SDK core (`cairn::Engine`) compiled to wasm32 with wasm-bindgen, plus the
-//! browser driver: a write-behind store (`store::WebStore`), uploads through the
+//! The SDK core (`cairn::Engine`) compiled to wasm32, plus the browser driver: a write-behind store (`store::WebStore`), uploads through the
 //! JavaScript host (fetch with keepalive, sendBeacon when the page unloads) and
 //! timers. The public, camelCase API is `js/cairn.js` (typed by `js/cairn.d.ts`):
 //! it owns the browser plumbing (IndexedDB, Web Locks, listeners) and calls the
 //! functions exported here, which take properties as JSON text (embedded after a
 //! validity check, never parsed into values) and options as plain arguments.
 //!
-//! Everything compiles on the host target too (wasm-bindgen imports are stubs
-//! there), so the workspace's clippy and the store's unit tests run natively.
+//! No bindings generator: the boundary with JavaScript is written by hand
+//! (`host.rs` here, `js/wasm.js` there), numbers as numbers and text as bytes in
+//! memory, so neither side carries generated glue.
+//!
+//! Everything compiles on the host target too (the imports are stubs there), so
+//! the workspace's clippy and the store's unit tests run natively.
 
+mod host;
 mod options;
 pub mod store;
 
@@ -20,10 +24,10 @@ pub mod store;
 static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 use cairn::{Clock, Consent, Engine, EventKind, Next, Outcome, Purpose, Tracked};
+use host::{beacon, commit, fail, put, send, settled, wake};
 use std::cell::RefCell;
 use std::sync::Arc;
 use store::WebStore;
-use wasm_bindgen::prelude::*;
 
 /// Every error the web tracker reports; JavaScript receives a real `Error` with
 /// this message (the one mapping is `fail` in `with` and `start` below: the
@@ -90,41 +94,11 @@ pub(crate) fn digits(mut n: u64) -> String {
 
 type R<T> = Result<T, WebError>;
 
-// The JavaScript side (js/host.js, which forwards to js/cairn.js): network,
-// timers, storage and errors. Plain functions of a module, not methods of an
-// object: no JavaScript value is ever held by the wasm, so wasm-bindgen adds no
-// externref table, no JsValue conversions and no glue for them.
-#[wasm_bindgen(raw_module = "./host.js")]
-extern "C" {
-    /// POSTs `body` to `url`; `headers` is `name\nvalue\n...`. Answers via `ctl` 6.
-    fn send(id: f64, url: &str, headers: &str, body: &[u8]);
-    /// navigator.sendBeacon(url, text/plain body); true when the browser took it.
-    fn beacon(url: &str, body: &str) -> bool;
-    /// Calls `pump` after `ms` (replacing any earlier timer); `ms < 0` cancels.
-    fn wake(ms: f64);
-    /// Queues a storage write (`value` undefined: delete) for the next `commit`.
-    fn put(key: &str, value: Option<Vec<u8>>);
-    /// Applies the queued writes in one transaction.
-    fn commit();
-    /// Upload progress for flush() promises: the oldest seq still pending (-1:
-    /// none) and the error of a failed attempt ("": none).
-    fn settled(oldest_pending: f64, error: &str);
-    /// The export in progress failed with this message: the host throws it as an
-    /// `Error` when the export returns (its return value is then meaningless).
-    fn fail(message: &str);
-}
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = Date)]
-    fn now() -> f64;
-}
-
 /// `Date.now()`.
 struct JsClock;
 impl Clock for JsClock {
     fn now_millis(&self) -> i64 {
-        now() as i64
+        host::now() as i64
     }
 }
 
@@ -262,8 +236,21 @@ fn queued(t: Tracked) -> bool {
 //     adopting a batch). An empty key: the purpose is not consented, the event is
 //     not taken (the host only deletes it).
 //   anonymousId with `purpose` -2: the anonymous id (key and value unused).
-#[wasm_bindgen(skip_jsdoc)]
-pub fn stored(purpose: i32, key: &str, value: Vec<u8>) -> String {
+/// # Safety
+/// `key` and `value` come from `alloc` (see host.rs), `key` UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn stored(
+    purpose: i32,
+    key: *mut u8,
+    key_len: usize,
+    value: *mut u8,
+    value_len: usize,
+) -> *const u8 {
+    let key = host::arg_str(key, key_len);
+    host::out(stored_entry(purpose, &key, host::arg(value, value_len)))
+}
+
+fn stored_entry(purpose: i32, key: &str, value: Vec<u8>) -> String {
     if purpose == -2 {
         // For tests and for joining with server-side data.
         return with(|t| Ok(t.engine.anonymous_id().to_owned()));
@@ -294,17 +281,36 @@ pub fn stored(purpose: i32, key: &str, value: Vec<u8>) -> String {
 // passes them (see options.rs): `nums` in options.rs's order (NaN: default),
 // `flags` its bits, `consent` a purpose bit set (negative: not given), `context`
 // the static context's JSON members.
+// The numbers come one by one (`n0`..`n5`), the strings from `alloc`.
+/// # Safety
+/// The strings come from `alloc` (see host.rs) and are UTF-8.
 #[allow(clippy::too_many_arguments)]
-#[wasm_bindgen(skip_jsdoc)]
-pub fn start(
-    write_key: &str,
-    endpoint: &str,
-    hash_key: &str,
-    nums: &[f64],
+#[no_mangle]
+pub unsafe extern "C" fn start(
+    write_key: *mut u8,
+    write_key_len: usize,
+    endpoint: *mut u8,
+    endpoint_len: usize,
+    hash_key: *mut u8,
+    hash_key_len: usize,
+    n0: f64,
+    n1: f64,
+    n2: f64,
+    n3: f64,
+    n4: f64,
+    n5: f64,
     flags: u32,
     consent: i32,
-    context: &str,
+    context: *mut u8,
+    context_len: usize,
 ) {
+    let write_key = host::arg_str(write_key, write_key_len);
+    let endpoint = host::arg_str(endpoint, endpoint_len);
+    let hash_key = host::arg_str(hash_key, hash_key_len);
+    let context = host::arg_str(context, context_len);
+    let nums = [n0, n1, n2, n3, n4, n5];
+    let (write_key, endpoint, hash_key, nums, context) =
+        (&*write_key, &*endpoint, &*hash_key, &nums[..], &*context);
     let opened = open(write_key, endpoint, hash_key, nums, flags, consent, context);
     if let Some(t) = report(opened.map(Some)) {
         // Rule: a tracker is never dropped (start runs once per page: cairn.js's
@@ -355,8 +361,26 @@ fn open(
 // Returns false when the event's purpose is not consented (nothing stored).
 // The typed helpers of the event table (generated into cairn.js) build their
 // properties in JavaScript and call track, page or screen.
-#[wasm_bindgen(skip_jsdoc)]
-pub fn call(op: u8, a: &str, b: &str, c: &str) -> bool {
+/// # Safety
+/// `a`, `b` and `c` come from `alloc` (see host.rs) and are UTF-8.
+#[allow(clippy::too_many_arguments)]
+#[no_mangle]
+pub unsafe extern "C" fn call(
+    op: u32,
+    a: *mut u8,
+    a_len: usize,
+    b: *mut u8,
+    b_len: usize,
+    c: *mut u8,
+    c_len: usize,
+) -> u32 {
+    let a = host::arg_str(a, a_len);
+    let b = host::arg_str(b, b_len);
+    let c = host::arg_str(c, c_len);
+    event_call(op, &a, &b, &c).into()
+}
+
+fn event_call(op: u32, a: &str, b: &str, c: &str) -> bool {
     with(|t| {
         let e = &mut t.engine;
         let tracked = match op {
@@ -477,8 +501,8 @@ fn done(t: &mut Tracker, id: f64, status: f64, retry_after: f64) -> R<f64> {
 //   5 consent: the purposes granted as a bit set (bit `Purpose::index`)
 //   6 done(a: upload id, b: HTTP status, c: Retry-After), the answer to `send`
 //   8 + bits: setConsent(bits), bits < 8 (the consent itself is the argument)
-#[wasm_bindgen(skip_jsdoc)]
-pub fn ctl(op: u8, a: f64, b: f64, c: f64) -> f64 {
+#[no_mangle]
+pub extern "C" fn ctl(op: u32, a: f64, b: f64, c: f64) -> f64 {
     with(|t| match op {
         0 => Ok(0.0),
         1 => hide(t),
@@ -488,7 +512,7 @@ pub fn ctl(op: u8, a: f64, b: f64, c: f64) -> f64 {
         4 => Ok(t.engine.queued() as f64),
         5 => Ok(options::bits(t.engine.consent()).into()),
         6 => done(t, a, b, c),
-        8..=15 => set_consent(t, op - 8),
+        8..=15 => set_consent(t, (op - 8) as u8),
         _ => Err(WebError::Invalid("unknown ctl".into())),
     })
 }

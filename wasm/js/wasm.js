@@ -1,0 +1,67 @@
+// Cairn web tracker: the JavaScript side of the wasm's boundary, written by hand
+// (src/host.rs is the other side; its rules apply). Loads the wasm, gives it its
+// imports (module "cairn"), wraps its exports. Numbers cross as numbers; text and
+// bytes as (pointer, length) in the wasm's memory: arguments are written into memory
+// from the wasm's `alloc` (the export takes them over), text an import receives is
+// copied out during the call. No JavaScript value is held by the wasm. An export
+// that fails reports its message through `fail`; the wrapper throws it as an Error.
+
+// The host: send, beacon, wake, put, commit, settled (filled by cairn.js).
+export const h = {};
+let x, failed;
+const enc = new TextEncoder(), dec = new TextDecoder();
+const mem = () => new Uint8Array(x.memory.buffer);
+const str = (p, n) => dec.decode(mem().subarray(p, p + n));
+// Text or bytes into memory from `alloc`: [pointer, length] (alloc may grow the
+// memory, so the view is taken after it).
+function arg(b) {
+  if (typeof b === 'string') b = enc.encode(b);
+  const p = x.alloc(b.length);
+  mem().set(b, p);
+  return [p, b.length];
+}
+const imports = {
+  cairn: {
+    send: (id, u, ul, hd, hl, b, bl) => h.send(id, str(u, ul), str(hd, hl), mem().subarray(b, b + bl)),
+    beacon: (u, ul, b, bl) => h.beacon(str(u, ul), str(b, bl)),
+    wake: (ms) => h.wake(ms),
+    put: (k, kl, v, vl, del) => h.put(str(k, kl), del ? undefined : mem().slice(v, v + vl)),
+    commit: () => h.commit(),
+    settled: (oldest, e, el) => h.settled(oldest, str(e, el)),
+    fail: (m, ml) => { failed = str(m, ml); },
+    now: () => Date.now(),
+    random: (p, n) => { crypto.getRandomValues(mem().subarray(p, p + n)); },
+    // Non-ASCII e-mails: the browser's Unicode lower-case (see sdk/src/identity.rs).
+    lower: (p, n, out) => { new Uint32Array(x.memory.buffer, out, 2).set(arg(str(p, n).toLowerCase())); },
+  },
+};
+const done = (r) => {
+  const e = failed;
+  failed = undefined;
+  if (e !== undefined) throw new Error(e);
+  return r;
+};
+
+// Fetches and instantiates the wasm (next to this module unless `url` says where).
+export async function load(url) {
+  if (x) return;
+  const r = fetch(url || new URL('cairn_wasm_bg.wasm', import.meta.url));
+  let m;
+  try {
+    m = await WebAssembly.instantiateStreaming(r, imports);
+  } catch (e) {
+    // A server that does not say application/wasm: compile from the bytes.
+    m = await WebAssembly.instantiate(await (await r).arrayBuffer(), imports);
+  }
+  x = m.instance.exports;
+}
+
+// The exports (see src/lib.rs for what each does).
+export const start = (writeKey, endpoint, hashKey, nums, flags, consent, context) =>
+  done(x.start(...arg(writeKey), ...arg(endpoint), ...arg(hashKey), ...nums, flags, consent, ...arg(context)));
+export const call = (op, a, b, c) => done(x.call(op, ...arg(a), ...arg(b), ...arg(c)) !== 0);
+export const ctl = (op, a, b, c) => done(x.ctl(op, a, b, c));
+export function stored(purpose, key, value) {
+  const p = done(x.stored(purpose, ...arg(key), ...arg(value)));
+  return str(p, x.out_len());
+}
