@@ -189,7 +189,8 @@ pub fn feed_events(collector: &CollectorProcess, calls: &[(&Value, &Value)]) -> 
         .collect()
 }
 
-/// The preflights as Chromium saw them (except those that met a killed collector):
+/// The preflights as Chromium saw them (except those that met a killed collector, and
+/// those of a session whose page was left before their answer came, `pageLeft`):
 /// answered 2xx with origin `*`, allowing every header asked for; and each post's
 /// `sdk_headers` were allowed by a preflight of its path. Returns the header names the
 /// preflights asked for, and how many were answered.
@@ -202,6 +203,11 @@ pub fn check_preflights(report: &Value, sdk_headers: &[&str]) -> (BTreeSet<Strin
         for p in preflights {
             if p["whileDown"] == true && p["failure"].is_string() {
                 // Sent to the killed collector: refused at the socket, retried later.
+                continue;
+            }
+            if session["pageLeft"] == true && p["status"].is_null() && p["failure"].is_null() {
+                // Its page was left while it ran: DevTools no longer reports its answer
+                // (the event in the feed shows the post, and so the preflight, went on).
                 continue;
             }
             answered += 1;
@@ -219,6 +225,9 @@ pub fn check_preflights(report: &Value, sdk_headers: &[&str]) -> (BTreeSet<Strin
             }
         }
         for post in session["posts"].as_array().expect("posts") {
+            if session["pageLeft"] == true && post["status"].is_null() {
+                continue; // aborted for the page that was left: as above
+            }
             let sent: BTreeSet<String> = post["headers"]
                 .as_object()
                 .expect("post headers")

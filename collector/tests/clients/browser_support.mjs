@@ -78,7 +78,8 @@ const lowerKeys = (headers) =>
 // failure) and every preflight (the headers it asked for,
 // the answer's status, allowed headers and origin, or its failure).
 export async function openSession(browser, report, name, url, collectorOrigin) {
-  const session = { name, anonymousId: null, calls: [], posts: [], preflights: [] }
+  // `pageLeft`: set by a script that leaves the page with requests in flight.
+  const session = { name, anonymousId: null, calls: [], posts: [], preflights: [], pageLeft: false }
   report.sessions.push(session)
   const context = await browser.newContext()
   context.on('request', (r) => {

@@ -160,6 +160,7 @@ async function delivered() {
   // in the feed.
   const leaving = await open('keepalive-leaving', { deliveryStrategy: { strategy: 'standard',
     config: { keepalive: true } } })
+  leaving.session.pageLeft = true
   await leaving.page.evaluate(() => {
     window.leaveOnFetch = true
     window.segment.track('Page Left', { step: 2 })
