@@ -14,6 +14,11 @@ use std::{
 use cairn_protocol::identity::ProjectHasher;
 use serde_json::Value;
 
+/// The tansu Kafka broker as a child process (no Kafka client: testkit stays free of
+/// librdkafka).
+pub mod tansu;
+pub use tansu::{TansuBroker, TansuConfig};
+
 /// A client write key (as in a web page or an app): its aliases cannot link user ids.
 pub const WRITE_KEY: &str = "test-write-key";
 /// The feed's `source` of `WRITE_KEY`'s events.
