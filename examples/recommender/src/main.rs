@@ -5,6 +5,13 @@ use tokio::net::TcpListener;
 
 use cairn_recommender::{serve, Config};
 
+/// mimalloc rather than the system allocator: applying records and answering requests
+/// allocate many small values from several threads, and glibc's malloc took ~40% of
+/// the service's CPU under the load bench (perf), and kept freed copy-on-write shards
+/// as resident memory.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();

@@ -105,8 +105,8 @@ struct PeopleOut<'a> {
 
 #[derive(Deserialize, Default)]
 struct PeopleIn {
-    profiles: HashMap<String, Profile>,
-    links: HashMap<String, String>,
+    profiles: Shard<Profile>,
+    links: Shard<String>,
 }
 
 fn people_file(i: usize, seq: u64) -> String {
@@ -409,7 +409,7 @@ impl Store {
             let before = p.profiles.len() + p.links.len();
             p.profiles.retain(|id, _| !gone.contains(id));
             p.links
-                .retain(|anon, user| !gone.contains(anon) && !gone.contains(user));
+                .retain(|anon, user| !gone.contains(anon) && !gone.contains(user.as_str()));
             if p.profiles.len() + p.links.len() == before {
                 continue;
             }

@@ -7,16 +7,18 @@
 //! - a key's shard is FNV-1a 64 of its bytes modulo the shard count: stable across
 //!   processes and versions, so shard `i` on disk holds exactly the keys that hash to
 //!   `i` in memory;
-//! - every mutable access goes through [`Arc::make_mut`]: a shard that a snapshot
-//!   still holds is copied first (copy on write, one shard at a time), and the shard
-//!   is marked dirty;
+//! - every mutable access goes through [`Arc::make_mut`], twice: a shard that a
+//!   snapshot still holds is copied first (its keys and `Arc`s to the values, not the
+//!   values), then the value itself if the snapshot holds it too; so a snapshot in
+//!   flight costs the follower one copy of each value it changes, and the shard is
+//!   marked dirty;
 //! - [`Shards::take_dirty`] hands out the dirty shards and clears the marks: a
 //!   snapshot writes exactly what changed since the previous one.
 
 use std::{borrow::Borrow, collections::HashMap, sync::Arc};
 
 /// One shard's contents.
-pub type Shard<V> = HashMap<String, V>;
+pub type Shard<V> = HashMap<String, Arc<V>>;
 
 /// FNV-1a 64 of `key`: the shard function (and the snapshot's record fingerprint).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
@@ -82,7 +84,9 @@ impl<V: Clone> Shards<V> {
         String: Borrow<Q>,
         Q: AsRef<str> + Eq + std::hash::Hash + ?Sized,
     {
-        self.shards[self.shard_of(key.as_ref())].get(key)
+        self.shards[self.shard_of(key.as_ref())]
+            .get(key)
+            .map(|v| &**v)
     }
 
     pub fn get_key_value<Q>(&self, key: &Q) -> Option<(&String, &V)>
@@ -90,7 +94,9 @@ impl<V: Clone> Shards<V> {
         String: Borrow<Q>,
         Q: AsRef<str> + Eq + std::hash::Hash + ?Sized,
     {
-        self.shards[self.shard_of(key.as_ref())].get_key_value(key)
+        self.shards[self.shard_of(key.as_ref())]
+            .get_key_value(key)
+            .map(|(k, v)| (k, &**v))
     }
 
     pub fn contains_key<Q>(&self, key: &Q) -> bool
@@ -113,18 +119,18 @@ impl<V: Clone> Shards<V> {
         if !self.shards[i].contains_key(key) {
             return None;
         }
-        self.shard_mut(key).get_mut(key)
+        self.shard_mut(key).get_mut(key).map(Arc::make_mut)
     }
 
-    pub fn insert(&mut self, key: String, value: V) -> Option<V> {
-        let old = self.shard_mut(&key).insert(key, value);
+    pub fn insert(&mut self, key: String, value: V) -> Option<Arc<V>> {
+        let old = self.shard_mut(&key).insert(key, Arc::new(value));
         if old.is_none() {
             self.len += 1;
         }
         old
     }
 
-    pub fn remove(&mut self, key: &str) -> Option<V> {
+    pub fn remove(&mut self, key: &str) -> Option<Arc<V>> {
         let i = self.shard_of(key);
         if !self.shards[i].contains_key(key) {
             return None;
@@ -150,7 +156,9 @@ impl<V: Clone> Shards<V> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &V)> {
-        self.shards.iter().flat_map(|s| s.iter())
+        self.shards
+            .iter()
+            .flat_map(|s| s.iter().map(|(k, v)| (k, &**v)))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &String> {
@@ -166,7 +174,7 @@ impl<V: Clone> Shards<V> {
         self.dirty.iter_mut().for_each(|d| *d = true);
         self.shards
             .iter_mut()
-            .flat_map(|s| Arc::make_mut(s).values_mut())
+            .flat_map(|s| Arc::make_mut(s).values_mut().map(Arc::make_mut))
     }
 
     /// The dirty shards (index and a shared copy) with their marks cleared.
@@ -207,9 +215,9 @@ impl<V: Clone + Default> Shards<V> {
         if !self.shards[i].contains_key(key) {
             self.len += 1;
             self.dirty[i] = true;
-            Arc::make_mut(&mut self.shards[i]).insert(key.to_owned(), V::default());
+            Arc::make_mut(&mut self.shards[i]).insert(key.to_owned(), Arc::default());
         }
-        self.shard_mut(key).get_mut(key).expect("present")
+        Arc::make_mut(self.shard_mut(key).get_mut(key).expect("present"))
     }
 }
 
@@ -247,11 +255,11 @@ mod tests {
         *s.slot("a") = 10;
         let a = s.shard_of("a");
         let snap = taken.iter().find(|(i, _)| *i == a).unwrap();
-        assert_eq!(snap.1["a"], 1, "the snapshot's copy is unchanged");
+        assert_eq!(*snap.1["a"], 1, "the snapshot's copy is unchanged");
         assert_eq!(s["a"], 10);
         assert_eq!(s.take_dirty().len(), 1, "only a's shard changed");
         assert_eq!(s.len(), 2);
-        assert_eq!(s.remove("a"), Some(10));
+        assert_eq!(s.remove("a").as_deref(), Some(&10));
         s.retain(|_, v| *v != 2);
         assert!(s.is_empty());
     }
