@@ -352,7 +352,7 @@ fn open(
 }
 
 // The event calls share one export (`op` picks; the strings are its arguments):
-// one export instead of six keeps both the wasm and wasm-bindgen's JS glue smaller.
+// one export instead of six keeps both the wasm and js/wasm.js smaller.
 //   0 track(name, properties, purpose)      1 screen(name, properties)
 //   2 page(name, properties)                3 identify(userId, traits)
 //   4 alias(newUserId)                      5 group(groupId, traits)
