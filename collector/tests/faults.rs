@@ -8,7 +8,10 @@
 //! - the collector heals by itself (no restart) and the client's retry is stored once;
 //! - every acknowledged event is in the feed exactly once, after the healing and after a
 //!   SIGKILL and restart (which must not read the cut-off group's bytes, still on disk);
-//! - a read the disk refuses answers 503 with Retry-After and loses nothing.
+//! - a read the disk refuses answers 503 with Retry-After and loses nothing;
+//! - a deletion whose zeroing sync fails answers 503, keeps the user's events hidden, and
+//!   is redone at the next start by writing the zeroed frames again (the page cache shows
+//!   them zeroed, the disk may not hold that) and syncing them.
 
 mod api_support;
 
@@ -223,4 +226,51 @@ fn an_eio_on_read_answers_503_and_loses_nothing() {
     f.c.kill9();
     f.c.restart();
     check_feed(&f.c, &["one", "two", "three"], &[]);
+}
+
+#[test]
+fn a_deletion_whose_zeroing_sync_fails_stays_hidden_and_is_redone_at_the_next_start() {
+    let root = temp_dir("faults-deletion");
+    let mut f = start(&root);
+    let events: Vec<_> = (0..N)
+        .flat_map(|i| {
+            [
+                json!({"type": "track", "event": "Viewed", "userId": "victim",
+                       "messageId": format!("victim-{i}"), "properties": {"mark": "victim-mark"}}),
+                json!({"type": "track", "event": "Viewed", "userId": format!("other-{i}"),
+                       "messageId": format!("other-{i}")}),
+            ]
+        })
+        .collect();
+    let reply = post_json(&f.c, "/v1/batch", &json!({ "batch": events }));
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let others: Vec<String> = (0..N).map(|i| format!("other-{i}")).collect();
+
+    // The tombstone's sync passes, the zeroing's fails.
+    f.arm("sync 1 after 1");
+    refused_with_retry(&delete_user(&f.c, "victim"));
+    assert_eq!(
+        feed_keys(&f.c),
+        others,
+        "the victim's events hidden meanwhile"
+    );
+    await_ready(&f.c);
+
+    // A restart (same kernel, same page cache, which shows the frames zeroed) writes
+    // them again and syncs them, instead of trusting what it reads.
+    let before = f.trace().len();
+    f.c.kill9();
+    f.c.restart();
+    let segment = "00000000000000000001.log";
+    let after: Vec<String> = f.trace()[before..].to_vec();
+    assert!(
+        after.contains(&format!("write {segment} ok")),
+        "no zeroing written again: {after:?}"
+    );
+    assert!(
+        after.contains(&format!("sync {segment} ok")),
+        "no sync of it: {after:?}"
+    );
+    assert_eq!(feed_keys(&f.c), others);
+    assert_eq!(occurrences_in_dir(&f.log_dir(), b"victim-mark"), 0);
 }

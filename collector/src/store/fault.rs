@@ -6,9 +6,10 @@
 //! It is a seam, not a real failing disk: the operation it fails is not attempted, so
 //! the kernel's state is that of a disk that refused (for a sync: the bytes may or may
 //! not be durable, which is exactly what the log must not assume). Tests arm it by
-//! writing `OP COUNT` lines (`write 1`, `sync 3`, `read 1`; `clear` forgets what is
-//! pending) to PATH, whole (written aside, then renamed); the next operation takes the
-//! file (reads and removes it), and the next COUNT operations of each OP fail with EIO. Every write and sync the log makes while armed is appended to
+//! writing `OP COUNT [after SKIP]` lines (`write 1`, `sync 3`, `read 1`, `sync 1 after 1`;
+//! `clear` forgets what is pending) to PATH, whole (written aside, then renamed); the
+//! next operation takes the file (reads and removes it), and after SKIP more operations
+//! of each OP succeed, the next COUNT fail with EIO. Every write and sync the log makes while armed is appended to
 //! `PATH.trace` as `OP FILE-NAME ok|EIO`, so a test can see which files were synced
 //! after a failure.
 
@@ -43,8 +44,8 @@ mod armed {
 
     struct Control {
         file: PathBuf,
-        /// Failures still to inject: write, sync, read.
-        pending: Mutex<[u32; 3]>,
+        /// (operations to let pass, then failures to inject): write, sync, read.
+        pending: Mutex<[(u32, u32); 3]>,
     }
 
     static CONTROL: OnceLock<Control> = OnceLock::new();
@@ -53,7 +54,7 @@ mod armed {
     pub fn arm(file: &Path) {
         let _ = CONTROL.set(Control {
             file: file.to_owned(),
-            pending: Mutex::new([0; 3]),
+            pending: Mutex::new([(0, 0); 3]),
         });
         tracing::warn!(file = %file.display(), "fault injection armed (a test seam)");
     }
@@ -77,7 +78,7 @@ mod armed {
                 let mut words = line.split_whitespace();
                 let op = match words.next() {
                     Some("clear") => {
-                        *pending = [0; 3];
+                        *pending = [(0, 0); 3];
                         continue;
                     }
                     Some("write") => Op::Write,
@@ -86,13 +87,23 @@ mod armed {
                     _ => continue,
                 };
                 let count: u32 = words.next().and_then(|n| n.parse().ok()).unwrap_or(1);
-                pending[slot(op)] += count;
+                let skip: u32 = match (words.next(), words.next()) {
+                    (Some("after"), Some(n)) => n.parse().unwrap_or(0),
+                    _ => 0,
+                };
+                pending[slot(op)] = (skip, count);
             }
         }
-        let fail = pending[slot(op)] > 0;
-        if fail {
-            pending[slot(op)] -= 1;
-        }
+        let (skip, count) = &mut pending[slot(op)];
+        let fail = if *skip > 0 {
+            *skip -= 1;
+            false
+        } else if *count > 0 {
+            *count -= 1;
+            true
+        } else {
+            false
+        };
         if op != Op::Read {
             let name = file.file_name().map_or_else(
                 || file.display().to_string(),

@@ -80,13 +80,18 @@ impl LogStore {
             tombstone_identities: TOMBSTONE_IDENTITIES,
         };
         if let Some(&(newest, _)) = unfinished.last() {
+            // A deletion cut short may have had its zeroing refused by the disk (a failed
+            // sync): this kernel's page cache then shows zeroed frames that the disk may
+            // not hold. Frames that look deleted already are therefore written again
+            // (the same bytes) and synced, not trusted (the fsync rule of `log`).
             let segments = store.log.segment_ids();
             let positions = store.positions_where(&segments, |f| {
-                unfinished
-                    .iter()
-                    .any(|(seq, ids)| f.seq < *seq && is_mine(f, ids))
+                (f.kind == Kind::Deleted && f.seq < newest)
+                    || unfinished
+                        .iter()
+                        .any(|(seq, ids)| f.seq < *seq && is_mine(f, ids))
             })?;
-            let finished = store.zero_at(&positions)?;
+            let finished = store.zero_at(&positions, true)?;
             store.deletions.recovered(newest)?;
             if finished > 0 {
                 tracing::warn!(zeroed = finished, "finished a deletion cut short");
@@ -164,7 +169,8 @@ impl LogStore {
 
     /// Zeroes the frames at `positions` that are still the events found there (another
     /// deletion may have zeroed one since), then syncs once. Returns how many it zeroed.
-    fn zero_at(&self, positions: &[(u64, u64, u64)]) -> Result<u64, CollectorError> {
+    /// With `again`, frames already zeroed are written again too.
+    fn zero_at(&self, positions: &[(u64, u64, u64)], again: bool) -> Result<u64, CollectorError> {
         let mut zeroed = 0;
         let mut unsynced = 0;
         let mut touched = Vec::new();
@@ -172,7 +178,8 @@ impl LogStore {
             let doomed = self
                 .log
                 .read_frame_at(segment, offset, |f| {
-                    (f.seq == seq && f.kind == Kind::Event).then(|| frame::zeroed(f))
+                    let zeroable = f.kind == Kind::Event || (again && f.kind == Kind::Deleted);
+                    (f.seq == seq && zeroable).then(|| frame::zeroed(f))
                 })?
                 .flatten();
             if let Some(bytes) = doomed {
@@ -420,7 +427,9 @@ impl EventStore for LogStore {
         // A failed zeroing keeps the deletion pending: its events stay hidden from the
         // feed, `deletions-done` is not advanced past it, and the next start redoes it
         // from what is on the disk.
-        let zeroed = self.zero_at(&pending.positions).map_err(disk_refused)?;
+        let zeroed = self
+            .zero_at(&pending.positions, false)
+            .map_err(disk_refused)?;
         self.deletions.finished(pending.first_tombstone)?;
         Ok(Deletion {
             deleted_events: zeroed,
