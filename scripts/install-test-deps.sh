@@ -91,11 +91,28 @@ if ! "${venv}/bin/python" -c 'import tree_sitter, tree_sitter_swift' 2>/dev/null
 fi
 
 # --- tansu, the Kafka-compatible broker (collector/tests/kafka*.rs) ------------------
-# Built from crates.io into $HOME/.cache/cairn/tansu, outside the checkout (about 25
-# minutes on 2 cores the first time); the tests find it at .../tansu/bin/tansu
-# (or $CAIRN_TANSU) and fail with this command when it is missing.
+# Built from crates.io into $HOME/.cache/cairn/tansu, outside the checkout (about 25-35
+# minutes on 2 cores the first time), with its PostgreSQL engine (kafka_restart.rs);
+# the tests find it at .../tansu/bin/tansu (or $CAIRN_TANSU) and fail with this command
+# when it is missing. An install without the postgres feature is rebuilt once.
 tansu_root="${cache}/tansu"
-if [[ ! -x "${tansu_root}/bin/tansu" ]]; then
-    step "cargo install tansu 0.6.0 --features dynostore (about 25 minutes the first time)"
-    cargo install tansu --version 0.6.0 --features dynostore --root "$tansu_root"
+if [[ ! -x "${tansu_root}/bin/tansu" ]] || ! grep -q '"postgres"' "${tansu_root}/.crates2.json" 2>/dev/null; then
+    # --locked: tansu's own Cargo.lock; resolved afresh, deadpool-postgres 0.14.2 (on
+    # deadpool 0.13) no longer fits tansu-storage's deadpool 0.12 and the build fails.
+    step "cargo install tansu 0.6.0 --locked --features dynostore,postgres (about 30 minutes the first time)"
+    cargo install tansu --version 0.6.0 --locked --features dynostore,postgres --root "$tansu_root"
+fi
+# Debian's PostgreSQL 15 (the storage of the broker that keeps its data across a
+# SIGKILL; the test runs its own cluster, never the system service), and the system
+# OpenSSL headers with pkg-config for the Kafka sink's TLS (rdkafka's `ssl` feature).
+kafka_missing=()
+[[ -x /usr/lib/postgresql/15/bin/initdb ]] || kafka_missing+=(postgresql-15)
+[[ -x /usr/lib/postgresql/15/bin/psql ]] || kafka_missing+=(postgresql-client-15)
+pkg-config --exists openssl 2>/dev/null || kafka_missing+=(libssl-dev pkg-config)
+if (( ${#kafka_missing[@]} )); then
+    step "apt-get install ${kafka_missing[*]}"
+    sudo_=""
+    [[ $(id -u) -ne 0 ]] && sudo_="sudo"
+    $sudo_ apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${kafka_missing[@]}"
 fi

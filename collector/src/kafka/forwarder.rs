@@ -14,7 +14,7 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
     message::{Header, OwnedHeaders},
-    producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer},
+    producer::{DeliveryFuture, FutureRecord, Producer},
 };
 use tokio::{sync::watch, task::JoinHandle};
 
@@ -51,11 +51,11 @@ impl Forwarder {
             .ok_or_else(|| CollectorError::Config("kafka sink without a spool".into()))?;
         let position = Position::new(&inputs.config.data_dir, &config.topic);
         let start = position.load()?;
-        let producer = producer::create(&config, &brokers)?;
+        let metrics = inputs.metrics.kafka.clone();
+        let producer = producer::create(&config, &brokers, &metrics)?;
         let (stop, stopping) = watch::channel(false);
         let (forwarded_tx, forwarded) = watch::channel(start);
         let (oldest_tx, oldest_ms) = watch::channel(0);
-        let metrics = inputs.metrics.kafka.clone();
         tracing::info!(brokers = %brokers, topic = %config.topic, from = start, "kafka sink on");
         let measure = Measure {
             store: inputs.store.clone(),
@@ -99,7 +99,7 @@ struct Run {
     brokers: String,
     store: Arc<dyn EventStore>,
     committed: watch::Receiver<u64>,
-    producer: FutureProducer,
+    producer: producer::SinkProducer,
     position: Position,
     /// The forwarded position.
     at: u64,
@@ -356,7 +356,7 @@ impl Run {
             return;
         };
         tracing::error!(?code, %reason, "kafka producer failed fatally: starting a new one");
-        match producer::create(&self.config, &self.brokers) {
+        match producer::create(&self.config, &self.brokers, &self.metrics) {
             Ok(p) => self.producer = p,
             Err(e) => tracing::error!(error = %e, "kafka producer could not be replaced"),
         }

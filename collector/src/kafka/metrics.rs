@@ -9,6 +9,12 @@ use prometheus::{
 pub const ERROR_DELIVERY: &str = "delivery";
 pub const ERROR_CLIENT: &str = "client";
 pub const ERROR_METADATA: &str = "metadata";
+/// A broker connection failed in TLS (e.g. the broker's certificate is not trusted).
+pub const ERROR_TLS: &str = "tls";
+/// A broker refused the client's credentials (SASL).
+pub const ERROR_AUTHENTICATION: &str = "authentication";
+/// Any other failed broker connection (refused, reset, name not resolved).
+pub const ERROR_CONNECTION: &str = "connection";
 
 #[derive(Clone)]
 pub struct KafkaMetrics {
@@ -63,13 +69,20 @@ impl KafkaMetrics {
             broker_errors: IntCounterVec::new(
                 Opts::new(
                     "cairn_kafka_broker_errors_total",
-                    "Failed deliveries, client errors and metadata failures",
+                    "Failed deliveries, client errors, metadata failures and failed broker connections",
                 ),
                 &["kind"],
             )
             .unwrap(),
         };
-        for kind in [ERROR_DELIVERY, ERROR_CLIENT, ERROR_METADATA] {
+        for kind in [
+            ERROR_DELIVERY,
+            ERROR_CLIENT,
+            ERROR_METADATA,
+            ERROR_TLS,
+            ERROR_AUTHENTICATION,
+            ERROR_CONNECTION,
+        ] {
             m.broker_errors.with_label_values(&[kind]);
         }
         for c in [

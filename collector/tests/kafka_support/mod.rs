@@ -1,156 +1,33 @@
-//! What the Kafka tests share: the real tansu broker as a child process on a free
-//! loopback port, an rdkafka consumer reading a topic back from its start, a collector
-//! forwarding to it, and batches whose acknowledged messageIds are remembered.
+//! What the Kafka tests share: the real tansu broker (testkit's `TansuBroker`, a child
+//! process on a free loopback port), an rdkafka consumer reading a topic back from its
+//! start, a collector forwarding to it, and batches whose acknowledged messageIds are
+//! remembered; a PostgreSQL cluster for the broker that keeps its data (`postgres`)
+//! and a TLS front for it (`tls`).
 //!
 //! A missing tansu binary fails the test with the install command: never skipped.
 
 #![allow(dead_code)]
 
+pub mod postgres;
+pub mod tls;
+
 use std::{
     collections::HashMap,
-    net::{SocketAddr, TcpListener, TcpStream},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
     time::{Duration, Instant},
 };
 
 use cairn_testkit::{CollectorProcess, WRITE_KEY};
 use rdkafka::{
-    consumer::{BaseConsumer, Consumer},
+    consumer::{BaseConsumer, CommitMode, Consumer},
     message::{Headers, Message as _},
     ClientConfig, Offset, TopicPartitionList,
 };
 use serde_json::{json, Value};
 
-pub const INSTALL: &str =
-    "cargo install tansu --features dynostore --root $HOME/.cache/cairn/tansu (or bash scripts/install-test-deps.sh)";
-
-/// The tansu binary: `$CAIRN_TANSU`, else where scripts/install-test-deps.sh caches it.
-pub fn tansu_bin() -> PathBuf {
-    let bin = std::env::var_os("CAIRN_TANSU")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/cairn/tansu/bin/tansu")
-        });
-    assert!(
-        bin.exists(),
-        "the Kafka tests need the tansu broker at {}: install it with `{INSTALL}`",
-        bin.display()
-    );
-    bin
-}
-
-/// A loopback port nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
-
-/// Polls `ready` until it holds or `timeout` passes; false on timeout.
-pub fn poll_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if ready() {
-            return true;
-        }
-        std::thread::park_timeout(Duration::from_millis(50));
-    }
-    ready()
-}
-
-/// A tansu broker (in-memory engine) on one port.
-pub struct Broker {
-    child: Option<Child>,
-    pub port: u16,
-}
-
-impl Broker {
-    pub fn start() -> Self {
-        Self::start_on(free_port())
-    }
-
-    pub fn start_on(port: u16) -> Self {
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_bin())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn tansu broker");
-        let broker = Self {
-            child: Some(child),
-            port,
-        };
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        assert!(
-            poll_until(Duration::from_secs(30), || TcpStream::connect(addr).is_ok()),
-            "tansu did not listen on {port}"
-        );
-        broker
-    }
-
-    pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub fn create_topic(&self, name: &str, partitions: u32) {
-        let status = Command::new(tansu_bin())
-            .args([
-                "topic",
-                "create",
-                name,
-                "--partitions",
-                &partitions.to_string(),
-            ])
-            .args(["--broker", &format!("tcp://127.0.0.1:{}", self.port)])
-            .stdout(Stdio::null())
-            .status()
-            .expect("run tansu topic create");
-        assert!(status.success(), "tansu topic create {name} failed");
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("broker running").id();
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} {pid}");
-    }
-
-    /// SIGSTOP: the broker stops answering, its connections stay open.
-    pub fn freeze(&self) {
-        self.signal("-STOP");
-    }
-
-    /// SIGCONT after `freeze`.
-    pub fn thaw(&self) {
-        self.signal("-CONT");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-CONT", &child.id().to_string()])
-                .status();
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+// Each test binary uses a different part of these.
+#[allow(unused_imports)]
+pub use cairn_testkit::tansu::{free_port, poll_until, TansuBroker as Broker, TansuConfig};
 
 /// One message read back.
 #[derive(Debug, Clone)]
@@ -171,18 +48,33 @@ impl Got {
 /// An rdkafka consumer assigned every partition of a topic from the beginning.
 pub struct Reader {
     consumer: BaseConsumer,
+    topic: String,
+    partitions: i32,
     pub got: Vec<Got>,
 }
 
 impl Reader {
     pub fn new(broker: &str, topic: &str, partitions: i32) -> Self {
-        let consumer: BaseConsumer = ClientConfig::new()
+        Self::with_options(broker, topic, partitions, &[])
+    }
+
+    /// A reader with consumer settings added (e.g. `security.protocol`, `group.id`).
+    pub fn with_options(
+        broker: &str,
+        topic: &str,
+        partitions: i32,
+        options: &[(&str, &str)],
+    ) -> Self {
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", broker)
             .set("group.id", "cairn-test-reader")
             .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "20")
-            .create()
-            .expect("consumer");
+            .set("fetch.wait.max.ms", "20");
+        for (key, value) in options {
+            config.set(*key, *value);
+        }
+        let consumer: BaseConsumer = config.create().expect("consumer");
         let mut assignment = TopicPartitionList::new();
         for p in 0..partitions {
             assignment
@@ -192,8 +84,46 @@ impl Reader {
         consumer.assign(&assignment).expect("assign");
         Self {
             consumer,
+            topic: topic.to_owned(),
+            partitions,
             got: Vec::new(),
         }
+    }
+
+    /// Commits, for the reader's group, the offset after the last message read on each
+    /// partition (as a consumer does after applying them); returns what it committed.
+    pub fn commit_read(&self) -> HashMap<i32, i64> {
+        let mut next = HashMap::new();
+        for g in &self.got {
+            let at = next.entry(g.partition).or_insert(0);
+            *at = (*at).max(g.offset + 1);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for (p, o) in &next {
+            offsets
+                .add_partition_offset(&self.topic, *p, Offset::Offset(*o))
+                .expect("offset");
+        }
+        self.consumer
+            .commit(&offsets, CommitMode::Sync)
+            .expect("commit offsets");
+        next
+    }
+
+    /// The reader's group's committed offsets, as the broker reports them now.
+    pub fn committed(&self) -> HashMap<i32, i64> {
+        let committed = self
+            .consumer
+            .committed(Duration::from_secs(30))
+            .expect("committed offsets");
+        (0..self.partitions)
+            .filter_map(
+                |p| match committed.find_partition(&self.topic, p)?.offset() {
+                    Offset::Offset(o) => Some((p, o)),
+                    _ => None,
+                },
+            )
+            .collect()
     }
 
     /// Reads until `done(all read so far)` or the timeout; returns whether `done` held.
