@@ -132,7 +132,7 @@ fn maybe_cut(state: &AppState, writer: &Writer, force: bool, due: bool) -> bool 
         for i in remark.1 {
             model.items.mark_dirty(i);
         }
-        Cut::take(&mut model, Default::default(), forgets)
+        Cut::take(&mut model, forgets)
     });
     writer.write(cut);
     true

@@ -16,10 +16,12 @@
 //! - only events whose `context.consent.personalization` is true feed a person's
 //!   signals; every event the collector accepted may feed aggregate counts;
 //! - a tombstone or a revocation of personalization forgets the person at once in
-//!   memory and on disk within a second (the next snapshot replaces the file);
-//! - the state on disk is a snapshot of the model with its feed cursor, written
-//!   atomically: it can always be rebuilt from the feed, and a restart resumes after
-//!   the snapshot's cursor, so no record is applied twice or missed.
+//!   memory and on disk (the shard files holding them are rewritten without them);
+//! - the state on disk is a sharded snapshot of the model with its feed cursor,
+//!   committed by a manifest: it can always be rebuilt from the feed, and a restart
+//!   resumes after the manifest's cursor, so no record is applied twice or missed;
+//!   a collector whose feed no longer holds that cursor's record (wiped, replaced)
+//!   makes the service rebuild from cursor 0.
 
 pub mod cohorts;
 pub mod config;

@@ -75,6 +75,9 @@ struct Manifest {
     /// A reader's own position besides the cursor (the Kafka consumer's offsets).
     #[serde(default)]
     offsets: BTreeMap<String, i64>,
+    /// The Kafka consumer's dedup window (hashes of message ids, oldest first).
+    #[serde(default)]
+    seen: Vec<u64>,
     people: Vec<u64>,
     items: Vec<u64>,
     agg: Aggregates,
@@ -90,6 +93,7 @@ impl Manifest {
             half_life_ms,
             epoch_ms: 0,
             offsets: BTreeMap::new(),
+            seen: Vec::new(),
             people: vec![0; PEOPLE_SHARDS],
             items: vec![0; ITEM_SHARDS],
             agg: Aggregates::default(),
@@ -135,6 +139,7 @@ pub struct Cut {
     half_life_ms: f64,
     epoch_ms: i64,
     offsets: BTreeMap<String, i64>,
+    seen: Vec<u64>,
     agg: Aggregates,
     people: Vec<PeopleShard>,
     items: Vec<(usize, Arc<Shard<Item>>)>,
@@ -144,8 +149,8 @@ pub struct Cut {
 
 impl Cut {
     /// Takes the dirty shards of `model` (clears their marks). Microseconds: it clones
-    /// `Arc`s and the small aggregates.
-    pub fn take(model: &mut Model, offsets: BTreeMap<String, i64>, forgets: u64) -> Self {
+    /// `Arc`s and the small aggregates (and the Kafka reader's offsets and window).
+    pub fn take(model: &mut Model, forgets: u64) -> Self {
         let mut people: Vec<usize> = model
             .profiles
             .take_dirty()
@@ -160,7 +165,8 @@ impl Cut {
             last_fingerprint: model.last_fingerprint,
             half_life_ms: model.half_life_ms,
             epoch_ms: model.epoch_ms,
-            offsets,
+            offsets: model.offsets.clone(),
+            seen: model.seen.list(),
             agg: model.agg.clone(),
             people: people
                 .into_iter()
@@ -174,12 +180,15 @@ impl Cut {
     pub fn cursor(&self) -> u64 {
         self.cursor
     }
+
+    pub fn offsets(&self) -> &BTreeMap<String, i64> {
+        &self.offsets
+    }
 }
 
-/// The loaded state: the model and the reader's own position.
+/// The loaded state.
 pub struct Loaded {
     pub model: Model,
-    pub offsets: BTreeMap<String, i64>,
 }
 
 /// The data dir and its committed manifest. Only the writer thread uses it after start.
@@ -264,10 +273,11 @@ impl Store {
             links: Shards::from_shards(links),
             items: Shards::from_shards(items),
             agg: m.agg.clone(),
+            offsets: m.offsets.clone(),
+            seen: crate::model::Seen::from_list(m.seen.clone()),
             ..Model::default()
         };
-        let offsets = m.offsets.clone();
-        Ok(Some((m, Loaded { model, offsets })))
+        Ok(Some((m, Loaded { model })))
     }
 
     /// The files the manifest names.
@@ -329,6 +339,7 @@ impl Store {
             half_life_ms: cut.half_life_ms,
             epoch_ms: cut.epoch_ms,
             offsets: cut.offsets.clone(),
+            seen: cut.seen.clone(),
             people: self.manifest.people.clone(),
             items: self.manifest.items.clone(),
             agg: cut.agg.clone(),

@@ -81,6 +81,11 @@ pub struct Model {
     /// Identities forgotten since the follower last took them (not persisted): the
     /// snapshot writer removes them from the files at once.
     pub forgotten: Vec<String>,
+    /// A reader's own position besides the cursor: the Kafka consumer's next offset
+    /// per `topic:partition` (persisted with the model, so they always agree).
+    pub offsets: BTreeMap<String, i64>,
+    /// Message ids applied lately (the Kafka consumer's dedup window; persisted).
+    pub seen: Seen,
     /// Derived (rebuilt on load): cohort -> members.
     pub cohorts: HashMap<String, HashSet<String>>,
     /// Derived: category -> its products.
@@ -104,6 +109,8 @@ impl Default for Model {
             items: Shards::new(ITEM_SHARDS),
             agg: Aggregates::default(),
             forgotten: Vec::new(),
+            offsets: BTreeMap::new(),
+            seen: Seen::default(),
             cohorts: HashMap::new(),
             category_items: HashMap::new(),
             popular: Vec::new(),
@@ -111,6 +118,49 @@ impl Default for Model {
             dirty_categories: HashSet::new(),
             popular_dirty: false,
         }
+    }
+}
+
+/// The last `capacity` message ids seen, as FNV-1a 64 hashes (a collision among a
+/// window of 10^6 has odds around 10^-8), oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Seen {
+    order: std::collections::VecDeque<u64>,
+    set: HashSet<u64>,
+}
+
+impl Seen {
+    pub fn from_list(list: Vec<u64>) -> Self {
+        Self {
+            set: list.iter().copied().collect(),
+            order: list.into(),
+        }
+    }
+
+    pub fn list(&self) -> Vec<u64> {
+        self.order.iter().copied().collect()
+    }
+
+    /// Records `id`; false when it is in the window already (a duplicate).
+    pub fn first_time(&mut self, id: u64, capacity: usize) -> bool {
+        if !self.set.insert(id) {
+            return false;
+        }
+        self.order.push_back(id);
+        while self.order.len() > capacity.max(1) {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
     }
 }
 

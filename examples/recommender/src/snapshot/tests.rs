@@ -50,15 +50,15 @@ fn a_cut_round_trips_and_only_dirty_shards_are_rewritten() {
     let (mut store, loaded) = Store::open(&d, 1000.0).unwrap();
     assert!(loaded.is_none());
     let mut m = model_with(&["alice", "bob", "carol"]);
-    let offsets = BTreeMap::from([("t/0".to_owned(), 5)]);
-    assert!(store
-        .write(Cut::take(&mut m, offsets.clone(), 0), || false)
-        .unwrap());
+    let offsets = BTreeMap::from([("t:0".to_owned(), 5)]);
+    m.offsets = offsets.clone();
+    assert!(m.seen.first_time(11, 10));
+    assert!(store.write(Cut::take(&mut m, 0), || false).unwrap());
     let first = files(&d);
     // One person changes: one people shard and the manifest are rewritten.
     m.profiles.slot("bob").sessions = 2;
     m.cursor = 8;
-    let cut = Cut::take(&mut m, offsets.clone(), 0);
+    let cut = Cut::take(&mut m, 0);
     assert_eq!((cut.people.len(), cut.items.len()), (1, 0));
     assert!(store.write(cut, || false).unwrap());
     let second = files(&d);
@@ -71,7 +71,8 @@ fn a_cut_round_trips_and_only_dirty_shards_are_rewritten() {
     drop(store);
     let (_, loaded) = Store::open(&d, 1000.0).unwrap();
     let l = loaded.unwrap();
-    assert_eq!(l.offsets, offsets);
+    assert_eq!(l.model.offsets, offsets);
+    assert_eq!(l.model.seen.list(), vec![11]);
     assert_eq!(l.model.cursor, 8);
     assert_eq!(l.model.last_fingerprint, 42);
     assert_eq!(l.model.agg.totals.events, 7);
@@ -91,14 +92,12 @@ fn redaction_and_an_abandoned_cut_leave_nothing_of_the_person() {
     let d = dir("redact");
     let (mut store, _) = Store::open(&d, 1000.0).unwrap();
     let mut m = model_with(&["alice", "bob"]);
-    assert!(store
-        .write(Cut::take(&mut m, BTreeMap::new(), 0), || false)
-        .unwrap());
+    assert!(store.write(Cut::take(&mut m, 0), || false).unwrap());
     assert!(!holding(&d, "alice").is_empty(), "positive control");
     // A cut taken before the forget is abandoned and writes nothing.
     m.profiles.slot("alice").sessions = 3;
     m.cursor = 9;
-    let cut = Cut::take(&mut m, BTreeMap::new(), 0);
+    let cut = Cut::take(&mut m, 0);
     assert!(!store.write(cut, || true).unwrap());
     let gone: HashSet<String> = ["alice".to_owned(), "anon-of-alice".to_owned()].into();
     store.redact(&gone).unwrap();
@@ -121,9 +120,7 @@ fn leftovers_of_a_crash_and_the_old_format_are_deleted_at_start() {
     let d = dir("leftovers");
     let (mut store, _) = Store::open(&d, 1000.0).unwrap();
     let mut m = model_with(&["alice"]);
-    assert!(store
-        .write(Cut::take(&mut m, BTreeMap::new(), 0), || false)
-        .unwrap());
+    assert!(store.write(Cut::take(&mut m, 0), || false).unwrap());
     let committed = files(&d);
     // A crash mid-snapshot: a shard file of the next seq and a manifest.tmp; and the
     // single file of format 1.
