@@ -1,7 +1,8 @@
 //! The identity index is derived data: one that opens but is damaged must be found out
 //! and rebuilt from the log, never trusted and never a reason to refuse to start. Each
 //! case damages the sled files of a stopped collector (bytes flipped, the file cut in
-//! half, a stale copy from earlier, the index of another data dir), starts the collector
+//! half, a stale copy from earlier, the index of another data dir, entries removed
+//! through sled itself with the manifest left as it was), starts the collector
 //! on it, and deletes a user: every event of the user, those tied to it through its
 //! anonymous id included, is gone from the feed and from the log's bytes, and nobody
 //! else's is.
@@ -200,6 +201,17 @@ fn a_damaged_index_is_rebuilt_and_a_deletion_still_takes_everything() {
     });
     damaged(&f, "stale", |index| replace_dir(index, &f.stale_index));
     damaged(&f, "foreign", |index| replace_dir(index, &f.foreign_index));
+    damaged(&f, "entries-removed", |index| {
+        // Whole to sled, manifest intact, but the entries that say where the user's
+        // events are gone: only reading the entries back against the digest tells.
+        let db = sled::open(index).unwrap();
+        let doomed: Vec<_> = db.scan_prefix(b"i").keys().map(Result::unwrap).collect();
+        assert!(!doomed.is_empty());
+        for key in doomed {
+            db.remove(key).unwrap();
+        }
+        db.flush().unwrap();
+    });
     damaged(&f, "emptied", |index| {
         for file in files(index) {
             std::fs::write(&file, b"").unwrap();

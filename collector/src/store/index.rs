@@ -23,10 +23,12 @@
 //! indexed, a fingerprint of that frame of the log (seq, receivedAt, dedup key: kept by
 //! a deletion's zeroing), and a digest of every entry (an XOR of SHA-256 of each key and
 //! value, kept up to date as entries come and go) with their count, all under a CRC.
-//! `open` checks the manifest's CRC, that the log holds that frame, and reads every
-//! entry to recompute the digest (a start reads the whole index once: 3.4-3.7 s for a
-//! million entries, release build, load 12 on 2 cores); any mismatch or
-//! read error, and the index is removed and rebuilt from the log (`LogStore::open`).
+//! `open` checks the manifest's CRC and that the log holds that frame (cheap); any
+//! mismatch or read error, and the index is removed and rebuilt from the log
+//! (`LogStore::open`). Then the indexer, before it resumes, reads every entry back to
+//! recompute the digest (3.4-3.7 s for a million entries, release build, load 12 on 2
+//! cores; the collector serves meanwhile, deletions wait for it); entries that do not
+//! match are cleared and the log is indexed again from its start.
 //! A stale but whole copy passes: it is an older state of this log's index, and the
 //! indexer resumes from its position, deciding what it decided before.
 
@@ -63,6 +65,16 @@ struct Progress {
     indexed: u64,
     target: u64,
     stop: bool,
+    /// The entries were read back against the manifest's digest (`check_entries`);
+    /// until then nothing is indexed and deletions wait.
+    checked: bool,
+    /// Damaged and not even clearable: deletions are refused until a restart rebuilds it.
+    broken: bool,
+}
+
+/// Left beside the index when it must be rebuilt at the next start.
+pub fn rebuild_mark(path: &Path) -> std::path::PathBuf {
+    path.with_extension("rebuild")
 }
 
 /// What the index covers, written with every chunk (see the module doc).
@@ -151,7 +163,8 @@ impl Delta {
     }
 }
 
-/// Why an index that opened cannot be trusted.
+/// Why an index that opened cannot be trusted, as far as its manifest tells (the
+/// entries are read back later, by `IdentityIndex::check_entries`).
 fn verify(db: &sled::Db, log: &Log) -> Result<Manifest, String> {
     let manifest = match db.get(INDEXED).map_err(|e| e.to_string())? {
         Some(v) => Manifest::decode(&v).ok_or("its manifest is damaged or of an older format")?,
@@ -179,12 +192,25 @@ fn verify(db: &sled::Db, log: &Log) -> Result<Manifest, String> {
             ));
         }
     }
+    Ok(manifest)
+}
+
+/// Reads every entry back and compares them with the manifest's digest and count; false
+/// when they differ (or cannot be read), or when `stop` says to give up.
+fn entries_match(
+    db: &sled::Db,
+    manifest: &Manifest,
+    stop: impl Fn() -> bool,
+) -> Result<bool, String> {
     let (mut digest, mut entries) = (0u128, 0u64);
     for item in db.iter() {
         let (key, value) = item.map_err(|e| e.to_string())?;
         if key.first() != Some(&b'm') {
             digest ^= entry_hash(&key, &value);
             entries += 1;
+            if entries % 100_000 == 0 && stop() {
+                return Ok(false);
+            }
         }
     }
     if (digest, entries) != (manifest.digest, manifest.entries) {
@@ -193,11 +219,12 @@ fn verify(db: &sled::Db, log: &Log) -> Result<Manifest, String> {
             manifest.entries
         ));
     }
-    Ok(manifest)
+    Ok(true)
 }
 
 pub struct IdentityIndex {
     db: sled::Db,
+    path: std::path::PathBuf,
     /// The manifest of what is applied (see the module doc).
     manifest: Mutex<Manifest>,
     progress: Mutex<Progress>,
@@ -245,24 +272,20 @@ impl IdentityIndex {
                 other => break other?,
             }
         };
-        let started = Instant::now();
         let manifest = verify(&db, log).map_err(|why| {
             CollectorError::Store(format!("the identity index is damaged: {why}"))
         })?;
-        tracing::info!(
-            entries = manifest.entries,
-            indexed = manifest.indexed,
-            ms = started.elapsed().as_millis() as u64,
-            "identity index checked against its manifest"
-        );
         let indexed = manifest.indexed;
         Ok(Self {
             db,
+            path: path.to_owned(),
             manifest: Mutex::new(manifest),
             progress: Mutex::new(Progress {
                 indexed,
                 target: indexed,
                 stop: false,
+                checked: false,
+                broken: false,
             }),
             changed: Condvar::new(),
             recent: Mutex::new((0, HashSet::new())),
@@ -291,7 +314,7 @@ impl IdentityIndex {
     pub fn wait_indexed(&self, seq: u64) {
         self.notify(seq);
         let mut p = self.progress.lock().unwrap();
-        while p.indexed < seq && !p.stop {
+        while (!p.checked || p.indexed < seq) && !p.stop && !p.broken {
             p = self.changed.wait(p).unwrap();
         }
     }
@@ -301,7 +324,56 @@ impl IdentityIndex {
         self.changed.notify_all();
     }
 
+    /// Reads the entries back against the manifest (the module doc) before anything is
+    /// indexed; entries that do not match are cleared and indexed again from the log's
+    /// start. An index that cannot even be cleared is left for the next start to rebuild
+    /// (`REBUILD_MARK`), and deletions are refused meanwhile.
+    fn check_entries(&self, path: &Path) {
+        let started = Instant::now();
+        let manifest = *self.manifest.lock().unwrap();
+        let stopping = || self.progress.lock().unwrap().stop;
+        let damage = match entries_match(&self.db, &manifest, stopping) {
+            Ok(true) => {
+                tracing::info!(
+                    entries = manifest.entries,
+                    ms = started.elapsed().as_millis() as u64,
+                    "identity index entries checked against their manifest"
+                );
+                None
+            }
+            Ok(false) => return,
+            Err(why) => Some(why),
+        };
+        if let Some(why) = damage {
+            tracing::warn!(%why, "identity index damaged; indexing the log again from its start");
+            // The manifest goes first: a crash while clearing leaves entries without a
+            // manifest, which the next start rebuilds.
+            let cleared = self
+                .db
+                .remove(INDEXED)
+                .and_then(|_| self.db.clear())
+                .and_then(|()| self.db.flush().map(|_| ()));
+            if let Err(e) = cleared {
+                tracing::error!(error = %e, "the damaged identity index cannot be cleared; it is rebuilt at the next start, deletions wait until then");
+                let _ = std::fs::write(rebuild_mark(path), b"");
+                self.progress.lock().unwrap().broken = true;
+                self.changed.notify_all();
+                return;
+            }
+            *self.manifest.lock().unwrap() = Manifest::default();
+            *self.recent.lock().unwrap() = (0, HashSet::new());
+            self.seen_links.lock().unwrap().clear();
+            self.progress.lock().unwrap().indexed = 0;
+        }
+        self.progress.lock().unwrap().checked = true;
+        self.changed.notify_all();
+    }
+
     fn run(&self, log: &Log) {
+        self.check_entries(&self.path);
+        if !self.progress.lock().unwrap().checked {
+            return;
+        }
         let mut flushed = Instant::now();
         loop {
             let from = {
@@ -512,6 +584,11 @@ impl IdentityIndex {
 
     /// The user, every identity reachable from it through links, and their events.
     pub fn entries_of(&self, user: Identity) -> Result<UserEntries, CollectorError> {
+        if self.progress.lock().unwrap().broken {
+            return Err(CollectorError::Store(
+                "the identity index is damaged and could not be cleared; restart the collector to rebuild it".into(),
+            ));
+        }
         let mut identities = vec![user];
         let mut seen: HashSet<Identity> = identities.iter().copied().collect();
         let mut next = 0;

@@ -212,6 +212,14 @@ struct AppendedSince {
 /// checks (damaged by a full disk or a crash, a stale or foreign copy; see `index`) is
 /// removed and rebuilt from the log by the indexer.
 fn open_index(path: &Path, policy: LinkPolicy, log: &Log) -> Result<IdentityIndex, CollectorError> {
+    let mark = super::index::rebuild_mark(path);
+    if mark.exists() {
+        tracing::warn!("identity index marked damaged at the last run; rebuilding it from the log");
+        if path.exists() {
+            std::fs::remove_dir_all(path)?;
+        }
+        std::fs::remove_file(&mark)?;
+    }
     match IdentityIndex::open(path, policy.clone(), log) {
         Ok(index) => Ok(index),
         Err(e) => {
