@@ -115,7 +115,8 @@ if (names.size === 0) throw new Error('drop-panic-fmt: no name section in ' + in
 const dir = mkdtempSync(join(tmpdir(), 'cairn-wasm-'));
 let wat;
 try {
-    execFileSync('wasm-dis', [input, '-o', join(dir, 'm.wat')]);
+    // stdio piped: binaryen warns about the linking section, which is expected here.
+    execFileSync('wasm-dis', [input, '-o', join(dir, 'm.wat')], { stdio: 'pipe' });
     wat = readFileSync(join(dir, 'm.wat'), 'utf8');
 } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -181,6 +182,156 @@ while (todo.length) {
 }
 const stub = new Set([...entry, ...[...funcs.keys()].filter((n) => !reached.has(n))]);
 
+// --- data only the stubbed code used: zeroed (when cargo's output has relocations) ---
+// With `-C link-arg=--emit-relocs` (build.sh) the linker keeps its symbol table and
+// relocations: every address of a data symbol written into code or data has one.
+// A data symbol is live when a function that stays (not stubbed) or a live data
+// symbol refers to it (the symbol itself, and the one its address plus addend falls
+// in); the bytes of every other symbol (panic messages, source paths, `Location`s)
+// are zeroed unless a live symbol overlaps them, and wasm-opt drops the zero runs.
+const custom = new Map(); // custom section name -> contents after the name
+for (const { id, body } of sections) {
+    if (id !== 0) continue;
+    const [l, j] = leb(body, 0);
+    custom.set(Buffer.from(body.subarray(j, j + l)).toString(), body.subarray(j + l));
+}
+const codeBody = sections.find((x) => x.id === 10).body;
+const bodies = []; // [start, end) of each defined function in the code section
+{
+    let [n, j] = leb(codeBody, 0);
+    for (let k = 0; k < n; k++) {
+        const start = j;
+        let size;
+        [size, j] = leb(codeBody, j);
+        j += size;
+        bodies.push([start, j]);
+    }
+}
+const stubbedFn = (k) => {
+    const name = names.get(imported + k);
+    return name !== undefined && stub.has('$' + name);
+};
+const dataSection = sections.find((x) => x.id === 11);
+const zeroed = []; // [start, end) in the data section's contents
+if (custom.has('linking') && custom.has('reloc.CODE') && dataSection) {
+    const d = dataSection.body;
+    const segs = []; // { at: contents offset of the bytes, addr, size }
+    {
+        let [n, j] = leb(d, 0);
+        for (let k = 0; k < n; k++) {
+            let flags, size, addr = -1;
+            [flags, j] = leb(d, j);
+            if (flags === 2) [, j] = leb(d, j);
+            if (flags !== 1) {
+                if (d[j] !== 0x41) throw new Error('drop-panic-fmt: data segment offset is not i32.const');
+                let r = 0, sh = 0, x;
+                j++;
+                do { x = d[j++]; r |= (x & 0x7f) << sh; sh += 7; } while (x & 0x80);
+                if (sh < 32 && (x & 0x40)) r |= -1 << sh;
+                addr = r;
+                if (d[j++] !== 0x0b) throw new Error('drop-panic-fmt: data segment offset is not a constant');
+            }
+            [size, j] = leb(d, j);
+            segs.push({ at: j, addr, size });
+            j += size;
+        }
+    }
+    // Symbols in table order (relocations refer to them by index); data ones with
+    // their range in the data section's contents and in memory.
+    const syms = [];
+    {
+        const L = custom.get('linking');
+        let [, p] = leb(L, 0);
+        while (p < L.length) {
+            const sub = L[p];
+            let n;
+            [n, p] = leb(L, p + 1);
+            const end = p + n;
+            if (sub === 8) {
+                let [c, q] = leb(L, p);
+                for (let k = 0; k < c; k++) {
+                    const kind = L[q];
+                    let flags, l;
+                    [flags, q] = leb(L, q + 1);
+                    const undef = flags & 0x10;
+                    if (kind === 1) {
+                        [l, q] = leb(L, q);
+                        q += l;
+                        if (undef) { syms.push(null); continue; }
+                        let seg, off, size;
+                        [seg, q] = leb(L, q);
+                        [off, q] = leb(L, q);
+                        [size, q] = leb(L, q);
+                        const sg = segs[seg];
+                        syms.push({ from: sg.at + off, to: sg.at + off + size, addr: sg.addr + off, size, flags });
+                    } else if (kind === 3) {
+                        [, q] = leb(L, q);
+                        syms.push(null);
+                    } else {
+                        [, q] = leb(L, q);
+                        if (!undef || flags & 0x40) { [l, q] = leb(L, q); q += l; }
+                        syms.push(null);
+                    }
+                }
+            }
+            p = end;
+        }
+    }
+    const data = syms.filter(Boolean);
+    const ADDEND = new Set([3, 4, 5, 8, 9, 11, 14, 15, 16, 17, 21, 22, 23, 25]);
+    const MEMORY = new Set([3, 4, 5, 11, 14, 15, 16, 17, 21, 23, 25]);
+    const relocs = (name) => {
+        const R = custom.get(name), out = [];
+        if (!R) return out;
+        let [, p] = leb(R, 0);
+        let c;
+        [c, p] = leb(R, p);
+        for (let k = 0; k < c; k++) {
+            const type = R[p];
+            let offset, index, addend = 0;
+            [offset, p] = leb(R, p + 1);
+            [index, p] = leb(R, p);
+            if (ADDEND.has(type)) {
+                let r = 0, sh = 0, x;
+                do { x = R[p++]; r |= (x & 0x7f) << sh; sh += 7; } while (x & 0x80);
+                if (sh < 32 && (x & 0x40)) r |= -1 << sh;
+                addend = r;
+            }
+            if (MEMORY.has(type) && syms[index]) out.push({ offset, sym: syms[index], addend });
+        }
+        return out;
+    };
+    const live = new Set();
+    const todo = [];
+    const mark = (r) => {
+        const at = r.sym.addr + r.addend;
+        for (const t of [r.sym, ...data.filter((x) => x.addr <= at && at < x.addr + x.size)]) {
+            if (!live.has(t)) { live.add(t); todo.push(t); }
+        }
+    };
+    // Exported or kept symbols are live whatever refers to them.
+    for (const x of data) if (x.flags & (0x20 | 0x80)) { live.add(x); todo.push(x); }
+    let fi = 0;
+    for (const r of relocs('reloc.CODE').sort((a, b) => a.offset - b.offset)) {
+        while (fi < bodies.length && bodies[fi][1] <= r.offset) fi++;
+        if (fi < bodies.length && r.offset >= bodies[fi][0] && !stubbedFn(fi)) mark(r);
+    }
+    const dataRelocs = relocs('reloc.DATA');
+    while (todo.length) {
+        const x = todo.pop();
+        for (const r of dataRelocs) if (r.offset >= x.from && r.offset < x.to) mark(r);
+    }
+    for (const x of data) {
+        if (live.has(x) || x.size === 0) continue;
+        let from = x.from, to = x.to;
+        // Bytes a live symbol also covers stay.
+        for (const y of live) if (y.from < to && from < y.to) { from = Math.max(from, y.to); if (y.from > from) to = Math.min(to, y.from); }
+        if (from < to) zeroed.push([from, to]);
+    }
+} else {
+    console.error('drop-panic-fmt: no relocations in the input (link with --emit-relocs): data kept as is');
+}
+
 // --- rewrite the code section: stubbed bodies become `unreachable` ------------------
 const out = [...bytes.subarray(0, 8)];
 let stubbed = 0, saved = 0;
@@ -205,8 +356,18 @@ for (const { id, body } of sections) {
         }
         content = Uint8Array.from(code);
     }
+    if (id === 11 && zeroed.length) {
+        content = Uint8Array.from(body);
+        for (const [a, b] of zeroed) content.fill(0, a, b);
+    }
+    if (id === 0) {
+        const [l, j] = leb(body, 0);
+        const name = Buffer.from(body.subarray(j, j + l)).toString();
+        if (name === 'linking' || name.startsWith('reloc.')) continue; // stale now
+    }
     out.push(id, ...enc(content.length));
     for (let k = 0; k < content.length; k += 65536) out.push(...content.subarray(k, k + 65536));
 }
 writeFileSync(output, Uint8Array.from(out));
-console.error(`drop-panic-fmt: ${stubbed} functions stubbed (${entry.size} panic entry points), ${saved} bytes of code`);
+const zeroBytes = zeroed.reduce((n, [a, b]) => n + b - a, 0);
+console.error(`drop-panic-fmt: ${stubbed} functions stubbed (${entry.size} panic entry points), ${saved} bytes of code; ${zeroBytes} bytes of data zeroed`);
