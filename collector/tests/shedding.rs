@@ -134,3 +134,25 @@ fn a_body_cut_by_a_timeout_or_a_limit_closes_its_connection() {
     }
     assert_eq!(feed_keys(&c), ["one", "two"]);
 }
+
+#[test]
+fn a_head_past_the_read_buffer_is_refused_and_its_connection_closed() {
+    let c = start("shedding-head", &[]);
+    // 100 KB of header: past the 32 KiB a head may take.
+    let mut big = connect(&c);
+    let head = format!(
+        "POST /v1/batch HTTP/1.1\r\nHost: {}\r\nX-Padding: {}\r\nContent-Length: 2\r\n\r\n",
+        c.addr,
+        "x".repeat(100 * 1024)
+    );
+    // The server may answer and close before the whole head is written.
+    let _ = big.write_all(head.as_bytes());
+    let (status, head) = until_closed(&mut big);
+    assert_eq!(status, 431, "{head}");
+    let reply = post_json(
+        &c,
+        "/v1/batch",
+        &serde_json::from_slice(&body("after")).unwrap(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}

@@ -1,5 +1,7 @@
 //! The accept loop, in place of `axum::serve`, for what it cannot bound:
-//! - at most `max_connections` open connections; one past it is answered 503 with
+//! - at most `max_connections` open connections, each buffering at most
+//!   `READ_BUFFER_BYTES` (a head past `MAX_HEAD_BYTES` is 431), so waiting connections
+//!   hold bounded memory; one past it is answered 503 with
 //!   Retry-After at once and closed, so a flood costs a few bytes each, never a task;
 //! - a header timeout, which also ends idle keep-alive connections (hyper starts it
 //!   whenever it waits for the next request's head);
@@ -30,6 +32,12 @@ use tokio::{
 
 use crate::metrics::Metrics;
 
+/// Most bytes hyper buffers per connection (a request's head must fit): waiting
+/// connections hold at most this each.
+pub const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Largest request head (request line and headers).
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+
 /// What the accept loop enforces on every connection.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -52,7 +60,13 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        // hyper's read buffer grows to ~400 KB by default: with --max-connections
+        // connections waiting on their heads, that is 400 MB. A head past
+        // `MAX_HEAD_BYTES` is 431 (hyper checks the buffer only while a head is
+        // incomplete, so a head read whole needs its own limit).
+        .max_buf_size(READ_BUFFER_BYTES)
+        .max_header_size(MAX_HEAD_BYTES);
     let service = TowerToHyperService::new(router);
     tokio::pin!(shutdown);
     loop {
