@@ -297,7 +297,7 @@ if (custom.has('linking') && custom.has('reloc.CODE') && dataSection) {
                 if (sh < 32 && (x & 0x40)) r |= -1 << sh;
                 addend = r;
             }
-            if (MEMORY.has(type) && syms[index]) out.push({ offset, sym: syms[index], addend });
+            if (MEMORY.has(type) && syms[index]) out.push({ type, offset, sym: syms[index], addend });
         }
         return out;
     };
@@ -311,10 +311,30 @@ if (custom.has('linking') && custom.has('reloc.CODE') && dataSection) {
     };
     // Exported or kept symbols are live whatever refers to them.
     for (const x of data) if (x.flags & (0x20 | 0x80)) { live.add(x); todo.push(x); }
-    let fi = 0;
+    // An address pushed (i32.const) and then, after nothing but other pushes, passed
+    // to a call of a stubbed function is never read: that call traps first.
+    const skipLeb = (b, j) => { while (b[j++] & 0x80); return j; };
+    const toTrap = (r) => {
+        if (r.type !== 4 || codeBody[r.offset - 1] !== 0x41) return false;
+        let j = skipLeb(codeBody, r.offset);
+        for (;;) {
+            const op = codeBody[j];
+            if (op === 0x41 || op === 0x42 || op === 0x20 || op === 0x23) j = skipLeb(codeBody, j + 1);
+            else if (op === 0x43) j += 5;
+            else if (op === 0x44) j += 9;
+            else break;
+        }
+        if (codeBody[j] !== 0x10) return false;
+        const [callee] = leb(codeBody, j + 1);
+        return callee >= imported && stubbedFn(callee - imported);
+    };
+    let fi = 0, trapArgs = 0;
     for (const r of relocs('reloc.CODE').sort((a, b) => a.offset - b.offset)) {
         while (fi < bodies.length && bodies[fi][1] <= r.offset) fi++;
-        if (fi < bodies.length && r.offset >= bodies[fi][0] && !stubbedFn(fi)) mark(r);
+        if (fi < bodies.length && r.offset >= bodies[fi][0] && !stubbedFn(fi)) {
+            if (toTrap(r)) trapArgs++;
+            else mark(r);
+        }
     }
     const dataRelocs = relocs('reloc.DATA');
     while (todo.length) {
