@@ -6,7 +6,7 @@
 //! - a header timeout, which also ends idle keep-alive connections (hyper starts it
 //!   whenever it waits for the next request's head);
 //! - a write-stall timeout: a response the client does not read for that long ends the
-//!   connection, so its body is freed (the body timeout is in `ingest::read_limited`).
+//!   connection, so its body is freed (the body timeout is in `http::ingest`).
 
 use std::{
     future::Future,
