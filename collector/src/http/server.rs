@@ -1,8 +1,8 @@
 //! The accept loop, in place of `axum::serve`, for what it cannot bound:
-//! - at most `max_connections` open connections, each buffering at most
-//!   `READ_BUFFER_BYTES` (a head past `MAX_HEAD_BYTES` is 431), so waiting connections
-//!   hold bounded memory; one past it is answered 503 with
+//! - at most `max_connections` open connections; one past it is answered 503 with
 //!   Retry-After at once and closed, so a flood costs a few bytes each, never a task;
+//! - each connection buffers at most `READ_BUFFER_BYTES` (a head past `MAX_HEAD_BYTES`
+//!   is 431), so connections waiting on their heads hold bounded memory;
 //! - a header timeout, which also ends idle keep-alive connections (hyper starts it
 //!   whenever it waits for the next request's head);
 //! - a write-stall timeout: a response the client does not read for that long ends the
