@@ -137,8 +137,8 @@ done
 # The bar is 30,720 B; until it is reached the budget is a ratchet at the
 # last measured size (+~500 B), so no change makes the tracker heavier unnoticed.
 # Both what every page downloads and what a page with autocapture on downloads.
-budget=34200
-budget_auto=35850
+budget=33700
+budget_auto=35350
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
 printf '%-22s %9s %9d  (budget %d)\n' "with autocapture" "" "$with_auto" "$budget_auto"
 over=0

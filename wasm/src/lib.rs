@@ -14,14 +14,17 @@
 //! Everything compiles on the host target too (the imports are stubs there), so
 //! the workspace's clippy and the store's unit tests run natively.
 
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+mod alloc;
 mod host;
 mod options;
 pub mod store;
 
-/// talc instead of std's dlmalloc: a fraction of the code (single-threaded wasm).
+/// Power-of-two size classes instead of std's dlmalloc or talc: a fraction of the
+/// code (single-threaded wasm; see alloc.rs).
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
-static ALLOC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOC: alloc::Classes = alloc::Classes::new();
 
 use cairn::{Clock, Consent, Engine, EventKind, Next, Outcome, Purpose, Tracked};
 use host::{beacon, commit, fail, put, send, settled, wake};
