@@ -6,7 +6,12 @@
 //! - a header timeout, which also ends idle keep-alive connections (hyper starts it
 //!   whenever it waits for the next request's head);
 //! - a write-stall timeout: a response the client does not read for that long ends the
-//!   connection, so its body is freed (the body timeout is in `http::ingest`).
+//!   connection, so its body is freed (the body timeout is in `http::ingest`);
+//! - a lingering close (as nginx's): a connection the server ends may still have request
+//!   bytes in flight (a body left unread by a 503 or a 408); closing the socket over them
+//!   makes the kernel send a reset, which can destroy the answer before the client reads
+//!   it. So an ended connection's socket is shut for writing and drained for up to
+//!   `LINGER` or `LINGER_BYTES`, keeping its place among `max_connections` meanwhile.
 
 use std::{
     future::Future,
@@ -24,9 +29,9 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use tokio::{
-    io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::Semaphore,
+    sync::{OwnedSemaphorePermit, Semaphore},
     time::Sleep,
 };
 
@@ -35,6 +40,10 @@ use crate::metrics::Metrics;
 /// Most bytes hyper buffers per connection (a request's head must fit): waiting
 /// connections hold at most this each.
 pub const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// How long, and how many bytes, a closing connection is drained (see the module doc).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
 /// Largest request head (request line and headers).
 pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 
@@ -88,14 +97,13 @@ pub async fn run(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(WriteStall::new(stream, limits.write_timeout));
+        let io = TokioIo::new(WriteStall::new(stream, limits.write_timeout, permit));
         let connection = graceful.watch(http.serve_connection(io, service.clone()));
         let gauge = metrics.connections_open.clone();
         gauge.inc();
         tokio::spawn(async move {
             let _ = connection.await;
             gauge.dec();
-            drop(permit);
         });
     }
     drop(listener);
@@ -119,20 +127,46 @@ async fn refuse(mut stream: TcpStream, retry_after_secs: u64) {
     .await;
 }
 
-/// A stream whose writes fail once they have made no progress for `limit`.
+/// Drains a closing connection (the lingering close of the module doc); its place among
+/// the open connections is released at the end.
+async fn linger(mut stream: TcpStream, _place: Option<OwnedSemaphorePermit>) {
+    let _ = stream.shutdown().await;
+    let mut buf = [0u8; 4096];
+    let mut left = LINGER_BYTES;
+    let _ = tokio::time::timeout(LINGER, async {
+        while left > 0 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
+}
+
+/// A connection's stream: its writes fail once they have made no progress for `limit`,
+/// and when dropped it lingers (see the module doc) holding the connection's place.
 struct WriteStall {
-    inner: TcpStream,
+    inner: Option<TcpStream>,
     limit: Duration,
     stalled: Option<Pin<Box<Sleep>>>,
+    place: Option<OwnedSemaphorePermit>,
 }
 
 impl WriteStall {
-    fn new(inner: TcpStream, limit: Duration) -> Self {
+    fn new(inner: TcpStream, limit: Duration, place: OwnedSemaphorePermit) -> Self {
         Self {
-            inner,
+            inner: Some(inner),
             limit,
             stalled: None,
+            place: Some(place),
         }
+    }
+
+    fn stream(&mut self) -> &mut TcpStream {
+        self.inner
+            .as_mut()
+            .expect("the stream is taken only on drop")
     }
 
     fn check<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
@@ -160,7 +194,7 @@ impl AsyncRead for WriteStall {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        Pin::new(self.stream()).poll_read(cx, buf)
     }
 }
 
@@ -170,17 +204,17 @@ impl AsyncWrite for WriteStall {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        let poll = Pin::new(self.stream()).poll_write(cx, buf);
         self.check(cx, poll)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        let poll = Pin::new(self.stream()).poll_flush(cx);
         self.check(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        Pin::new(self.stream()).poll_shutdown(cx)
     }
 
     fn poll_write_vectored(
@@ -188,11 +222,23 @@ impl AsyncWrite for WriteStall {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let poll = Pin::new(self.stream()).poll_write_vectored(cx, bufs);
         self.check(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(|s| s.is_write_vectored())
+    }
+}
+
+impl Drop for WriteStall {
+    fn drop(&mut self) {
+        let Some(stream) = self.inner.take() else {
+            return;
+        };
+        // Without a runtime (it is shutting down) the socket just closes.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(linger(stream, self.place.take()));
+        }
     }
 }
