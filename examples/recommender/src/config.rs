@@ -67,6 +67,29 @@ pub struct Config {
     /// Longest wait between two attempts while the collector is away, in milliseconds.
     #[arg(long, env = "CAIRN_RECO_MAX_BACKOFF_MS", default_value_t = 5000)]
     pub max_backoff_ms: u64,
+    /// Kafka bootstrap servers (`host:port,...`): when set, the service reads the topic
+    /// the collector forwards to, as a member of `--kafka-group`, instead of the HTTP
+    /// feed (needs the `kafka` build feature).
+    #[arg(long, env = "CAIRN_RECO_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// The topic (the collector's `--kafka-topic`).
+    #[arg(long, env = "CAIRN_RECO_KAFKA_TOPIC", default_value = "cairn-events")]
+    pub kafka_topic: String,
+    /// The consumer group: its members share the topic's partitions.
+    #[arg(
+        long,
+        env = "CAIRN_RECO_KAFKA_GROUP",
+        default_value = "cairn-recommender"
+    )]
+    pub kafka_group: String,
+    /// librdkafka consumer settings passed through, `KEY=VALUE` (repeatable; `;` between
+    /// several in the variable), e.g. `security.protocol=SASL_SSL`.
+    #[arg(long, env = "CAIRN_RECO_KAFKA_OPTIONS", value_delimiter = ';')]
+    pub kafka_option: Vec<String>,
+    /// Message ids remembered to drop duplicates (a retry may reach the topic twice,
+    /// through another collector).
+    #[arg(long, env = "CAIRN_RECO_KAFKA_DEDUP_WINDOW", default_value_t = 200_000)]
+    pub kafka_dedup_window: usize,
 }
 
 /// The collector secrets the service needs, resolved.
@@ -128,8 +151,19 @@ impl Config {
                     RecoError::Config(format!("{flag} is required (or --collector-keys)"))
                 })
         };
+        if self.kafka_brokers.is_some() && !cfg!(feature = "kafka") {
+            return Err(RecoError::Config(
+                "--kafka-brokers needs a build with the `kafka` feature".into(),
+            ));
+        }
+        // Reading Kafka needs no read key (the broker's own settings guard the topic).
+        let read_key = if self.kafka_brokers.is_some() {
+            need(&self.read_key, file.read_key, "--read-key").unwrap_or_default()
+        } else {
+            need(&self.read_key, file.read_key, "--read-key")?
+        };
         Ok(Secrets {
-            read_key: need(&self.read_key, file.read_key, "--read-key")?,
+            read_key,
             hash_secret: need(&self.hash_secret, file.hash_secret, "--hash-secret")?,
             project_hash_key: need(
                 &self.project_hash_key,

@@ -69,7 +69,7 @@ async fn fetch(client: &reqwest::Client, url: &str, key: &str) -> Fetch {
     })
 }
 
-fn add_us(counter: &std::sync::atomic::AtomicU64, since: Instant) {
+pub(crate) fn add_us(counter: &std::sync::atomic::AtomicU64, since: Instant) {
     counter.fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
 }
 

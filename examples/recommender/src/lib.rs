@@ -31,6 +31,8 @@ pub mod experiments;
 pub mod follower;
 pub mod http;
 pub mod ids;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod model;
 pub mod recommend;
 pub mod rules;

@@ -71,6 +71,14 @@ pub(crate) struct Status {
     pub request_lock_us: AtomicU64,
     pub request_lock_max_us: AtomicU64,
     pub request_us: AtomicU64,
+    /// Kafka messages skipped as duplicates (messageId seen within the window).
+    pub duplicates: AtomicU64,
+    /// Kafka partitions assigned to this member now.
+    pub partitions: AtomicU64,
+    /// Where reading of each partition held now started (`topic:partition` -> offset):
+    /// the larger of the member's own position and the group's committed offset
+    /// (a partition neither has a position for, read from its beginning, is absent).
+    pub placed: Mutex<std::collections::BTreeMap<String, i64>>,
     /// Times the model was rebuilt from cursor 0 because the collector was wiped.
     pub rebuilds: AtomicU64,
 }
@@ -194,13 +202,43 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RecoError> {
+    let kafka = config.kafka_brokers.is_some();
     let (state, writer) = AppState::open(config, Arc::new(SystemClock))?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let follower = tokio::spawn(follower::run(state.clone(), writer, stop_rx));
+    let reader = if kafka {
+        read_kafka(state.clone(), writer, stop_rx)?
+    } else {
+        tokio::spawn(follower::run(state.clone(), writer, stop_rx))
+    };
     let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_tx.send(true);
-    let _ = follower.await;
+    let _ = reader.await;
     served.map_err(RecoError::Io)
+}
+
+/// The Kafka reader on a thread of its own (its client blocks), awaited as a task.
+#[cfg(feature = "kafka")]
+fn read_kafka(
+    state: AppState,
+    writer: crate::snapshot::Writer,
+    stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, RecoError> {
+    Ok(tokio::task::spawn_blocking(move || {
+        if let Err(e) = crate::kafka::run(state, writer, stop) {
+            tracing::error!(error = %e, "kafka reader stopped");
+        }
+    }))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn read_kafka(
+    _: AppState,
+    _: crate::snapshot::Writer,
+    _: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, RecoError> {
+    Err(RecoError::Config(
+        "--kafka-brokers needs a build with the `kafka` feature".into(),
+    ))
 }

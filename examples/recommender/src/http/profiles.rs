@@ -299,6 +299,11 @@ pub async fn stats(
         "last_error": *s.status.last_error.lock().expect("lock"),
         "totals": model.agg.totals,
         "rebuilds": s.status.rebuilds.load(Ordering::Relaxed),
+        "duplicates_skipped": s.status.duplicates.load(Ordering::Relaxed),
+        "kafka_partitions": s.status.partitions.load(Ordering::Relaxed),
+        "records_read": s.status.applied.load(Ordering::Relaxed),
+        "kafka_placed": *s.status.placed.lock().expect("lock"),
+        "kafka_offsets": model.offsets,
         "recommendations": {
             "count": s.status.requests.load(Ordering::Relaxed),
             "lock_wait_ms": s.status.request_lock_us.load(Ordering::Relaxed) / 1000,

@@ -46,7 +46,10 @@ impl Reco {
             .args(["--project-hash-key", PROJECT_HASH_KEY])
             .args(["--max-backoff-ms", "500"])
             .args(extra)
-            .env("CAIRN_LOG", "warn")
+            .env(
+                "CAIRN_LOG",
+                std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
