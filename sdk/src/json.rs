@@ -12,7 +12,7 @@ const MAX_DEPTH: u32 = 128;
 /// The object text to embed: `""` and `"null"` mean none (`{}`); anything else
 /// must be one valid JSON object, or `Error::NotAnObject`.
 pub fn object(text: &str) -> Result<&str, Error> {
-    let t = text.trim_matches(WS);
+    let t = trim_ws(text, true);
     if t.is_empty() || t == "null" {
         return Ok("{}");
     }
@@ -62,7 +62,7 @@ pub fn members(obj: &str) -> Vec<(&str, &str)> {
             break;
         }
         let value = obj.get(v..p.i).unwrap_or_default();
-        out.push((key, value.trim_end_matches(WS)));
+        out.push((key, trim_ws(value, false)));
         if !p.eat(b',') {
             break;
         }
@@ -128,7 +128,24 @@ pub fn as_i64(token: &str) -> Option<i64> {
     }
 }
 
-const WS: [char; 4] = [' ', '\t', '\n', '\r'];
+/// `s` without JSON whitespace at its end (and its start if `start`). The four
+/// whitespace characters are ASCII, so byte positions are char boundaries; bytes,
+/// not a char pattern: the web tracker's wasm then has no pattern searcher for it.
+pub(crate) fn trim_ws(s: &str, start: bool) -> &str {
+    let b = s.as_bytes();
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r');
+    let from = if start {
+        b.iter().position(|c| !ws(c)).unwrap_or(b.len())
+    } else {
+        0
+    };
+    let to = b
+        .iter()
+        .rposition(|c| !ws(c))
+        .map_or(from, |e| e + 1)
+        .max(from);
+    s.get(from..to).unwrap_or_default()
+}
 
 struct Parser<'a> {
     b: &'a [u8],
@@ -173,7 +190,7 @@ impl Parser<'_> {
         ok
     }
     fn lit(&mut self, l: &[u8]) -> bool {
-        let hit = self.b[self.i..].starts_with(l);
+        let hit = self.b.get(self.i..).is_some_and(|r| r.starts_with(l));
         self.i += if hit { l.len() } else { 0 };
         hit
     }

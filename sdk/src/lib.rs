@@ -55,6 +55,7 @@ pub use message::Dropped;
 pub use seed_events::{LineItem, LinkType, SortOrder};
 pub use session::Session;
 pub use store::{EventKey, MaybeSendSync, MemoryStore, Store};
+pub use text::push_u64;
 pub use upload::{Next, Outcome, Upload};
 
 #[cfg(feature = "dispatcher")]

@@ -96,7 +96,7 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
             0..=0x1f => b"",
             _ => continue,
         };
-        out.extend_from_slice(&s.as_bytes()[start..i]);
+        out.extend_from_slice(s.as_bytes().get(start..i).unwrap_or_default());
         if esc.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(b"\\u00");
@@ -107,23 +107,24 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
         }
         start = i + 1;
     }
-    out.extend_from_slice(&s.as_bytes()[start..]);
+    out.extend_from_slice(s.as_bytes().get(start..).unwrap_or_default());
     out.push(b'"');
 }
 
 /// Appends an unsigned integer in decimal.
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
+    let mut n = 0;
+    // From the last digit back; 20 places hold u64::MAX.
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        n += 1;
         v /= 10;
         if v == 0 {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    out.extend_from_slice(buf.get(buf.len() - n..).unwrap_or_default());
 }
 
 fn push_i64(out: &mut Vec<u8>, v: i64) {
@@ -264,8 +265,12 @@ pub fn static_fields(c: &StaticContext) -> Result<String, Error> {
 /// The members of a stored record (a JSON object), or `Corrupt`.
 fn object<'a>(bytes: &'a [u8], what: &str) -> Result<Vec<(&'a str, &'a str)>, Error> {
     let text = std::str::from_utf8(bytes).unwrap_or("");
+    // `json::object` takes "" and "null" for `{}`; a record must be an object.
+    // (Where it answers Ok, all around the object is JSON whitespace, so this
+    // trim is `str::trim` there.)
+    let t = json::trim_ws(text, true);
     match json::object(text) {
-        Ok(o) if !text.trim().is_empty() && text.trim() != "null" => Ok(json::members(o)),
+        Ok(o) if !t.is_empty() && t != "null" => Ok(json::members(o)),
         _ => Err(Error::Corrupt([what, ": not a JSON object"].concat())),
     }
 }
@@ -277,11 +282,19 @@ fn field<'a, T>(
     k: &str,
     get: impl FnOnce(&'a str) -> Option<T>,
 ) -> Result<T, Error> {
+    member(m, k).and_then(get).ok_or_else(|| missing(what, k))
+}
+
+/// The value of member `k`, the last one wins (one copy for every `field`).
+fn member<'a>(m: &[(&'a str, &'a str)], k: &str) -> Option<&'a str> {
     m.iter()
         .rev()
         .find(|(key, _)| json::unescape(key).as_deref() == Some(k))
-        .and_then(|(_, v)| get(v))
-        .ok_or_else(|| Error::Corrupt([what, ": bad or missing ", k].concat()))
+        .map(|(_, v)| *v)
+}
+
+fn missing(what: &str, k: &str) -> Error {
+    Error::Corrupt([what, ": bad or missing ", k].concat())
 }
 
 fn as_bool(v: &str) -> Option<bool> {

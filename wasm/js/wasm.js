@@ -5,6 +5,9 @@
 // from the wasm's `alloc` (the export takes them over), text an import receives is
 // copied out during the call. No JavaScript value is held by the wasm. An export
 // that fails reports its message through `fail`; the wrapper throws it as an Error.
+// Names on the wire are one letter (see src/host.rs): imports s send, b beacon,
+// w wake, p put, c commit, d settled, f fail, n now; exports A alloc, L out_len,
+// S start, C call, T ctl, O stored.
 
 // The host: send, beacon, wake, put, commit, settled (filled by cairn.js).
 export const h = {};
@@ -16,20 +19,20 @@ const str = (p, n) => dec.decode(mem().subarray(p, p + n));
 // memory, so the view is taken after it).
 function arg(b) {
   if (typeof b === 'string') b = enc.encode(b);
-  const p = x.alloc(b.length);
+  const p = x.A(b.length); // alloc
   mem().set(b, p);
   return [p, b.length];
 }
 const imports = {
   cairn: {
-    send: (id, u, ul, hd, hl, b, bl) => h.send(id, str(u, ul), str(hd, hl), mem().subarray(b, b + bl)),
-    beacon: (u, ul, b, bl) => h.beacon(str(u, ul), str(b, bl)),
-    wake: (ms) => h.wake(ms),
-    put: (k, kl, v, vl, del) => h.put(str(k, kl), del ? undefined : mem().slice(v, v + vl)),
-    commit: () => h.commit(),
-    settled: (oldest, e, el) => h.settled(oldest, str(e, el)),
-    fail: (m, ml) => { failed = str(m, ml); },
-    now: () => Date.now(),
+    s: (id, u, ul, hd, hl, b, bl) => h.send(id, str(u, ul), str(hd, hl), mem().subarray(b, b + bl)),
+    b: (u, ul, b, bl) => h.beacon(str(u, ul), str(b, bl)),
+    w: (ms) => h.wake(ms),
+    p: (k, kl, v, vl, del) => h.put(str(k, kl), del ? undefined : mem().slice(v, v + vl)),
+    c: () => h.commit(),
+    d: (oldest, e, el) => h.settled(oldest, str(e, el)),
+    f: (m, ml) => { failed = str(m, ml); }, // fail
+    n: () => Date.now(),
     random: (p, n) => { crypto.getRandomValues(mem().subarray(p, p + n)); },
     // Non-ASCII e-mails: the browser's Unicode lower-case (see sdk/src/identity.rs).
     lower: (p, n, out) => { new Uint32Array(x.memory.buffer, out, 2).set(arg(str(p, n).toLowerCase())); },
@@ -58,10 +61,10 @@ export async function load(url) {
 
 // The exports (see src/lib.rs for what each does).
 export const start = (writeKey, endpoint, hashKey, nums, flags, consent, context) =>
-  done(x.start(...arg(writeKey), ...arg(endpoint), ...arg(hashKey), ...nums, flags, consent, ...arg(context)));
-export const call = (op, a, b, c) => done(x.call(op, ...arg(a), ...arg(b), ...arg(c)) !== 0);
-export const ctl = (op, a, b, c) => done(x.ctl(op, a, b, c));
+  done(x.S(...arg(writeKey), ...arg(endpoint), ...arg(hashKey), ...nums, flags, consent, ...arg(context)));
+export const call = (op, a, b, c) => done(x.C(op, ...arg(a), ...arg(b), ...arg(c)) !== 0);
+export const ctl = (op, a, b, c) => done(x.T(op, a, b, c));
 export function stored(purpose, key, value) {
-  const p = done(x.stored(purpose, ...arg(key), ...arg(value)));
-  return str(p, x.out_len());
+  const p = done(x.O(purpose, ...arg(key), ...arg(value)));
+  return str(p, x.L());
 }

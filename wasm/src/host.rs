@@ -12,6 +12,14 @@
 //! - Text handed to an import is only borrowed for the call (JavaScript copies it).
 //!
 //! On other targets (tests, clippy) the imports are stubs that do nothing.
+//!
+//! Names on the wire are one letter (gzip does not shrink a name said once; ~90 B
+//! of the shipped wasm and JS), listed here and in js/wasm.js:
+//! - imports (module "cairn"): s send, b beacon, w wake, p put, c commit,
+//!   d settled, f fail, n now (the core's own `random` and `lower` keep theirs);
+//! - exports, upper case (an import and an export of one name would be one symbol
+//!   to the linker): A alloc, L out_len, S start, C call, T ctl, O stored (and
+//!   `memory`).
 
 use std::alloc::{alloc as raw_alloc, Layout};
 use std::cell::RefCell;
@@ -20,6 +28,7 @@ use std::cell::RefCell;
 mod imports {
     #[link(wasm_import_module = "cairn")]
     extern "C" {
+        #[link_name = "s"]
         pub fn send(
             id: f64,
             url: *const u8,
@@ -29,12 +38,19 @@ mod imports {
             body: *const u8,
             body_len: usize,
         );
+        #[link_name = "b"]
         pub fn beacon(url: *const u8, url_len: usize, body: *const u8, body_len: usize) -> u32;
+        #[link_name = "w"]
         pub fn wake(ms: f64);
+        #[link_name = "p"]
         pub fn put(key: *const u8, key_len: usize, value: *const u8, value_len: usize, delete: u32);
+        #[link_name = "c"]
         pub fn commit();
+        #[link_name = "d"]
         pub fn settled(oldest_pending: f64, error: *const u8, error_len: usize);
+        #[link_name = "f"]
         pub fn fail(message: *const u8, message_len: usize);
+        #[link_name = "n"]
         pub fn now() -> f64;
     }
 }
@@ -145,7 +161,7 @@ thread_local! {
 }
 
 /// Memory for `len` bytes of an argument (1 for none: a dangling, aligned pointer).
-#[no_mangle]
+#[export_name = "A"]
 pub extern "C" fn alloc(len: usize) -> *mut u8 {
     if len == 0 {
         return std::ptr::NonNull::dangling().as_ptr();
@@ -184,7 +200,7 @@ pub fn out(s: String) -> *const u8 {
 }
 
 /// The length of the text the last export returned.
-#[no_mangle]
+#[export_name = "L"]
 pub extern "C" fn out_len() -> usize {
     OUT.with(|o| o.borrow().len())
 }

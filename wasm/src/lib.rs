@@ -81,17 +81,10 @@ impl WebError {
     }
 }
 
-/// `n` in decimal (without `core::fmt`).
-pub(crate) fn digits(mut n: u64) -> String {
+/// `n` in decimal (the core's writer: no `core::fmt`, no second copy).
+pub(crate) fn digits(n: u64) -> String {
     let mut b = Vec::with_capacity(20);
-    loop {
-        b.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    b.reverse();
+    cairn::push_u64(&mut b, n);
     String::from_utf8(b).unwrap_or_default()
 }
 
@@ -154,11 +147,12 @@ impl Tracker {
         }
         let mut next = self.engine.next_upload()?;
         if let Next::Upload(u) = next {
-            let headers: String = u
-                .headers
-                .iter()
-                .flat_map(|(k, v)| [k.as_str(), "\n", v.as_str(), "\n"])
-                .collect();
+            let mut headers = String::new();
+            for (k, v) in &u.headers {
+                for s in [k, "\n", v, "\n"] {
+                    headers.push_str(s);
+                }
+            }
             self.sending = Some(u.id);
             send(u.id as f64, &u.url, &headers, &u.body);
             // One upload in flight: this is only a sync timer or Idle.
@@ -230,8 +224,8 @@ fn queued(t: Tracked) -> bool {
 // --- Exports (called by js/cairn.js only) ----------------------------------------
 
 // The two store hand-overs share one export (fewer shims and less glue):
-//   load(key, value): one stored entry, before `start` (the host's start-up read);
-//     returns "".
+//   load(key, value): one stored `k:` entry, before `start` (the host's start-up
+//     read); returns "".
 //   adopt(value) with `purpose` (its index) >= 0: an event left by a closed tab;
 //     returns its new key, which the host writes (with the old key's deletion) in
 //     one transaction. Before `start` it is simply loaded; afterwards the engine
@@ -241,7 +235,7 @@ fn queued(t: Tracked) -> bool {
 //   anonymousId with `purpose` -2: the anonymous id (key and value unused).
 /// # Safety
 /// `key` and `value` come from `alloc` (see host.rs), `key` UTF-8.
-#[no_mangle]
+#[export_name = "O"]
 pub unsafe extern "C" fn stored(
     purpose: i32,
     key: *mut u8,
@@ -288,7 +282,7 @@ fn stored_entry(purpose: i32, key: &str, value: Vec<u8>) -> String {
 /// # Safety
 /// The strings come from `alloc` (see host.rs) and are UTF-8.
 #[allow(clippy::too_many_arguments)]
-#[no_mangle]
+#[export_name = "S"]
 pub unsafe extern "C" fn start(
     write_key: *mut u8,
     write_key_len: usize,
@@ -367,7 +361,7 @@ fn open(
 /// # Safety
 /// `a`, `b` and `c` come from `alloc` (see host.rs) and are UTF-8.
 #[allow(clippy::too_many_arguments)]
-#[no_mangle]
+#[export_name = "C"]
 pub unsafe extern "C" fn call(
     op: u32,
     a: *mut u8,
@@ -504,7 +498,7 @@ fn done(t: &mut Tracker, id: f64, status: f64, retry_after: f64) -> R<f64> {
 //   5 consent: the purposes granted as a bit set (bit `Purpose::index`)
 //   6 done(a: upload id, b: HTTP status, c: Retry-After), the answer to `send`
 //   8 + bits: setConsent(bits), bits < 8 (the consent itself is the argument)
-#[no_mangle]
+#[export_name = "T"]
 pub extern "C" fn ctl(op: u32, a: f64, b: f64, c: f64) -> f64 {
     with(|t| match op {
         0 => Ok(0.0),

@@ -51,15 +51,6 @@ fn raw_event_key(seq: u64, purpose: u8) -> String {
     .concat()
 }
 
-/// Parses `e:<seq>:<purpose>`.
-pub fn parse_event_key(s: &str) -> Option<EventKey> {
-    let (seq, p) = s.strip_prefix("e:")?.split_once(':')?;
-    Some(EventKey {
-        seq: seq.parse().ok()?,
-        purpose: Purpose::from_index(p.parse().ok()?)?,
-    })
-}
-
 impl Inner {
     fn find(&self, k: (u64, u8)) -> Result<usize, usize> {
         self.events.binary_search_by(|(e, _)| e.cmp(&k))
@@ -88,15 +79,14 @@ impl WebStore {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Loads one entry read back by the host at start-up (not written again).
+    /// Loads one key-value entry (`k:<name>`) read back by the host at start-up
+    /// (not written again). Rule: events never come this way: the host hands
+    /// over stored events with `adopt` (each tab's are under its own namespace).
     pub fn load(&self, key: &str, value: Vec<u8>) {
         let mut g = self.lock();
         g.persist = true; // something was stored before: keep storing
         if let Some(name) = key.strip_prefix("k:") {
             g.kv.push((name.to_string(), value));
-        } else if let Some(k) = parse_event_key(key) {
-            g.hi = g.hi.max(Some(k.seq));
-            g.insert((k.seq, k.purpose.index()), value);
         }
     }
 
@@ -277,11 +267,21 @@ mod tests {
     }
 
     #[test]
-    fn loads_and_adopts_after_the_highest_seq() {
+    fn loads_entries_and_adopts_after_the_highest_seq() {
         let s = WebStore::default();
         s.load("k:consent", b"{}".to_vec());
-        s.load("e:7:1", b"v".to_vec());
         assert!(s.persisting());
+        assert_eq!(s.get("consent").unwrap(), Some(b"{}".to_vec()));
+        s.load("e:3:0", b"x".to_vec()); // events come by adopt only: ignored
+        assert_eq!(s.event_count(), 0);
+        s.put_event(
+            EventKey {
+                purpose: Purpose::Personalization,
+                seq: 7,
+            },
+            b"v",
+        )
+        .unwrap();
         assert_eq!(s.adopt(Purpose::Analytics, b"w".to_vec()), "e:8:0");
         let keys: Vec<_> = s
             .load_events()
@@ -301,7 +301,5 @@ mod tests {
         );
         s.clear_purpose(Purpose::Personalization).unwrap();
         assert_eq!(s.event_count(), 1);
-        assert_eq!(parse_event_key("e:12:2").unwrap().seq, 12);
-        assert!(parse_event_key("e:x:2").is_none());
     }
 }

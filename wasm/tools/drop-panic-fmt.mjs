@@ -41,6 +41,8 @@ const ENTRY_POINTS = [
     /4core5slice5index\d+\w*_fail/, // slice_index_fail, slice_end_index_len_fail, ...
     /4core6option\d+(unwrap|expect)_failed/,
     /4core6result\d+unwrap_failed/,
+    /4core5slice\w*copy_from_slice\w*len_mismatch_fail/, // copy_from_slice's length check
+    /5alloc3vec\w*(insert|remove)\w*assert_failed/, // Vec::insert / Vec::remove index checks
     /4core4cell\d+panic_already_(mutably_)?borrowed/,
     /5alloc7raw_vec\d+(handle_error|capacity_overflow)/,
     /5alloc5alloc18handle_alloc_error/,
