@@ -1,8 +1,9 @@
-//! The Segment ingest endpoints. A request is authenticated by its header key, then
-//! admitted or shed (`admission`: 503 with Retry-After at once, before its body is
-//! read), reserves its share of in-flight memory (503 when none is left; requests
-//! without a header key take both from pools of their own), has `--body-timeout-secs`
-//! to send its body, is decompressed, parsed and checked per event on the blocking pool
+//! The Segment ingest endpoints. A request is authenticated by the key it presents before
+//! its body (its Authorization header, or the `writeKey` query parameter of RudderStack's
+//! beacon path), then admitted or shed (`admission`: 503 with Retry-After at once,
+//! before its body is read), reserves its share of in-flight memory (503 when none is
+//! left; requests without such a key take both from pools of their own), has
+//! `--body-timeout-secs` to send its body, is decompressed, parsed and checked per event on the blocking pool
 //! (so the async workers stay free to accept and to shed), and is answered 200 only
 //! after the writer has made its accepted events durable.
 //!
@@ -13,8 +14,8 @@
 
 use axum::{
     body::Body,
-    extract::State,
-    http::{header, HeaderMap, HeaderValue},
+    extract::{Query, State},
+    http::{header, HeaderMap, HeaderValue, Uri},
     response::{IntoResponse, Response},
     Json,
 };
@@ -34,9 +35,56 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    respond(&state, endpoint, Ok(None), headers, body).await
+}
+
+/// `/beacon/v1/batch?writeKey=<key>`: RudderStack's sendBeacon batches, `{batch, sentAt}`
+/// as `text/plain` with no Authorization header, the key in the query. Handled as
+/// `/v1/batch`, the query key standing where a header key would (checked before the body
+/// is read). The key is never logged: the latency metric's route label is the path
+/// template, and nothing logs a request's URI.
+pub async fn beacon(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(&state, None, query_key(&uri), headers, body).await
+}
+
+/// The `writeKey` query parameter, if any; more than one is refused, as a request may
+/// name one key only.
+fn query_key(uri: &Uri) -> Result<Option<String>, CollectorError> {
+    // Parsing pairs cannot fail on content (invalid escapes are kept as they are), so the
+    // error below is never the key's text.
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri).map_err(|_| {
+        CollectorError::bad_request("invalid_query", "the query string cannot be read")
+    })?;
+    let mut keys = pairs
+        .into_iter()
+        .filter(|(name, _)| name == "writeKey")
+        .map(|(_, value)| value);
+    let key = keys.next();
+    if keys.next().is_some() {
+        return Err(CollectorError::Unauthorized);
+    }
+    Ok(key)
+}
+
+async fn respond(
+    state: &AppState,
+    endpoint: Endpoint,
+    query_key: Result<Option<String>, CollectorError>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let metrics = &state.inner.metrics;
     let mut body_read = false;
-    match accept(&state, endpoint, headers, body, &mut body_read).await {
+    let accepted = match query_key {
+        Ok(query_key) => accept(state, endpoint, query_key, headers, body, &mut body_read).await,
+        Err(error) => Err(error),
+    };
+    match accepted {
         Ok(response) => response,
         Err(error) => {
             metrics.rejected.with_label_values(&[error.reason()]).inc();
@@ -54,6 +102,7 @@ pub async fn ingest(
 async fn accept(
     state: &AppState,
     endpoint: Endpoint,
+    query_key: Option<String>,
     headers: HeaderMap,
     body: Body,
     body_read: &mut bool,
@@ -62,22 +111,24 @@ async fn accept(
     let overloaded = || CollectorError::Overloaded {
         retry_after_secs: s.config.limits.retry_after_secs,
     };
-    // A key in the header wins over one in the body: a wrong or unreadable header is
-    // refused even when the body holds a right key.
-    let header_key = presented_key(&headers);
-    match &header_key {
-        Some(key) => {
-            s.keys.write_key(key).ok_or(CollectorError::Unauthorized)?;
-        }
-        None if headers.contains_key(header::AUTHORIZATION) => {
+    // A key presented before the body (Authorization header, beacon query) wins over one
+    // in the body: a wrong or unreadable one is refused even when the body holds a right
+    // key. A request presenting both must present the same key in each.
+    let early_key = match (presented_key(&headers), query_key) {
+        (None, _) if headers.contains_key(header::AUTHORIZATION) => {
             return Err(CollectorError::Unauthorized)
         }
-        None => {}
+        (Some(header), Some(query)) if header != query => return Err(CollectorError::Unauthorized),
+        (header, query) => header.or(query),
+    };
+    if let Some(key) = &early_key {
+        s.keys.write_key(key).ok_or(CollectorError::Unauthorized)?;
     }
-    // A request with a key in its headers was authenticated above; one without (key in
-    // the body, as sendBeacon sends) is admitted from, and reserves memory from, pools
-    // of its own, so unauthenticated bodies never take what keyed requests need.
-    let (admission, pool) = if header_key.is_some() {
+    // A request with a key before its body was authenticated above; one without (key in
+    // the body, as sendBeacon sends it without a query key) is admitted from, and
+    // reserves memory from, pools of its own, so unauthenticated bodies never take what
+    // keyed requests need.
+    let (admission, pool) = if early_key.is_some() {
         (&s.admission, &s.inflight)
     } else {
         (&s.admission_keyless, &s.inflight_keyless)
@@ -115,7 +166,7 @@ async fn accept(
         let s = &parsing.inner;
         let bytes = decode(&headers, raw, limit)?;
         s.ingest.parse(&bytes, endpoint, s.time.now(), |body_key| {
-            let key = header_key.as_deref().or(body_key);
+            let key = early_key.as_deref().or(body_key);
             key.and_then(|k| s.keys.write_key(k))
                 .cloned()
                 .ok_or(CollectorError::Unauthorized)

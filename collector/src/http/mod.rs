@@ -41,7 +41,8 @@ use crate::{
 
 /// In-flight memory is reserved in units of this many bytes.
 const PERMIT_BYTES: usize = 1024;
-/// Requests without a key in their headers get this fraction of in-flight memory.
+/// Requests without a key before their body (no Authorization header, no beacon query
+/// key) get this fraction of in-flight memory.
 const KEYLESS_SHARE: usize = 8;
 
 /// Everything a handler needs, cheap to clone.
@@ -65,9 +66,10 @@ struct Shared {
     /// shed and answer (the admitted rest waits here, as a task, not as a thread).
     parsing: Arc<Semaphore>,
     inflight: Arc<Semaphore>,
-    /// In-flight memory of requests without an Authorization header (sendBeacon, key in
-    /// the body), which cannot be authenticated before their body is read: a pool of
-    /// their own, so unauthenticated bodies never take the budget of keyed requests.
+    /// In-flight memory of requests without a key before their body (sendBeacon with the
+    /// key in the body, not in the query), which cannot be authenticated before their
+    /// body is read: a pool of their own, so unauthenticated bodies never take the budget
+    /// of keyed requests.
     inflight_keyless: Arc<Semaphore>,
     /// Feed response bytes held until sent (`--max-response-bytes`).
     responses: Arc<Semaphore>,
@@ -215,12 +217,27 @@ pub fn app(state: AppState) -> Router {
         .max_age(Duration::from_secs(86400));
     let mut router = Router::new()
         .route("/v1/batch", batch(None))
-        .route("/v1/import", batch(None));
+        .route("/v1/import", batch(None))
+        // Segment's analytics-next in batching mode posts `{writeKey, batch, sentAt}` to
+        // `<apiHost>/b` (plugins/segmentio/batched-dispatcher).
+        .route("/v1/b", batch(None))
+        // RudderStack's analytics-js with `useBeacon` (its BeaconQueue plugin) sends
+        // `{batch, sentAt}` with navigator.sendBeacon, which cannot set headers, to
+        // `<dataPlaneUrl>/beacon/v1/batch?writeKey=<key>`: the key is in the query.
+        .route("/beacon/v1/batch", post(ingest::beacon));
     for kind in Kind::ALL {
         router = router.route(&format!("/v1/{}", kind.as_str()), batch(Some(kind)));
     }
-    // Segment's short paths.
-    for (short, kind) in [("t", Kind::Track), ("p", Kind::Page), ("i", Kind::Identify)] {
+    // Segment's short paths: analytics-next posts an event to `<apiHost>/<the first
+    // letter of its type>` (plugins/segmentio: `ctx.event.type.charAt(0)`), every type.
+    for (short, kind) in [
+        ("t", Kind::Track),
+        ("p", Kind::Page),
+        ("s", Kind::Screen),
+        ("i", Kind::Identify),
+        ("a", Kind::Alias),
+        ("g", Kind::Group),
+    ] {
         router = router.route(&format!("/v1/{short}"), batch(Some(kind)));
     }
     router = router

@@ -74,8 +74,8 @@ const lowerKeys = (headers) =>
   Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]))
 
 // A fresh browser profile (context) on `url`, recording into a new session of `report`:
-// every post to `collectorOrigin` (path, headers, messageIds of its body, status or
-// failure) and every preflight (the headers it asked for,
+// every post to `collectorOrigin` (path, query, headers, messageIds and each event's type
+// and track name of its body, status or failure) and every preflight (the headers it asked for,
 // the answer's status, allowed headers and origin, or its failure).
 export async function openSession(browser, report, name, url, collectorOrigin) {
   // `pageLeft`: set by a script that leaves the page with requests in flight.
@@ -92,12 +92,17 @@ export async function openSession(browser, report, name, url, collectorOrigin) {
 
   page.on('request', async (r) => {
     if (r.method() !== 'POST' || !r.url().startsWith(collectorOrigin)) return
-    const post = { path: new URL(r.url()).pathname, whileDown: collector.down, headers: null,
-      status: null, failure: null, messageIds: [] }
+    const url = new URL(r.url())
+    // `query`: RudderStack's beacon posts carry the write key there.
+    const post = { path: url.pathname, query: url.search, whileDown: collector.down, headers: null,
+      status: null, failure: null, messageIds: [], events: [] }
     session.posts.push(post)
     let body = null
     try { body = JSON.parse(r.postData() ?? 'null') } catch { post.unparsed = r.postData() }
-    for (const event of body?.batch ?? [body]) post.messageIds.push(event?.messageId)
+    for (const event of body?.batch ?? [body]) {
+      post.messageIds.push(event?.messageId)
+      post.events.push({ messageId: event?.messageId, type: event?.type, event: event?.event })
+    }
     post.headers = await r.allHeaders().catch(() => r.headers())
     const response = await r.response().catch(() => null)
     if (response) post.status = response.status()
