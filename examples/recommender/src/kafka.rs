@@ -8,24 +8,30 @@
 //! - the position is the next offset per `topic:partition`, kept in the model and so in
 //!   its snapshot: it always agrees with the state on disk;
 //! - offsets are committed to the group only after the snapshot holding them landed
-//!   (after applying, and after it is durable): a kill loses at most what was applied
-//!   since, which the next owner reads again from the committed offsets;
+//!   (after applying, and after it is durable), and only for the partitions held at that
+//!   moment (a partition another member took over carries that member's offsets, which
+//!   ours would move back): a kill loses at most what was applied since the snapshot,
+//!   which the next owner reads again from the committed offsets;
 //! - on being assigned a partition, reading starts at the larger of the instance's own
 //!   offset and the group's committed one: its own when it got further than it could
 //!   commit, the group's when another member went on meanwhile (then the records in
 //!   between count in that member's state, not here);
-//! - on losing partitions (a rebalance), the instance first makes everything it applied
-//!   durable and commits it, synchronously, so the next owner starts where it stopped;
-//! - a record at an offset below the position is skipped; an event whose messageId (a
-//!   tombstone: whose content) was applied within the last `--kafka-dedup-window` ids is
-//!   skipped too (a retry may reach the topic twice through two collectors; a tombstone
-//!   comes once per partition). Either way the position moves past it.
+//! - on losing partitions (a rebalance, a clean stop), the instance first makes
+//!   everything it applied durable and commits it, synchronously, so the next owner
+//!   starts where it stopped; messages read before a rebalance and not yet applied are
+//!   dropped (a partition that comes back is read again from the position);
+//! - a record at an offset below the position is skipped; an event whose messageId was
+//!   applied within the last `--kafka-dedup-window` ids is skipped too (a retry may reach
+//!   the topic twice through two collectors). Either way the position moves past it;
+//! - a tombstone comes once per partition: every copy is applied (forgetting is
+//!   idempotent, and a copy follows its partition's events of the person, which another
+//!   copy may have overtaken) and counted once (its content is in the window).
 //!
 //! Exactly once across the group holds except in one window: a kill between a snapshot
-//! landing and the commit of its offsets (milliseconds), after which another member takes
-//! the partitions over. The records between the last committed offsets and that
-//! snapshot are then in both members' states. Kafka transactions could close it (commit
-//! the offsets with the state), but the state is in files, not in Kafka.
+//! landing and the commit of its offsets (the next poll round), after which another
+//! member takes the partitions over. The records between the last committed offsets and
+//! that snapshot are then in both members' states. Kafka transactions could close it
+//! (commit the offsets with the state), but the state is in files, not in Kafka.
 
 use std::{
     collections::BTreeMap,
@@ -139,7 +145,7 @@ impl Inner {
         let committed = consumer
             .committed_offsets(tpl.clone(), BROKER_TIMEOUT)
             .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "no committed offsets: starting from our own");
+                tracing::warn!(error = %e, "group offsets unread: starting from our own");
                 TopicPartitionList::new()
             });
         let group: BTreeMap<i32, i64> = committed
@@ -156,8 +162,8 @@ impl Inner {
             .status
             .partitions
             .store(partitions.len() as u64, Ordering::Relaxed);
-        let mut placed = self.state.inner.status.placed.lock().expect("lock");
-        placed.clear();
+        // Not under the model's lock: the stats handler takes that lock, then this one.
+        let mut placed = BTreeMap::new();
         let mut model = self.state.model_mut_when_free();
         for p in partitions {
             let key = self.key(p);
@@ -168,11 +174,15 @@ impl Inner {
                     model.offsets.insert(key, o);
                     Offset::Offset(o)
                 }
-                None => Offset::Beginning,
+                // Neither has one (or the group's could not be read): librdkafka's
+                // own lookup of the committed offset, else `auto.offset.reset`.
+                None => Offset::Stored,
             };
             tracing::info!(partition = p, ?offset, "kafka partition assigned");
             let _ = tpl.set_partition_offset(&self.topic, p, offset);
         }
+        drop(model);
+        *self.state.inner.status.placed.lock().expect("lock") = placed;
     }
 
     /// Writes a snapshot of everything applied so far and waits for it; its offsets.
@@ -231,6 +241,7 @@ fn commit(
     if tpl.count() == 0 {
         return;
     }
+    tracing::debug!(?offsets, ?mode, "kafka offsets commit");
     if let Err(e) = consumer.commit(&tpl, mode) {
         tracing::warn!(error = %e, "kafka offset commit failed (the next one carries them)");
     }
