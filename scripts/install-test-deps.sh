@@ -103,12 +103,15 @@ if [[ ! -x "${tansu_root}/bin/tansu" ]] || ! grep -q '"postgres"' "${tansu_root}
     cargo install tansu --version 0.6.0 --locked --features dynostore,postgres --root "$tansu_root"
 fi
 # Debian's PostgreSQL 15 (the storage of the broker that keeps its data across a
-# SIGKILL; the test runs its own cluster, never the system service), and the system
+# SIGKILL; the test runs its own cluster, never the system service), the system
 # OpenSSL headers with pkg-config for the Kafka sink's TLS (rdkafka's `ssl` feature).
 kafka_missing=()
 [[ -x /usr/lib/postgresql/15/bin/initdb ]] || kafka_missing+=(postgresql-15)
 [[ -x /usr/lib/postgresql/15/bin/psql ]] || kafka_missing+=(postgresql-client-15)
 pkg-config --exists openssl 2>/dev/null || kafka_missing+=(libssl-dev pkg-config)
+# nginx as the documented front of two collectors (collector/tests/kafka_nginx.rs runs
+# its own instance from a config in its temp dir; the package's service is not used).
+[[ -x /usr/sbin/nginx ]] || kafka_missing+=(nginx-light)
 if (( ${#kafka_missing[@]} )); then
     step "apt-get install ${kafka_missing[*]}"
     sudo_=""
