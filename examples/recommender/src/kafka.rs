@@ -62,6 +62,9 @@ const CHUNK: usize = 32;
 /// Messages taken per round before applying them.
 const BATCH: usize = 2000;
 const POLL: Duration = Duration::from_millis(100);
+/// The wait while a cut is being written: its offsets are committed at the first round
+/// after it lands, and the exactly-once window lasts until then.
+const POLL_PENDING: Duration = Duration::from_millis(5);
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One message, copied out of the consumer.
@@ -354,7 +357,11 @@ pub fn run(state: AppState, writer: Writer, stop: watch::Receiver<bool>) -> Resu
         let now_ms = s.time.now_ms();
         let mut batch = Vec::new();
         let t = Instant::now();
-        let mut wait = POLL;
+        let mut wait = if pending.is_some() {
+            POLL_PENDING
+        } else {
+            POLL
+        };
         while batch.len() < BATCH {
             match consumer.poll(wait) {
                 Some(Ok(m)) => {
