@@ -35,8 +35,14 @@ impl Backoff {
 
     /// The ceiling for attempt `n` (1-based): min(cap, base * 2^(n-1)).
     pub fn ceiling(&self, n: u32) -> Duration {
-        let factor = 1u64 << n.saturating_sub(1).min(30);
-        let ms = (ms(self.base) as u64).saturating_mul(factor);
+        // base * 2^(n-1), saturating: a shift (`saturating_mul` is 128-bit on wasm32).
+        let shift = n.saturating_sub(1).min(30);
+        let base = ms(self.base) as u64;
+        let ms = if base > u64::MAX >> shift {
+            u64::MAX
+        } else {
+            base << shift
+        };
         Duration::from_millis(ms).min(self.cap)
     }
 

@@ -37,9 +37,16 @@ impl Clock for SystemClock {
 /// A duration in whole milliseconds; durations too long for an i64 (such as
 /// `Duration::MAX`) count as `i64::MAX`. Stamps and durations are added with
 /// `saturating_add` / `saturating_sub`, so no setting or stamp can overflow.
-#[inline(never)] // one copy of the u128 arithmetic (smaller web tracker)
+/// In i64, not `as_millis`'s u128 (no 128-bit multiply in the web tracker).
+#[inline(never)] // one copy (smaller web tracker)
 pub(crate) fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    // Compared, not `checked_mul`: wasm32 checks a u64 product in 128 bits.
+    const MAX_SECS: u64 = i64::MAX as u64 / 1000;
+    let s = d.as_secs();
+    if s > MAX_SECS {
+        return i64::MAX;
+    }
+    (s as i64 * 1000).saturating_add(i64::from(d.subsec_millis()))
 }
 
 /// A clock that only moves when told to; clones share the same time.

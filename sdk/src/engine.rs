@@ -408,8 +408,8 @@ impl Engine {
     /// queued after it if analytics is now granted, else dropped.
     pub fn set_consent(&mut self, consent: Consent) -> Result<(), Error> {
         if consent != self.consent || !self.consent_chosen {
-            let revoked: Vec<Purpose> = self.consent.revoked_by(&consent).collect();
-            for p in revoked {
+            let before = self.consent;
+            for p in before.revoked_by(&consent) {
                 self.purge_purpose(p)?;
             }
             self.consent = consent;
@@ -439,11 +439,8 @@ impl Engine {
     /// rides on it. It is stored under a granted purpose (analytics when none is),
     /// so a later revocation may purge it, but only when a newer record follows.
     fn enqueue_consent_record(&mut self) -> Result<Tracked, Error> {
-        // Keys in name order (as serde_json's sorted map wrote them before).
-        let mut purposes = Purpose::ALL;
-        purposes.sort_by_key(|p| p.as_str());
         let mut props = Vec::with_capacity(64);
-        for p in purposes {
+        for p in PURPOSES_BY_NAME {
             props.push(if props.is_empty() { b'{' } else { b',' });
             text::push_str(&mut props, p.as_str());
             let v: &[u8] = if self.consent.allows(p) {
@@ -817,6 +814,15 @@ impl Engine {
     }
 }
 
+/// `Purpose::ALL` in name order: the consent record's keys in the order
+/// serde_json's sorted map wrote them (a constant, not a sort, in the web
+/// tracker; a test checks it against `ALL`).
+const PURPOSES_BY_NAME: [Purpose; 3] = [
+    Purpose::Analytics,
+    Purpose::Marketing,
+    Purpose::Personalization,
+];
+
 /// A view held in memory until consent is decided (see `Engine::set_consent`).
 struct HeldView {
     kind: Kind,
@@ -1007,6 +1013,13 @@ mod tests {
         assert!(e
             .static_fields
             .ends_with(r#","referrer":{"url":"https://x/"}"#));
+    }
+
+    #[test]
+    fn purposes_by_name_are_all_purposes_sorted() {
+        let mut all = Purpose::ALL;
+        all.sort_by_key(|p| p.as_str());
+        assert_eq!(all, PURPOSES_BY_NAME);
     }
 
     #[test]

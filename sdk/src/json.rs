@@ -115,8 +115,11 @@ pub fn as_u64(token: &str) -> Option<u64> {
     if token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    // Overflow checked by a division, not `checked_mul` (which wasm32 does in
+    // 128 bits: `__multi3`).
     token.bytes().try_fold(0u64, |n, d| {
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        let d = u64::from(d - b'0');
+        (n <= (u64::MAX - d) / 10).then(|| n * 10 + d)
     })
 }
 

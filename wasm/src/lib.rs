@@ -159,7 +159,8 @@ impl Tracker {
             next = self.engine.next_upload()?;
         }
         wake(match next {
-            Next::Wait(d) => d.as_millis() as f64,
+            // Whole ms without `as_millis`'s u128 (no 128-bit arithmetic).
+            Next::Wait(d) => d.as_secs() as f64 * 1000.0 + f64::from(d.subsec_millis()),
             _ => -1.0,
         });
         self.commit();
@@ -441,12 +442,12 @@ fn hide(t: &mut Tracker) -> R<f64> {
         }
         while let Next::Upload(u) = t.engine.next_upload()? {
             let body = std::str::from_utf8(&u.body).unwrap_or_default();
-            let outcome = if beacon(&u.url, body) {
+            let ok = beacon(&u.url, body);
+            let outcome = if ok {
                 Outcome::status(200)
             } else {
                 Outcome::Transport("sendBeacon refused the batch".into())
             };
-            let ok = outcome == Outcome::status(200);
             t.engine.upload_finished(u.id, outcome)?;
             if !ok {
                 break;
