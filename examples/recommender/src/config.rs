@@ -92,6 +92,15 @@ pub struct Config {
     pub kafka_dedup_window: usize,
 }
 
+/// librdkafka consumer settings `--kafka-option` may not change.
+pub const KAFKA_OWNED: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "partition.assignment.strategy",
+];
+
 /// The collector secrets the service needs, resolved.
 #[derive(Debug, Clone)]
 pub struct Secrets {
@@ -129,6 +138,27 @@ impl Config {
         Duration::from_millis(self.snapshot_ms)
     }
 
+    /// `--kafka-option`s as (key, value). Refused: not `KEY=VALUE`, or a setting the
+    /// service owns (the flags set it, or the guarantees rest on it: the service commits
+    /// offsets itself, only once durable, and every partition is revoked before any moves).
+    pub fn kafka_options(&self) -> Result<Vec<(String, String)>, RecoError> {
+        self.kafka_option
+            .iter()
+            .map(|option| {
+                let (k, v) = option.split_once('=').ok_or_else(|| {
+                    RecoError::Config(format!("--kafka-option {option:?} is not KEY=VALUE"))
+                })?;
+                let k = k.trim();
+                if KAFKA_OWNED.contains(&k) {
+                    return Err(RecoError::Config(format!(
+                        "--kafka-option {k} is set by the service (see its README)"
+                    )));
+                }
+                Ok((k.to_owned(), v.trim().to_owned()))
+            })
+            .collect()
+    }
+
     /// Flags first, then the collector's keys.json; each of the three is required.
     pub fn secrets(&self) -> Result<Secrets, RecoError> {
         let file: CollectorKeys = match &self.collector_keys {
@@ -155,6 +185,9 @@ impl Config {
             return Err(RecoError::Config(
                 "--kafka-brokers needs a build with the `kafka` feature".into(),
             ));
+        }
+        if self.kafka_brokers.is_some() {
+            self.kafka_options()?;
         }
         // Reading Kafka needs no read key (the broker's own settings guard the topic).
         let read_key = if self.kafka_brokers.is_some() {

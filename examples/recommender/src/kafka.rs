@@ -316,13 +316,11 @@ fn consumer(state: &AppState, inner: Arc<Inner>) -> Result<BaseConsumer<KafkaCon
         // A broker answers a fetch at once when records wait; this bounds the wait when
         // none do, and so how late a deletion that arrives then is read.
         .set("fetch.wait.max.ms", "100");
-    for option in &c.kafka_option {
-        let (k, v) = option
-            .split_once('=')
-            .ok_or_else(|| RecoError::Config(format!("--kafka-option {option}: KEY=VALUE")))?;
-        config.set(k.trim(), v.trim());
+    for (k, v) in c.kafka_options()? {
+        config.set(k, v);
     }
-    // The guarantees rest on these: the service commits, and only what is durable.
+    // The guarantees rest on these (`--kafka-option` may not set them): the service
+    // commits, and only what is durable; every partition is revoked before any moves.
     config
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
@@ -332,10 +330,14 @@ fn consumer(state: &AppState, inner: Arc<Inner>) -> Result<BaseConsumer<KafkaCon
         .map_err(|e| RecoError::Config(format!("kafka consumer: {e}")))
 }
 
-/// Runs the Kafka reader until `stop`; blocking (call it on its own thread).
-pub fn run(state: AppState, writer: Writer, stop: watch::Receiver<bool>) -> Result<(), RecoError> {
-    let s = state.inner.clone();
-    let topic = s.config.kafka_topic.clone();
+/// Creates the consumer and subscribes (a bad setting fails here, before any reading),
+/// then runs the reader on a blocking thread until `stop`.
+pub fn start(
+    state: AppState,
+    writer: Writer,
+    stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, RecoError> {
+    let topic = state.inner.config.kafka_topic.clone();
     let inner = Arc::new(Inner {
         state: state.clone(),
         writer: Mutex::new(writer),
@@ -346,7 +348,20 @@ pub fn run(state: AppState, writer: Writer, stop: watch::Receiver<bool>) -> Resu
     consumer
         .subscribe(&[&topic])
         .map_err(|e| RecoError::Config(format!("kafka subscribe: {e}")))?;
-    tracing::info!(%topic, group = %s.config.kafka_group, "reading kafka");
+    tracing::info!(%topic, group = %state.inner.config.kafka_group, "reading kafka");
+    Ok(tokio::task::spawn_blocking(move || {
+        run(state, inner, consumer, stop)
+    }))
+}
+
+/// The reader's loop; blocking.
+fn run(
+    state: AppState,
+    inner: Arc<Inner>,
+    consumer: BaseConsumer<KafkaContext>,
+    stop: watch::Receiver<bool>,
+) {
+    let s = state.inner.clone();
     let window = s.config.kafka_dedup_window;
     let mut dirty = false;
     let mut last_cut = Instant::now();
@@ -489,5 +504,4 @@ pub fn run(state: AppState, writer: Writer, stop: watch::Receiver<bool>) -> Resu
     inner.persist_and_commit(&consumer);
     drop(consumer);
     inner.writer.lock().expect("writer").finish();
-    Ok(())
 }

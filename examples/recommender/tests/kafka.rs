@@ -579,3 +579,31 @@ fn offsets_follow_the_snapshot_and_a_restart_resumes_without_reapplying() {
         "no record read again after a clean stop"
     );
 }
+
+#[test]
+fn a_setting_the_guarantees_rest_on_is_refused_before_listening() {
+    let dir = cairn_testkit::temp_dir("reco-kafka-options");
+    for option in [
+        "enable.auto.commit=true",
+        "group.id=other",
+        "fetch.wait.max.ms",
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cairn-recommender"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.join("reco"))
+            .args([
+                "--hash-secret",
+                HASH_SECRET,
+                "--project-hash-key",
+                PROJECT_HASH_KEY,
+            ])
+            .args(["--kafka-brokers", "127.0.0.1:9", "--kafka-option", option])
+            .output()
+            .expect("run cairn-recommender");
+        assert!(!out.status.success(), "{option} accepted");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("listening"), "{option}: listened first");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--kafka-option"), "{option}: {stderr}");
+    }
+}

@@ -218,18 +218,15 @@ pub async fn serve(
     served.map_err(RecoError::Io)
 }
 
-/// The Kafka reader on a thread of its own (its client blocks), awaited as a task.
+/// The Kafka reader on a thread of its own (its client blocks), awaited as a task; a
+/// consumer that cannot be created fails the service.
 #[cfg(feature = "kafka")]
 fn read_kafka(
     state: AppState,
     writer: crate::snapshot::Writer,
     stop: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, RecoError> {
-    Ok(tokio::task::spawn_blocking(move || {
-        if let Err(e) = crate::kafka::run(state, writer, stop) {
-            tracing::error!(error = %e, "kafka reader stopped");
-        }
-    }))
+    crate::kafka::start(state, writer, stop)
 }
 
 #[cfg(not(feature = "kafka"))]
