@@ -145,12 +145,12 @@ for f in "${optional[@]}"; do
     with_auto=$((with_auto + g))
     printf '%-22s %9d %9d  (only with autocapture)\n' "$f" "$(size "$pkg/$f")" "$g"
 done
-# The issue's bar is 30,720 B for what a page with the default options downloads
-# (autocapture is off by default). Until it is reached the bar is the last measured
-# size, so no change makes the tracker heavier unnoticed: both what every page
-# downloads and what a page with autocapture on downloads (+ capture.js).
-budget=30771
-budget_auto=32404
+# The issue's bar: 30,720 B for what a page with the default options downloads
+# (autocapture is off by default; reached at 30,661 B). A page with autocapture on
+# (+ capture.js) has its bar at the last measured size, so no change makes it
+# heavier unnoticed.
+budget=30720
+budget_auto=32294
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
 printf '%-22s %9s %9d  (budget %d)\n' "with autocapture" "" "$with_auto" "$budget_auto"
 over=0

@@ -726,12 +726,17 @@ impl Engine {
             out.push(if out.is_empty() { b'{' } else { b',' });
             out.extend_from_slice(raw_key.as_bytes());
             out.push(b':');
-            let key = json::unescape(raw_key).ok_or(Error::NotAnObject)?;
+            // `let else`, not `ok_or`: no `Error` built and dropped per member.
+            let Some(key) = json::unescape(raw_key) else {
+                return Err(Error::NotAnObject);
+            };
             let hashed = match contact_trait(&key) {
                 None => None,
                 Some(_) if v == "null" => None,
                 Some(contact) if v.starts_with('"') => {
-                    let s = json::unescape(v).ok_or(Error::NotAnObject)?;
+                    let Some(s) = json::unescape(v) else {
+                        return Err(Error::NotAnObject);
+                    };
                     Some(self.hasher.contact(contact, &s))
                 }
                 // A whole number is a phone (what serde_json's is_u64 accepts).
