@@ -48,6 +48,7 @@ else
     (cd "$root" && cargo build --release -p cairn-collector >&2)
     write_key="example-write-key"
     log="$work/collector.log"
+    : >"$log" # exists before the loop below reads it (the collector's own redirect races it)
     "$CARGO_TARGET_DIR/release/cairn-collector" --listen 127.0.0.1:0 \
         --data-dir "$work/collector-data" --write-key "$write_key" \
         --read-key example-read-key --admin-key example-admin-key \

@@ -25,13 +25,15 @@ mod seed_event;
 #[cfg(test)]
 mod seed_event_tests;
 mod tracker;
+#[cfg(test)]
+mod tracker_tests;
 mod uploader;
 
 pub use config::{DeviceContext, TrackerConfig};
 pub use consent::{ConsentMode, ConsentState, Purpose};
 pub use error::CairnError;
 pub use seed_event::{LineItem, LinkType, SeedEvent, SortOrder};
-pub use tracker::{TrackCall, Tracker};
+pub use tracker::{TrackCall, TrackEventCall, Tracker};
 pub use uploader::{HttpUploader, UploadRequest, UploadResult};
 
 uniffi::setup_scaffolding!();

@@ -10,6 +10,10 @@
 //!   in the dispatcher's bounded queue, in order;
 //! - an error found later (an event over 32 KB, a store error) is kept
 //!   (`lastError`), never thrown into a later, unrelated call;
+//! - a batch (`trackMany`, `trackEvents`, one crossing for the Kotlin layer's hand-off)
+//!   is its events one by one: the ones that pass the check are handed over in order
+//!   in one dispatched call even when others are refused; the first refused at the
+//!   check is the call's error, one the engine refuses later is kept as above;
 //! - reads (`consent`, `anonymousId`, `queued`) and the waits (`flushAndWait`,
 //!   `shutdown`) block until the calls before them have run: not for a UI thread.
 
@@ -38,6 +42,16 @@ pub struct TrackCall {
     pub purpose: Option<Purpose>,
 }
 
+/// One typed event for [`Tracker::track_events`].
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct TrackEventCall {
+    pub event: SeedEvent,
+    #[uniffi(default = None)]
+    pub properties_json: Option<String>,
+    #[uniffi(default = None)]
+    pub purpose: Option<Purpose>,
+}
+
 /// One per app (and per dataDir). Thread-safe: call it from any thread.
 #[derive(uniffi::Object)]
 pub struct Tracker {
@@ -54,12 +68,58 @@ impl Tracker {
         Ok(self.dispatcher.dispatch(f)?)
     }
 
+    /// Hands the checked events over in one dispatched call; the first refused at the
+    /// check is the error, after the others were handed over.
+    fn hand_over_each(&self, events: Vec<Result<Event, CairnError>>) -> Result<(), CairnError> {
+        let mut first_err = None;
+        let mut ok = Vec::with_capacity(events.len());
+        for e in events {
+            match e {
+                Ok(e) => ok.push(e),
+                Err(err) => {
+                    first_err.get_or_insert(err);
+                }
+            }
+        }
+        if !ok.is_empty() {
+            self.hand_over(move |eng| track_all(eng, ok))?;
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
     fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Engine) -> T + Send + 'static,
     ) -> Result<T, CairnError> {
         Ok(self.dispatcher.call(f)?)
     }
+}
+
+/// A typed event with its extra properties, or the first field out of range.
+fn typed(
+    event: SeedEvent,
+    json: Option<String>,
+    purpose: Option<Purpose>,
+) -> Result<Event, CairnError> {
+    let extra = parse_object("properties", json)?;
+    let mut e = event.into_event()?;
+    e.properties.extend(extra);
+    if let Some(p) = purpose {
+        e = e.purpose(p.into());
+    }
+    Ok(e)
+}
+
+/// Runs `events` as one dispatched call; each event is its own track, so one refused
+/// does not stop the others (the first error is the call's).
+fn track_all(eng: &mut Engine, events: Vec<Event>) -> Result<(), cairn::Error> {
+    let mut first_err = None;
+    for e in events {
+        if let Err(err) = eng.track_event(e) {
+            first_err.get_or_insert(err);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
 }
 
 fn custom(
@@ -138,23 +198,29 @@ impl Tracker {
     }
 
     /// Several custom events in one crossing (the Kotlin layer's hand-off thread
-    /// sends what piled up). All are checked before any is handed over.
+    /// sends what piled up). Each is its own call: one refused (returned as the error)
+    /// does not stop the others.
     pub fn track_many(&self, calls: Vec<TrackCall>) -> Result<(), CairnError> {
         guard(|| {
-            let events = calls
-                .into_iter()
-                .map(|c| custom(c.event, c.properties_json, c.purpose))
-                .collect::<Result<Vec<_>, _>>()?;
-            self.hand_over(move |eng| {
-                // Each event is its own call: one refused does not stop the others.
-                let mut first_err = None;
-                for e in events {
-                    if let Err(err) = eng.track_event(e) {
-                        first_err.get_or_insert(err);
-                    }
-                }
-                first_err.map_or(Ok(()), Err)
-            })
+            self.hand_over_each(
+                calls
+                    .into_iter()
+                    .map(|c| custom(c.event, c.properties_json, c.purpose))
+                    .collect(),
+            )
+        })
+    }
+
+    /// Several typed events in one crossing (the Kotlin layer's hand-off thread sends
+    /// what piled up). Each is its own call, as in `trackMany`.
+    pub fn track_events(&self, calls: Vec<TrackEventCall>) -> Result<(), CairnError> {
+        guard(|| {
+            self.hand_over_each(
+                calls
+                    .into_iter()
+                    .map(|c| typed(c.event, c.properties_json, c.purpose))
+                    .collect(),
+            )
         })
     }
 
@@ -168,12 +234,7 @@ impl Tracker {
         purpose: Option<Purpose>,
     ) -> Result<(), CairnError> {
         guard(|| {
-            let extra = parse_object("properties", properties_json)?;
-            let mut e = event.into_event()?;
-            e.properties.extend(extra);
-            if let Some(p) = purpose {
-                e = e.purpose(p.into());
-            }
+            let e = typed(event, properties_json, purpose)?;
             self.hand_over(move |eng| eng.track_event(e).map(drop))
         })
     }

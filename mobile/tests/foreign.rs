@@ -1244,6 +1244,43 @@ fn kotlin_calls_return_while_an_upload_is_held_on_the_library_thread() {
     assert!(evs.iter().any(|e| e["event"] == "app_opened"));
 }
 
+/// The Kotlin layer's hand-off batches consecutive `track` calls (`trackMany`) and
+/// consecutive `trackEvent` calls (`trackEvents`), never both at once, so the library
+/// stores every call in the order it was made: runs of each kind with `screen` calls
+/// between them arrive in the collector's feed in call order (one upload, one batch).
+/// A `trackEvent` the library refuses (over 32 KB) inside a run is the error of its
+/// crossing, and the events before and after it in that crossing are still stored.
+#[test]
+fn kotlin_track_and_track_event_batches_keep_call_order() {
+    let collector = start_collector("mobile-kotlin-order");
+    let data_dir = temp_dir("mobile-kotlin-order-device");
+    let out = Lang::Kotlin.run(&["order", &collector.url, data_dir.to_str().unwrap()]);
+    assert!(out.contains_key("DONE"), "{out:?}");
+    let n: u64 = out["TRACKED"].parse().unwrap();
+    let last_error = &out["LAST_ERROR"];
+    assert!(
+        last_error.contains("byte limit"),
+        "the oversized event is the error: {last_error}"
+    );
+    let evs = events(&collector, n as usize);
+    let seqs: Vec<u64> = evs
+        .iter()
+        .filter_map(|e| e["properties"]["seq"].as_u64())
+        .collect();
+    assert_eq!(
+        seqs,
+        (0..n).collect::<Vec<_>>(),
+        "every call once, in call order"
+    );
+    let tracked = |name: &str| evs.iter().filter(|e| e["event"] == name).count();
+    assert!(
+        tracked("order_custom") > 0 && tracked("click") > 0,
+        "{evs:#?}"
+    );
+    let screens = evs.iter().filter(|e| e["type"] == "screen").count();
+    assert_eq!(screens, 4, "{evs:#?}");
+}
+
 /// A SeedEvent number out of range throws at the call without a crossing into the
 /// library (the Kotlin layer checks the ranges with code cairn-codegen writes from the
 /// event table): on every sample both checks accept, and on every number of every

@@ -917,8 +917,15 @@ public protocol TrackerProtocol: AnyObject, Sendable {
     func trackEvent(event: SeedEvent, propertiesJson: String?, purpose: Purpose?) throws 
     
     /**
+     * Several typed events in one crossing (the Kotlin layer's hand-off thread sends
+     * what piled up). Each is its own call, as in `trackMany`.
+     */
+    func trackEvents(calls: [TrackEventCall]) throws 
+    
+    /**
      * Several custom events in one crossing (the Kotlin layer's hand-off thread
-     * sends what piled up). All are checked before any is handed over.
+     * sends what piled up). Each is its own call: one refused (returned as the error)
+     * does not stop the others.
      */
     func trackMany(calls: [TrackCall]) throws 
     
@@ -1213,8 +1220,22 @@ open func trackEvent(event: SeedEvent, propertiesJson: String? = nil, purpose: P
 }
     
     /**
+     * Several typed events in one crossing (the Kotlin layer's hand-off thread sends
+     * what piled up). Each is its own call, as in `trackMany`.
+     */
+open func trackEvents(calls: [TrackEventCall])throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
+        uniffiCallStatus in
+    uniffi_cairn_mobile_fn_method_tracker_track_events(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeTrackEventCall.lower(calls),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Several custom events in one crossing (the Kotlin layer's hand-off thread
-     * sends what piled up). All are checked before any is handed over.
+     * sends what piled up). Each is its own call: one refused (returned as the error)
+     * does not stop the others.
      */
 open func trackMany(calls: [TrackCall])throws   {try rustCallWithError(FfiConverterTypeCairnError_lift) {
         uniffiCallStatus in
@@ -1641,6 +1662,67 @@ public func FfiConverterTypeTrackCall_lift(_ buf: RustBuffer) throws -> TrackCal
 #endif
 public func FfiConverterTypeTrackCall_lower(_ value: TrackCall) -> RustBuffer {
     return FfiConverterTypeTrackCall.lower(value)
+}
+
+
+/**
+ * One typed event for [`Tracker::track_events`].
+ */
+public struct TrackEventCall: Equatable, Hashable {
+    public var event: SeedEvent
+    public var propertiesJson: String?
+    public var purpose: Purpose?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(event: SeedEvent, propertiesJson: String? = nil, purpose: Purpose? = nil) {
+        self.event = event
+        self.propertiesJson = propertiesJson
+        self.purpose = purpose
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TrackEventCall: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTrackEventCall: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrackEventCall {
+        return
+            try TrackEventCall(
+                event: FfiConverterTypeSeedEvent.read(from: &buf), 
+                propertiesJson: FfiConverterOptionString.read(from: &buf), 
+                purpose: FfiConverterOptionTypePurpose.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TrackEventCall, into buf: inout [UInt8]) {
+        FfiConverterTypeSeedEvent.write(value.event, into: &buf)
+        FfiConverterOptionString.write(value.propertiesJson, into: &buf)
+        FfiConverterOptionTypePurpose.write(value.purpose, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackEventCall_lift(_ buf: RustBuffer) throws -> TrackEventCall {
+    return try FfiConverterTypeTrackEventCall.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTrackEventCall_lower(_ value: TrackEventCall) -> RustBuffer {
+    return FfiConverterTypeTrackEventCall.lower(value)
 }
 
 
@@ -4333,6 +4415,31 @@ fileprivate struct FfiConverterSequenceTypeTrackCall: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeTrackEventCall: FfiConverterRustBuffer {
+    typealias SwiftType = [TrackEventCall]
+
+    public static func write(_ value: [TrackEventCall], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTrackEventCall.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TrackEventCall] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TrackEventCall]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTrackEventCall.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     public static func write(_ value: [String: String], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -4449,7 +4556,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_cairn_mobile_checksum_method_tracker_track_event() != 49488) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_cairn_mobile_checksum_method_tracker_track_many() != 61054) {
+    if (uniffi_cairn_mobile_checksum_method_tracker_track_events() != 35274) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_cairn_mobile_checksum_method_tracker_track_many() != 39605) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_cairn_mobile_checksum_method_httpuploader_upload() != 59835) {

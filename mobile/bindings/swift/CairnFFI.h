@@ -359,6 +359,11 @@ void uniffi_cairn_mobile_fn_method_tracker_track(uint64_t ptr, RustBuffer event,
 void uniffi_cairn_mobile_fn_method_tracker_track_event(uint64_t ptr, RustBuffer event, RustBuffer properties_json, RustBuffer purpose, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_TRACK_EVENTS
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_TRACK_EVENTS
+void uniffi_cairn_mobile_fn_method_tracker_track_events(uint64_t ptr, RustBuffer calls, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_TRACK_MANY
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_FN_METHOD_TRACKER_TRACK_MANY
 void uniffi_cairn_mobile_fn_method_tracker_track_many(uint64_t ptr, RustBuffer calls, RustCallStatus *_Nonnull out_status
@@ -766,6 +771,12 @@ uint16_t uniffi_cairn_mobile_checksum_method_tracker_track(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_TRACK_EVENT
 #define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_TRACK_EVENT
 uint16_t uniffi_cairn_mobile_checksum_method_tracker_track_event(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_TRACK_EVENTS
+#define UNIFFI_FFIDEF_UNIFFI_CAIRN_MOBILE_CHECKSUM_METHOD_TRACKER_TRACK_EVENTS
+uint16_t uniffi_cairn_mobile_checksum_method_tracker_track_events(void
     
 );
 #endif

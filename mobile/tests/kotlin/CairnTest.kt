@@ -23,6 +23,10 @@
 //   ranges                                   the layer's SeedEvent range checks (Kotlin) and
 //                                            the library's (checkSeedEvent) agree on every
 //                                            sample and every out-of-range value
+//   order   <endpoint> <dataDir>             runs of track, trackEvent and screen calls (the
+//                                            hand-off's two batches and a call between them),
+//                                            one trackEvent too large inside a run; prints
+//                                            the count and lastError
 
 import dev.cairn.*
 import java.util.concurrent.CountDownLatch
@@ -303,6 +307,32 @@ fun ranges() {
     println("DONE")
 }
 
+fun order(endpoint: String, dataDir: String) {
+    // flushAt and flushInterval out of reach: one upload at the end, in stored order.
+    Cairn(config(endpoint, dataDir).copy(flushAt = 1000, flushIntervalMs = 600_000)).use { t ->
+        t.setConsent(ConsentState(analytics = true))
+        var seq = 0
+        // Runs of 1 to 4 calls of each kind, a screen (neither batch) every third round.
+        // The caller is far faster than the hand-off thread's crossings, so the calls
+        // pile up and cairn-handoff meets them mixed in one drain of its queue.
+        for (round in 0 until 12) {
+            repeat(1 + round % 4) { t.track("order_custom", mapOf("seq" to seq++)) }
+            repeat(1 + (round + 1) % 4) { i ->
+                t.trackEvent(SeedEvent.Click(target = "buy"), mapOf("seq" to seq++))
+                // Refused by the library (over 32 KB) inside a run of trackEvent calls:
+                // the events before and after it in the same crossing are still stored.
+                if (round == 6 && i == 0) t.trackEvent(SeedEvent.Click(target = "x".repeat(40_000)))
+            }
+            if (round % 3 == 0) t.screen("Order", mapOf("seq" to seq++))
+        }
+        runBlocking { t.flushAwait(20_000) }
+        check(t.queued() == 0L, "queue empty after flushAwait")
+        println("TRACKED $seq")
+        println("LAST_ERROR ${t.lastError()}")
+        println("DONE")
+    }
+}
+
 fun main(args: Array<String>) {
     when (args.getOrNull(0)) {
         "hashed" -> hashed(args[1], args[2], args[3])
@@ -316,8 +346,9 @@ fun main(args: Array<String>) {
         "wrongkey" -> wrongkey(args[1], args[2], args[3])
         "ranges" -> ranges()
         "syscalls" -> syscalls(args[1], args[2])
+        "order" -> order(args[1], args[2])
         else -> {
-            System.err.println("usage: CairnTest hashed|consent|crash1|crash2|count|roundtrip|https|threads <endpoint> <dataDir> ...")
+            System.err.println("usage: CairnTest hashed|consent|crash1|crash2|count|roundtrip|https|threads|wrongkey|syscalls|order <endpoint> <dataDir> ... | ranges")
             exitProcess(2)
         }
     }

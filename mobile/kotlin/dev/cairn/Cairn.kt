@@ -7,9 +7,10 @@
 //   the caller's thread, not even the crossing into the library (the SeedEvent ranges
 //   are checked in Kotlin, by code generated from the event table);
 // - one thread, `cairn-handoff`, takes the work in order and hands it to the library
-//   (consecutive track calls in one crossing, `Tracker.trackMany`), whose dispatcher
-//   thread stores it; uploads run on the library's `cairn-uploader` thread through
-//   `uploader` (HttpURLConnection by default);
+//   (consecutive track calls in one crossing, `Tracker.trackMany`; consecutive
+//   trackEvent calls likewise, `Tracker.trackEvents`), whose dispatcher thread stores
+//   it; uploads run on the library's `cairn-uploader` thread through `uploader`
+//   (HttpURLConnection by default);
 // - the queue holds at most MAX_PENDING calls; past it a call throws
 //   CairnException.Busy (the caller is never blocked);
 // - an error found after the call returned goes to `onError` (and `lastError()`);
@@ -29,6 +30,7 @@ class Cairn @JvmOverloads constructor(
 ) : AutoCloseable {
     private sealed class Op
     private class TrackOp(val call: TrackCall) : Op()
+    private class TrackEventOp(val call: TrackEventCall) : Op()
     private class RunOp(val action: (Tracker) -> Unit) : Op()
     private object StopOp : Op()
 
@@ -53,7 +55,7 @@ class Cairn @JvmOverloads constructor(
     fun trackEvent(event: SeedEvent, properties: Map<String, Any?> = emptyMap(), purpose: Purpose? = null) {
         checkSeedEventRanges(event) // in Kotlin (SeedEventChecks.kt): no crossing on this thread
         val json = CairnJson.encode("properties", properties)
-        put(RunOp { it.trackEvent(event, json, purpose) })
+        put(TrackEventOp(TrackEventCall(event, json, purpose)))
     }
 
     fun screen(name: String, properties: Map<String, Any?> = emptyMap()) {
@@ -153,28 +155,40 @@ class Cairn @JvmOverloads constructor(
         }
     }
 
+    // Rule: at most one of the two batches is non-empty, so the library gets every
+    // call in the order it was made (a batch is sent before any other kind of call).
     private fun handOff() {
         val batch = ArrayList<TrackCall>()
+        val typed = ArrayList<TrackEventCall>()
         while (true) {
             var next: Op? = queue.take()
             while (next != null) {
                 when (val op: Op = next) {
                     is TrackOp -> {
+                        sendTyped(typed)
                         batch.add(op.call)
                         if (batch.size >= MAX_BATCH) send(batch)
                     }
+                    is TrackEventOp -> {
+                        send(batch)
+                        typed.add(op.call)
+                        if (typed.size >= MAX_BATCH) sendTyped(typed)
+                    }
                     is RunOp -> {
                         send(batch)
+                        sendTyped(typed)
                         guarded { op.action(tracker) }
                     }
                     StopOp -> {
                         send(batch)
+                        sendTyped(typed)
                         return
                     }
                 }
                 next = queue.poll()
             }
             send(batch)
+            sendTyped(typed)
         }
     }
 
@@ -183,6 +197,13 @@ class Cairn @JvmOverloads constructor(
         val calls = ArrayList(batch)
         batch.clear()
         guarded { tracker.trackMany(calls) }
+    }
+
+    private fun sendTyped(batch: ArrayList<TrackEventCall>) {
+        if (batch.isEmpty()) return
+        val calls = ArrayList(batch)
+        batch.clear()
+        guarded { tracker.trackEvents(calls) }
     }
 
     private fun guarded(f: () -> Unit) {
@@ -197,7 +218,7 @@ class Cairn @JvmOverloads constructor(
     companion object {
         /** Calls waiting for the hand-off thread at most. */
         const val MAX_PENDING = 10_000
-        /** Track calls handed over in one crossing at most. */
+        /** `track` (or `trackEvent`) calls handed over in one crossing at most. */
         const val MAX_BATCH = 500
     }
 }
