@@ -231,14 +231,21 @@ impl Engine {
         let mut stale = Vec::new();
         for (key, value) in self.store.load_events()? {
             self.next_seq = self.next_seq.max(key.seq + 1);
-            let record = value.first() == Some(&FORMAT_RECORD);
-            let readable = value.len() >= STAMP && (value[0] == FORMAT || record);
-            if !readable || !(record || self.consent.allows(key.purpose)) {
+            let first = value.first().copied();
+            let record = first == Some(FORMAT_RECORD);
+            // `get`, not indexing: no panic path (the length is checked here).
+            let stamp = value
+                .get(1..STAMP)
+                .and_then(|s| <[u8; 8]>::try_from(s).ok());
+            let readable = first == Some(FORMAT) || record;
+            let Some(stamp) = stamp.filter(|_| readable) else {
+                stale.push(key);
+                continue;
+            };
+            if !(record || self.consent.allows(key.purpose)) {
                 stale.push(key);
                 continue;
             }
-            let mut stamp = [0u8; 8];
-            stamp.copy_from_slice(&value[1..STAMP]);
             // A stamp in the future (a clock stepped back, or damage) counts as now.
             let at = i64::from_be_bytes(stamp).min(now);
             let size = (value.len() - STAMP) as u32;
@@ -355,14 +362,15 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| self.anonymous_id.clone());
         let before = self.user_id.replace(self.hasher.user_id(new_user_id));
-        let hashed = if previous_is_user && self.hasher.enabled() {
-            vec![identity::PREVIOUS_ID.to_string()]
+        let previous_id = [identity::PREVIOUS_ID.to_owned()];
+        let hashed: &[String] = if previous_is_user && self.hasher.enabled() {
+            &previous_id
         } else {
-            Vec::new()
+            &[]
         };
         let sent = self.enqueue(Outgoing {
             previous_id: Some(&previous),
-            hashed: &hashed,
+            hashed,
             ..Outgoing::new(Kind::Alias)
         });
         self.keep_user_if_sent(before, sent)
