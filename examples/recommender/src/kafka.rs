@@ -87,6 +87,22 @@ struct Inner {
     /// from a partition this member no longer holds (or holds from another start), so
     /// it is dropped unapplied, and offsets of a cut taken before it are not committed.
     generation: AtomicU64,
+    /// Partitions placed at a position whose first record has not been seen yet (see
+    /// [`Check`]).
+    checks: Mutex<BTreeMap<i32, Check>>,
+}
+
+/// Whether a partition's reading really starts at the position it was placed at. A
+/// broker may answer a fetch from an offset inside a record batch with the next batch
+/// (tansu 0.6.0 does; Apache Kafka returns the batch holding it): the records between
+/// would be skipped. So the first record of a placed partition must be at the position;
+/// one past it is not applied, and the partition is read again from its beginning
+/// (records below the position are skipped as usual). If even that starts past the
+/// position (the records were deleted by retention), the gap is logged and accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Placed,
+    Rewound,
 }
 
 pub struct KafkaContext {
@@ -167,6 +183,8 @@ impl Inner {
             .store(partitions.len() as u64, Ordering::Relaxed);
         // Not under the model's lock: the stats handler takes that lock, then this one.
         let mut placed = BTreeMap::new();
+        let mut checks = self.checks.lock().expect("checks");
+        checks.clear();
         let mut model = self.state.model_mut_when_free();
         for p in partitions {
             let key = self.key(p);
@@ -174,6 +192,7 @@ impl Inner {
             let offset = match start {
                 Some(o) => {
                     placed.insert(key.clone(), o);
+                    checks.insert(p, Check::Placed);
                     model.offsets.insert(key, o);
                     Offset::Offset(o)
                 }
@@ -343,6 +362,7 @@ pub fn start(
         writer: Mutex::new(writer),
         topic: topic.clone(),
         generation: AtomicU64::new(0),
+        checks: Mutex::new(BTreeMap::new()),
     });
     let consumer = consumer(&state, inner.clone())?;
     consumer
@@ -405,6 +425,8 @@ fn run(
             rules: &s.rules,
             now_ms,
         };
+        // Partitions to read again from their beginning (see `Check`).
+        let mut rewind: Vec<i32> = Vec::new();
         let mut msgs = batch.into_iter().peekable();
         while msgs.peek().is_some() {
             let t = Instant::now();
@@ -419,9 +441,32 @@ fn run(
                     continue;
                 }
                 let key = inner.key(m.partition);
-                if model.offsets.get(&key).is_some_and(|next| m.offset < *next) {
+                let next = model.offsets.get(&key).copied();
+                if next.is_some_and(|next| m.offset < next) {
                     continue;
                 }
+                let mut checks = inner.checks.lock().expect("checks");
+                if let (Some(check), Some(next)) = (checks.get(&m.partition).copied(), next) {
+                    if m.offset > next && check == Check::Placed {
+                        // Not applied: read the partition again from its beginning.
+                        checks.insert(m.partition, Check::Rewound);
+                        rewind.push(m.partition);
+                        continue;
+                    }
+                    if m.offset > next && rewind.contains(&m.partition) {
+                        continue;
+                    }
+                    if m.offset > next {
+                        tracing::error!(
+                            partition = m.partition,
+                            from = next,
+                            to = m.offset,
+                            "kafka records missing from the partition (deleted?)"
+                        );
+                    }
+                    checks.remove(&m.partition);
+                }
+                drop(checks);
                 model.offsets.insert(key, m.offset + 1);
                 dirty = true;
                 s.status.applied.fetch_add(1, Ordering::Relaxed);
@@ -462,6 +507,12 @@ fn run(
             drop(model);
             crate::follower::add_us(&s.status.time_apply_us, t);
             std::thread::yield_now();
+        }
+        for p in rewind {
+            tracing::warn!(partition = p, "kafka fetch started past the position: reading the partition again from its beginning");
+            if let Err(e) = consumer.seek(&inner.topic, p, Offset::Beginning, BROKER_TIMEOUT) {
+                tracing::error!(partition = p, error = %e, "kafka seek failed");
+            }
         }
         if dirty {
             state.model_mut_when_free().refresh();
