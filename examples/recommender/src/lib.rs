@@ -1,7 +1,9 @@
 //! Cairn's reference recommender and profile backend.
 //!
-//! It follows the collector's `GET /v1/feed` (long poll, read key), applies each
-//! record once to an in-memory model, and serves from that model:
+//! It follows the collector's `GET /v1/feed` (long poll, read key), or, built with the
+//! `kafka` feature, reads the topic the collector forwards to as a member of a consumer
+//! group (`src/kafka.rs`); it applies each record once to an in-memory model, and serves from
+//! that model:
 //!
 //! - seed 002's `GET /api/recommendations` (weighted, time-decayed signals, item-to-item
 //!   co-occurrence, category affinity, popular and category fallbacks);
