@@ -16,8 +16,10 @@ const enc = new TextEncoder(), dec = new TextDecoder();
 const mem = () => new Uint8Array(x.memory.buffer);
 const str = (p, n) => dec.decode(mem().subarray(p, p + n));
 // Text or bytes into memory from `alloc`: [pointer, length] (alloc may grow the
-// memory, so the view is taken after it).
+// memory, so the view is taken after it). Empty: (1, 0), what alloc(0) answers (a
+// dangling pointer nothing reads or frees), without the call or an encoder's array.
 function arg(b) {
+  if (!b.length) return [1, 0];
   if (typeof b === 'string') b = enc.encode(b);
   const p = x.A(b.length); // alloc
   mem().set(b, p);
