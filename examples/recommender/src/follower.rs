@@ -122,20 +122,25 @@ fn maybe_cut(state: &AppState, writer: &Writer, force: bool, due: bool) -> bool 
     if w.busy.load(Ordering::SeqCst) || !(force || due) {
         return false;
     }
-    let forgets = w.forgets.load(Ordering::SeqCst);
-    let remark = std::mem::take(&mut *w.remark.lock().expect("lock"));
-    let cut = tokio::task::block_in_place(|| {
-        let mut model = state.model_mut_when_free();
-        for i in remark.0 {
-            model.profiles.mark_dirty(i);
-        }
-        for i in remark.1 {
-            model.items.mark_dirty(i);
-        }
-        Cut::take(&mut model, forgets)
-    });
+    let cut = tokio::task::block_in_place(|| take_cut(state, writer));
     writer.write(cut);
     true
+}
+
+/// A cut of the model, with the shards of an abandoned one marked dirty again (both
+/// inputs, the HTTP feed here and Kafka, take their cuts through this).
+pub(crate) fn take_cut(state: &AppState, writer: &Writer) -> Cut {
+    let w = &writer.status;
+    let forgets = w.forgets.load(Ordering::SeqCst);
+    let remark = std::mem::take(&mut *w.remark.lock().expect("lock"));
+    let mut model = state.model_mut_when_free();
+    for i in remark.0 {
+        model.profiles.mark_dirty(i);
+    }
+    for i in remark.1 {
+        model.items.mark_dirty(i);
+    }
+    Cut::take(&mut model, forgets)
 }
 
 pub async fn run(state: AppState, mut writer: Writer, mut stop: watch::Receiver<bool>) {

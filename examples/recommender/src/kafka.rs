@@ -53,8 +53,9 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::{
+    follower::take_cut,
     model::{prepare, shards::fnv1a, Ctx, Effect, Prepared},
-    snapshot::{Cut, Writer},
+    snapshot::Writer,
     AppState, RecoError,
 };
 
@@ -225,21 +226,6 @@ impl Inner {
             None => tracing::error!("snapshot before a rebalance failed: offsets not committed"),
         }
     }
-}
-
-/// A cut of the model, with the shards of an abandoned one marked dirty again.
-fn take_cut(state: &AppState, writer: &Writer) -> Cut {
-    let w = &writer.status;
-    let forgets = w.forgets.load(Ordering::SeqCst);
-    let remark = std::mem::take(&mut *w.remark.lock().expect("lock"));
-    let mut model = state.model_mut_when_free();
-    for i in remark.0 {
-        model.profiles.mark_dirty(i);
-    }
-    for i in remark.1 {
-        model.items.mark_dirty(i);
-    }
-    Cut::take(&mut model, forgets)
 }
 
 /// Commits `offsets` (`topic:partition` -> next offset) to the group, for the
