@@ -1,5 +1,5 @@
 //! The feed record: one line of `GET /v1/feed`, and the shape a Kafka message carries
-//! (key, headers `messageId` and `source`, the event JSON as value).
+//! (key, the [`kafka_header`]s, the event JSON as value).
 //!
 //! `{"cursor":N,"kind":"event","key":<messageId>,"source":<name>,"value":<event>}`, or
 //! `{"cursor":N,"kind":"tombstone","key":<user pseudonym>,"value":{...}}`: downstream
@@ -22,6 +22,16 @@ impl RecordKind {
             RecordKind::Tombstone => "tombstone",
         }
     }
+}
+
+/// The headers of a record forwarded to Kafka (the collector writes them, consumers
+/// read them): every message has [`KIND`](kafka_header::KIND) (a [`RecordKind`] name);
+/// an event's also has [`MESSAGE_ID`](kafka_header::MESSAGE_ID) and, when its write key
+/// names one, [`SOURCE`](kafka_header::SOURCE). The key is the user's pseudonym.
+pub mod kafka_header {
+    pub const KIND: &str = "kind";
+    pub const MESSAGE_ID: &str = "messageId";
+    pub const SOURCE: &str = "source";
 }
 
 /// One feed line, parsed (the value stays generic so readers choose their JSON type).

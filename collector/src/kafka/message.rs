@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use cairn_protocol::feed::RecordKind;
+use cairn_protocol::feed::{kafka_header, RecordKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -82,10 +82,10 @@ pub fn from_feed_line(line: &[u8]) -> Option<Forwarded> {
                 .received_at
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
                 .map(|t| t.timestamp_millis());
-            let mut headers = vec![("kind", "event".to_owned())];
-            headers.push(("messageId", line.key.into_owned()));
+            let mut headers = vec![(kafka_header::KIND, RecordKind::Event.as_str().to_owned())];
+            headers.push((kafka_header::MESSAGE_ID, line.key.into_owned()));
             if let Some(source) = line.source {
-                headers.push(("source", source.into_owned()));
+                headers.push((kafka_header::SOURCE, source.into_owned()));
             }
             Some(Forwarded {
                 cursor: line.cursor,
@@ -106,7 +106,10 @@ pub fn from_feed_line(line: &[u8]) -> Option<Forwarded> {
                 .map(|value| Message {
                     key: line.key.to_string(),
                     value,
-                    headers: vec![("kind", "tombstone".to_owned())],
+                    headers: vec![(
+                        kafka_header::KIND,
+                        RecordKind::Tombstone.as_str().to_owned(),
+                    )],
                     target: Target::AllPartitions,
                 })
                 .collect(),

@@ -92,6 +92,9 @@ pub struct Config {
     pub kafka_dedup_window: usize,
 }
 
+/// Why `--kafka-brokers` is refused by a build without the `kafka` feature.
+pub(crate) const NO_KAFKA_BUILD: &str = "--kafka-brokers needs a build with the `kafka` feature";
+
 /// librdkafka consumer settings `--kafka-option` may not change.
 pub const KAFKA_OWNED: &[&str] = &[
     "bootstrap.servers",
@@ -181,12 +184,10 @@ impl Config {
                     RecoError::Config(format!("{flag} is required (or --collector-keys)"))
                 })
         };
-        if self.kafka_brokers.is_some() && !cfg!(feature = "kafka") {
-            return Err(RecoError::Config(
-                "--kafka-brokers needs a build with the `kafka` feature".into(),
-            ));
-        }
         if self.kafka_brokers.is_some() {
+            if !cfg!(feature = "kafka") {
+                return Err(RecoError::Config(NO_KAFKA_BUILD.into()));
+            }
             self.kafka_options()?;
         }
         // Reading Kafka needs no read key (the broker's own settings guard the topic).

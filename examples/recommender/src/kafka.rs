@@ -42,7 +42,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cairn_protocol::feed::{FeedRecord, RecordKind};
+use cairn_protocol::feed::{kafka_header, FeedRecord, RecordKind};
 use rdkafka::{
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext},
     message::{Headers, Message},
@@ -272,11 +272,11 @@ fn read(
         })
     };
     let payload = m.payload().unwrap_or_default();
-    let kind = match header("kind").as_deref() {
-        Some("tombstone") => RecordKind::Tombstone,
+    let kind = match header(kafka_header::KIND) {
+        Some(k) if k == RecordKind::Tombstone.as_str() => RecordKind::Tombstone,
         _ => RecordKind::Event,
     };
-    let message_id = header("messageId");
+    let message_id = header(kafka_header::MESSAGE_ID);
     let dedup = match (&kind, &message_id) {
         (RecordKind::Event, Some(id)) => fnv1a(id.as_bytes()),
         _ => fnv1a(&[b"tombstone\n".as_slice(), payload].concat()),
@@ -290,7 +290,7 @@ fn read(
                 .map(|k| String::from_utf8_lossy(k).into_owned())
                 .or(message_id)
                 .unwrap_or_default(),
-            source: header("source"),
+            source: header(kafka_header::SOURCE),
             value,
         };
         prepare(&record, &s.ids, now_ms)

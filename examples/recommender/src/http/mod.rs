@@ -235,7 +235,5 @@ fn read_kafka(
     _: crate::snapshot::Writer,
     _: watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, RecoError> {
-    Err(RecoError::Config(
-        "--kafka-brokers needs a build with the `kafka` feature".into(),
-    ))
+    Err(RecoError::Config(crate::config::NO_KAFKA_BUILD.into()))
 }
