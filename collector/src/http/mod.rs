@@ -225,20 +225,13 @@ pub fn app(state: AppState) -> Router {
         // `{batch, sentAt}` with navigator.sendBeacon, which cannot set headers, to
         // `<dataPlaneUrl>/beacon/v1/batch?writeKey=<key>`: the key is in the query.
         .route("/beacon/v1/batch", post(ingest::beacon));
+    // Each type's path, and Segment's short one: analytics-next posts an event to
+    // `<apiHost>/<the first letter of its type>` (plugins/segmentio:
+    // `ctx.event.type.charAt(0)`), so /v1/t, /v1/p, /v1/s, /v1/i, /v1/a, /v1/g.
     for kind in Kind::ALL {
-        router = router.route(&format!("/v1/{}", kind.as_str()), batch(Some(kind)));
-    }
-    // Segment's short paths: analytics-next posts an event to `<apiHost>/<the first
-    // letter of its type>` (plugins/segmentio: `ctx.event.type.charAt(0)`), every type.
-    for (short, kind) in [
-        ("t", Kind::Track),
-        ("p", Kind::Page),
-        ("s", Kind::Screen),
-        ("i", Kind::Identify),
-        ("a", Kind::Alias),
-        ("g", Kind::Group),
-    ] {
-        router = router.route(&format!("/v1/{short}"), batch(Some(kind)));
+        let name = kind.as_str();
+        router = router.route(&format!("/v1/{name}"), batch(Some(kind)));
+        router = router.route(&format!("/v1/{}", &name[..1]), batch(Some(kind)));
     }
     router = router
         .route("/v1/feed", get(feed::feed))
