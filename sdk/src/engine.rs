@@ -976,9 +976,22 @@ mod js {
         fn random(ptr: *mut u8, len: usize);
     }
 
-    pub fn get_random_values(buf: &mut [u8]) {
-        // Safety: the host writes exactly `buf.len()` bytes into `buf`.
-        unsafe { random(buf.as_mut_ptr(), buf.len()) }
+    /// 256 bytes from the browser at a time: a call costs about a microsecond
+    /// whatever its length, and every event takes 16 (its v7 id).
+    pub fn get_random_values(buf: &mut [u8; 16]) {
+        thread_local! {
+            static POOL: std::cell::RefCell<([u8; 256], usize)> =
+                const { std::cell::RefCell::new(([0; 256], 256)) };
+        }
+        POOL.with_borrow_mut(|(pool, used)| {
+            if *used == pool.len() {
+                // Safety: the host writes exactly `pool.len()` bytes into `pool`.
+                unsafe { random(pool.as_mut_ptr(), pool.len()) };
+                *used = 0;
+            }
+            buf.copy_from_slice(&pool[*used..*used + 16]);
+            *used += 16;
+        })
     }
 }
 

@@ -86,17 +86,18 @@ mod js {
     extern "C" {
         /// `String.prototype.toLowerCase` of the UTF-8 text at `ptr`: the host
         /// (wasm/js/wasm.js) writes the result into memory from the web tracker's
-        /// `alloc` and its pointer and length into `out`.
-        fn lower(ptr: *const u8, len: usize, out: *mut [usize; 2]);
+        /// `alloc` and the block's pointer and size, then the text's pointer (the
+        /// block's) and length into `out`.
+        fn lower(ptr: *const u8, len: usize, out: *mut [usize; 4]);
     }
 
     pub fn lower_case(s: &str) -> String {
-        let mut out = [0usize; 2];
+        let mut out = [0usize; 4];
         // Safety: the host hands over UTF-8 it wrote into memory it got from
         // `alloc(out[1])` (one byte alignment, as a String's), owned from here.
         unsafe {
             lower(s.as_ptr(), s.len(), &mut out);
-            String::from_raw_parts(out[0] as *mut u8, out[1], out[1])
+            String::from_raw_parts(out[0] as *mut u8, out[3], out[1])
         }
     }
 }

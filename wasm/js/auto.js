@@ -8,7 +8,7 @@ const SESSION_MS = 1800000;
 const UTM = { utm_source: 'source', utm_medium: 'medium', utm_campaign: 'name', utm_term: 'term', utm_content: 'content' };
 const CAMPAIGN = 'cairn:campaign';
 
-let o, api, signals, campaign, ref, ctxKey;
+let o, api, signals, campaign, ref, ctxKey, fresh;
 
 // --- Page context --------------------------------------------------------------
 // Device type, OS and browser family from User-Agent Client Hints where the browser
@@ -46,9 +46,13 @@ function keepCampaign() {
 
 // The page context (URL, path, referrer, title, campaign, viewport) as JSON members,
 // handed to the core only when it changed; `hold` keeps the left page's context
-// for the events that report on it.
+// for the events that report on it. Read once per task (reading the page costs about
+// a microsecond; a microtask clears `fresh`) and again after a history change
+// (`reread`); a title set later in the same task shows from the next task.
 export function context(hold) {
-  if (!o || !o.pageContext || hold) return;
+  if (!o || !o.pageContext || hold || fresh) return;
+  fresh = 1;
+  queueMicrotask(reread);
   const url = location.href.split('#')[0], w = innerWidth, h = innerHeight;
   const key = url + ' ' + w + ' ' + h + ' ' + document.title;
   if (key === ctxKey) return;
@@ -56,6 +60,10 @@ export function context(hold) {
   ctxKey = key;
   const page = { url, path: location.pathname, search: location.search, title: document.title, referrer: ref };
   api.context(JSON.stringify({ page, ...(campaign && { campaign }), viewport: { width: w, height: h } }).slice(1, -1));
+}
+
+export function reread() {
+  fresh = 0;
 }
 
 // --- Leaving and start -------------------------------------------------------------

@@ -1,9 +1,9 @@
 // Cairn web tracker: the JavaScript side of the wasm's boundary, written by hand
 // (src/host.rs is the other side; its rules apply). Loads the wasm, gives it its
 // imports (module "cairn"), wraps its exports. Numbers cross as numbers; text and
-// bytes as (pointer, length) in the wasm's memory: arguments are written into memory
-// from the wasm's `alloc` (the export takes them over), text an import receives is
-// copied out during the call. No JavaScript value is held by the wasm. An export
+// bytes as (pointer, length) in the wasm's memory: an export's arguments are written
+// into one block from the wasm's `alloc` (the export takes it over), text an import
+// receives is copied out during the call. No JavaScript value is held by the wasm. An export
 // that fails reports its message through `fail`; the wrapper throws it as an Error.
 // Names on the wire are one letter (see src/host.rs): imports s send, b beacon,
 // w wake, p put, c commit, d settled, f fail, n now; exports A alloc, L out_len,
@@ -15,15 +15,21 @@ let x, failed;
 const enc = new TextEncoder(), dec = new TextDecoder();
 const mem = () => new Uint8Array(x.memory.buffer);
 const str = (p, n) => dec.decode(mem().subarray(p, p + n));
-// Text or bytes into memory from `alloc`: [pointer, length] (alloc may grow the
-// memory, so the view is taken after it). Empty: (1, 0), what alloc(0) answers (a
-// dangling pointer nothing reads or frees), without the call or an encoder's array.
-function arg(b) {
-  if (!b.length) return [1, 0];
-  if (typeof b === 'string') b = enc.encode(b);
-  const p = x.A(b.length); // alloc
-  mem().set(b, p);
-  return [p, b.length];
+// An export's arguments (text or bytes) one after another in one block from `alloc`:
+// [block, size, then each one's pointer and byte length]. Text is encoded in place
+// (`encodeInto`: no array of its own) in the room for its worst case, 3 bytes per
+// UTF-16 unit. alloc may grow the memory, so the view is taken after it.
+function args(...a) {
+  let n = 0;
+  for (const s of a) n += 3 * s.length;
+  let o = x.A(n);
+  const r = [o, n], m = mem();
+  for (const s of a) {
+    const l = s.buffer ? (m.set(s, o), s.length) : enc.encodeInto(s, m.subarray(o)).written;
+    r.push(o, l);
+    o += l;
+  }
+  return r;
 }
 const imports = {
   cairn: {
@@ -37,7 +43,7 @@ const imports = {
     n: () => Date.now(),
     random: (p, n) => { crypto.getRandomValues(mem().subarray(p, p + n)); },
     // Non-ASCII e-mails: the browser's Unicode lower-case (see sdk/src/identity.rs).
-    lower: (p, n, out) => { new Uint32Array(x.memory.buffer, out, 2).set(arg(str(p, n).toLowerCase())); },
+    lower: (p, n, out) => { new Uint32Array(x.memory.buffer, out, 4).set(args(str(p, n).toLowerCase())); },
   },
 };
 const done = (r) => {
@@ -63,10 +69,10 @@ export async function load(url) {
 
 // The exports (see src/lib.rs for what each does).
 export const start = (writeKey, endpoint, hashKey, nums, flags, consent, context) =>
-  done(x.S(...arg(writeKey), ...arg(endpoint), ...arg(hashKey), ...nums, flags, consent, ...arg(context)));
-export const call = (op, a, b, c) => done(x.C(op, ...arg(a), ...arg(b), ...arg(c)) !== 0);
+  done(x.S(...args(writeKey, endpoint, hashKey, context), ...nums, flags, consent));
+export const call = (op, a, b, c) => done(x.C(op, ...args(a, b, c)) !== 0);
 export const ctl = (op, a, b, c) => done(x.T(op, a, b, c));
 export function stored(purpose, key, value) {
-  const p = done(x.O(purpose, ...arg(key), ...arg(value)));
+  const p = done(x.O(purpose, ...args(key, value)));
   return str(p, x.L());
 }

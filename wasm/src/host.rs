@@ -5,8 +5,10 @@
 //! length) in the wasm's memory, and no JavaScript value is ever held by the wasm.
 //!
 //! Rules of the hand-over:
-//! - JavaScript writes an argument's bytes into memory it got from `alloc(len)`;
-//!   the export takes ownership of it (`arg` / `arg_str`) and frees it.
+//! - JavaScript writes an export's arguments one after another into one block it
+//!   got from `alloc(size)` (text encoded in place, with room for its worst case)
+//!   and passes the block, then each argument's pointer and length; the export
+//!   takes ownership of the block (`args_block`) and frees it.
 //! - An export that returns text leaves it in `OUT` (alive until the next such
 //!   export) and returns its pointer; JavaScript reads its length with `out_len`.
 //! - Text handed to an import is only borrowed for the call (JavaScript copies it).
@@ -97,10 +99,10 @@ pub fn wake(ms: f64) {
 }
 
 /// Queues a storage write (`None`: delete) for the next `commit`.
-pub fn put(key: &str, value: Option<Vec<u8>>) {
+pub fn put(key: &str, value: Option<&[u8]>) {
     #[cfg(target_arch = "wasm32")]
     unsafe {
-        let v = value.as_deref().unwrap_or_default();
+        let v = value.unwrap_or_default();
         imports::put(
             key.as_ptr(),
             key.len(),
@@ -174,20 +176,28 @@ pub extern "C" fn alloc(len: usize) -> *mut u8 {
     p
 }
 
-/// The bytes of an argument, owned (freed when dropped).
+/// The block of an export's arguments, owned from here: freed when dropped.
 ///
 /// # Safety
-/// `ptr` came from `alloc(len)` and is handed over once.
-pub unsafe fn arg(ptr: *mut u8, len: usize) -> Vec<u8> {
-    Vec::from_raw_parts(ptr, len, len)
+/// `ptr` came from `alloc(size)` (or is 1 with `size` 0) and is handed over once.
+pub unsafe fn args_block(ptr: *mut u8, size: usize) -> Vec<u8> {
+    Vec::from_raw_parts(ptr, 0, size)
 }
 
-/// A text argument (JavaScript's TextEncoder wrote it: valid UTF-8).
+/// An argument in the block: `len` bytes at `ptr`.
 ///
 /// # Safety
-/// As `arg`, and the bytes are UTF-8.
-pub unsafe fn arg_str(ptr: *mut u8, len: usize) -> String {
-    String::from_raw_parts(ptr, len, len)
+/// The bytes lie in a block from `args_block` that outlives the slice.
+pub unsafe fn arg<'a>(ptr: *const u8, len: usize) -> &'a [u8] {
+    std::slice::from_raw_parts(ptr, len)
+}
+
+/// A text argument.
+///
+/// # Safety
+/// As `arg`, and JavaScript's `TextEncoder` wrote it (UTF-8).
+pub unsafe fn text<'a>(ptr: *const u8, len: usize) -> &'a str {
+    std::str::from_utf8_unchecked(arg(ptr, len))
 }
 
 /// Keeps `s` for JavaScript to read; returns its pointer (`out_len`: its length).

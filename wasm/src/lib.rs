@@ -168,10 +168,7 @@ impl Tracker {
     }
 
     fn commit(&self) {
-        if let Some(ops) = self.store.take_commit() {
-            for (k, v) in ops {
-                put(&k, v);
-            }
+        if self.store.commit(&mut put) {
             commit();
         }
     }
@@ -235,17 +232,21 @@ fn queued(t: Tracked) -> bool {
 //     not taken (the host only deletes it).
 //   anonymousId with `purpose` -2: the anonymous id (key and value unused).
 /// # Safety
-/// `key` and `value` come from `alloc` (see host.rs), `key` UTF-8.
+/// `block` and the arguments in it as `host::args_block` and `host::arg` take
+/// them, `key` UTF-8.
 #[export_name = "O"]
 pub unsafe extern "C" fn stored(
     purpose: i32,
-    key: *mut u8,
+    block: *mut u8,
+    size: usize,
+    key: *const u8,
     key_len: usize,
-    value: *mut u8,
+    value: *const u8,
     value_len: usize,
 ) -> *const u8 {
-    let key = host::arg_str(key, key_len);
-    host::out(stored_entry(purpose, &key, host::arg(value, value_len)))
+    let _block = host::args_block(block, size);
+    let (key, value) = (host::text(key, key_len), host::arg(value, value_len));
+    host::out(stored_entry(purpose, key, value.to_vec()))
 }
 
 fn stored_entry(purpose: i32, key: &str, value: Vec<u8>) -> String {
@@ -279,18 +280,23 @@ fn stored_entry(purpose: i32, key: &str, value: Vec<u8>) -> String {
 // passes them (see options.rs): `nums` in options.rs's order (NaN: default),
 // `flags` its bits, `consent` a purpose bit set (negative: not given), `context`
 // the static context's JSON members.
-// The numbers come one by one (`n0`..`n5`), the strings from `alloc`.
+// The numbers come one by one (`n0`..`n5`).
 /// # Safety
-/// The strings come from `alloc` (see host.rs) and are UTF-8.
+/// `block` and the strings in it as `host::args_block` and `host::text` take
+/// them.
 #[allow(clippy::too_many_arguments)]
 #[export_name = "S"]
 pub unsafe extern "C" fn start(
-    write_key: *mut u8,
+    block: *mut u8,
+    size: usize,
+    write_key: *const u8,
     write_key_len: usize,
-    endpoint: *mut u8,
+    endpoint: *const u8,
     endpoint_len: usize,
-    hash_key: *mut u8,
+    hash_key: *const u8,
     hash_key_len: usize,
+    context: *const u8,
+    context_len: usize,
     n0: f64,
     n1: f64,
     n2: f64,
@@ -299,17 +305,15 @@ pub unsafe extern "C" fn start(
     n5: f64,
     flags: u32,
     consent: i32,
-    context: *mut u8,
-    context_len: usize,
 ) {
-    let write_key = host::arg_str(write_key, write_key_len);
-    let endpoint = host::arg_str(endpoint, endpoint_len);
-    let hash_key = host::arg_str(hash_key, hash_key_len);
-    let context = host::arg_str(context, context_len);
+    let _block = host::args_block(block, size);
+    let write_key = host::text(write_key, write_key_len);
+    let endpoint = host::text(endpoint, endpoint_len);
+    let hash_key = host::text(hash_key, hash_key_len);
+    let context = host::text(context, context_len);
     let nums = [n0, n1, n2, n3, n4, n5];
-    let (write_key, endpoint, hash_key, nums, context) =
-        (&*write_key, &*endpoint, &*hash_key, &nums[..], &*context);
-    let opened = open(write_key, endpoint, hash_key, nums, flags, consent, context);
+    let keys = (write_key, endpoint, hash_key);
+    let opened = open(keys, &nums, flags, consent, context);
     if let Some(t) = report(opened.map(Some)) {
         // Rule: a tracker is never dropped (start runs once per page: cairn.js's
         // init is memoised), so the wasm carries no drop code for the engine.
@@ -320,9 +324,7 @@ pub unsafe extern "C" fn start(
 
 /// `start`'s work: the tracker over the loaded store, consent applied.
 fn open(
-    write_key: &str,
-    endpoint: &str,
-    hash_key: &str,
+    (write_key, endpoint, hash_key): (&str, &str, &str),
     nums: &[f64],
     flags: u32,
     consent: i32,
@@ -360,22 +362,25 @@ fn open(
 // The typed helpers of the event table (generated into cairn.js) build their
 // properties in JavaScript and call track, page or screen.
 /// # Safety
-/// `a`, `b` and `c` come from `alloc` (see host.rs) and are UTF-8.
+/// `block` and the strings in it as `host::args_block` and `host::text` take
+/// them.
 #[allow(clippy::too_many_arguments)]
 #[export_name = "C"]
 pub unsafe extern "C" fn call(
     op: u32,
-    a: *mut u8,
+    block: *mut u8,
+    size: usize,
+    a: *const u8,
     a_len: usize,
-    b: *mut u8,
+    b: *const u8,
     b_len: usize,
-    c: *mut u8,
+    c: *const u8,
     c_len: usize,
 ) -> u32 {
-    let a = host::arg_str(a, a_len);
-    let b = host::arg_str(b, b_len);
-    let c = host::arg_str(c, c_len);
-    event_call(op, &a, &b, &c).into()
+    let _block = host::args_block(block, size);
+    let a = host::text(a, a_len);
+    let b = host::text(b, b_len);
+    event_call(op, a, b, host::text(c, c_len)).into()
 }
 
 fn event_call(op: u32, a: &str, b: &str, c: &str) -> bool {

@@ -1,9 +1,10 @@
 //! The browser store: the core's synchronous `Store` over an in-memory copy, written
 //! behind to IndexedDB (or localStorage) by the JavaScript host.
 //!
-//! Every write lands in memory and in `pending` (last write per key wins). When the
-//! engine calls `sync()` the driver hands `pending` to the host, which applies it in
-//! one IndexedDB transaction. Nothing is handed over until `persist` is on: before the
+//! Every write lands in memory, and its key in `pending`. When the engine calls
+//! `sync()` the driver hands the host each pending key with its value as it is then
+//! (none: deleted), which the host applies in one IndexedDB transaction. A value is
+//! not copied for the host until then. Nothing is handed over until `persist` is on: before the
 //! user grants any purpose the tracker keeps even its anonymous id in memory only.
 //!
 //! Keys as the host sees them: `k:<name>` for key-value entries, `e:<seq>:<purpose>`
@@ -12,8 +13,13 @@
 use cairn::{Error, EventKey, Purpose, Store};
 use std::sync::{Mutex, MutexGuard};
 
-/// A write for the host: a value to put, or `None` to delete.
-pub type Op = (String, Option<Vec<u8>>);
+/// A key written since the last commit: a queued event's (seq, purpose), or an
+/// entry's place in `kv` (entries are never removed).
+#[derive(Clone, Copy)]
+enum Written {
+    Event((u64, u8)),
+    Entry(usize),
+}
 
 #[derive(Default)]
 pub struct WebStore {
@@ -27,9 +33,8 @@ struct Inner {
     events: Vec<((u64, u8), Vec<u8>)>,
     /// A handful of entries (anonymous id, consent, session...): a list is smallest.
     kv: Vec<(String, Vec<u8>)>,
-    /// Writes since the last commit, in order (the host applies them in order, so
-    /// the last write of a key wins).
-    pending: Vec<Op>,
+    /// Keys written since the last commit, in order.
+    pending: Vec<Written>,
     persist: bool,
     sync_due: bool,
     /// Highest event seq ever written (adopted events are numbered after it).
@@ -109,13 +114,8 @@ impl WebStore {
             return;
         }
         g.persist = true;
-        let mut all: Vec<Op> = Vec::new();
-        for ((seq, p), v) in &g.events {
-            all.push((raw_event_key(*seq, *p), Some(v.clone())));
-        }
-        for (k, v) in &g.kv {
-            all.push((["k:", k].concat(), Some(v.clone())));
-        }
+        let mut all: Vec<Written> = g.events.iter().map(|(k, _)| Written::Event(*k)).collect();
+        all.extend((0..g.kv.len()).map(Written::Entry));
         g.pending = all;
         g.sync_due = true;
     }
@@ -124,22 +124,35 @@ impl WebStore {
         self.lock().persist
     }
 
-    /// The writes to hand to the host, if a sync was asked for since the last call.
-    pub fn take_commit(&self) -> Option<Vec<Op>> {
+    /// If a sync was asked for since the last call, hands `put` each key written
+    /// since then, in order, with its value now (`None`: deleted) and returns true.
+    pub fn commit(&self, put: &mut dyn FnMut(&str, Option<&[u8]>)) -> bool {
         let mut g = self.lock();
         if !g.persist || !std::mem::take(&mut g.sync_due) {
-            return None;
+            return false;
         }
-        Some(std::mem::take(&mut g.pending))
+        for w in std::mem::take(&mut g.pending) {
+            match w {
+                Written::Event(k) => {
+                    let v = g.find(k).ok().map(|i| &g.events[i].1[..]);
+                    put(&raw_event_key(k.0, k.1), v)
+                }
+                Written::Entry(i) => {
+                    let (name, v) = &g.kv[i];
+                    put(&["k:", name].concat(), Some(v))
+                }
+            }
+        }
+        true
     }
 
     pub fn event_count(&self) -> usize {
         self.lock().events.len()
     }
 
-    fn record(&self, g: &mut Inner, key: String, value: Option<Vec<u8>>) {
+    fn record(&self, g: &mut Inner, written: Written) {
         if g.persist {
-            g.pending.push((key, value));
+            g.pending.push(written);
         }
     }
 }
@@ -148,8 +161,9 @@ impl Store for WebStore {
     fn put_event(&self, key: EventKey, value: &[u8]) -> Result<(), Error> {
         let mut g = self.lock();
         g.hi = g.hi.max(Some(key.seq));
-        g.insert((key.seq, key.purpose.index()), value.to_vec());
-        self.record(&mut g, event_key(key), Some(value.to_vec()));
+        let k = (key.seq, key.purpose.index());
+        g.insert(k, value.to_vec());
+        self.record(&mut g, Written::Event(k));
         Ok(())
     }
 
@@ -163,22 +177,30 @@ impl Store for WebStore {
     fn remove_events(&self, keys: &[EventKey]) -> Result<(), Error> {
         let mut g = self.lock();
         for k in keys {
-            if g.remove((k.seq, k.purpose.index())) {
-                self.record(&mut g, event_key(*k), None);
+            let k = (k.seq, k.purpose.index());
+            if g.remove(k) {
+                self.record(&mut g, Written::Event(k));
             }
         }
         Ok(())
     }
 
     fn clear_purpose(&self, purpose: Purpose) -> Result<(), Error> {
-        let keys: Vec<EventKey> = self
-            .lock()
-            .events
-            .iter()
-            .filter(|((_, p), _)| *p == purpose.index())
-            .map(|((seq, _), _)| EventKey { purpose, seq: *seq })
-            .collect();
-        self.remove_events(&keys)
+        let mut g = self.lock();
+        let Inner {
+            events,
+            pending,
+            persist,
+            ..
+        } = &mut *g;
+        events.retain(|(k, _)| {
+            let keep = k.1 != purpose.index();
+            if !keep && *persist {
+                pending.push(Written::Event(*k));
+            }
+            keep
+        });
+        Ok(())
     }
 
     fn load_events(&self) -> Result<Vec<(EventKey, Vec<u8>)>, Error> {
@@ -204,12 +226,18 @@ impl Store for WebStore {
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
         let mut g = self.lock();
-        match g.kv.iter_mut().find(|(k, _)| k == key) {
-            Some((_, v)) if v == value => return Ok(()),
-            Some((_, v)) => *v = value.to_vec(),
-            None => g.kv.push((key.to_string(), value.to_vec())),
-        }
-        self.record(&mut g, ["k:", key].concat(), Some(value.to_vec()));
+        let i = match g.kv.iter().position(|(k, _)| k == key) {
+            Some(i) if g.kv[i].1 == value => return Ok(()),
+            Some(i) => {
+                g.kv[i].1 = value.to_vec();
+                i
+            }
+            None => {
+                g.kv.push((key.to_string(), value.to_vec()));
+                g.kv.len() - 1
+            }
+        };
+        self.record(&mut g, Written::Entry(i));
         Ok(())
     }
 
@@ -222,6 +250,15 @@ impl Store for WebStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write as the host gets it: a value to put, or `None` to delete.
+    type Op = (String, Option<Vec<u8>>);
+
+    fn take_commit(s: &WebStore) -> Option<Vec<Op>> {
+        let mut ops = Vec::new();
+        s.commit(&mut |k, v| ops.push((k.to_string(), v.map(<[u8]>::to_vec))))
+            .then_some(ops)
+    }
 
     fn key(seq: u64) -> EventKey {
         EventKey {
@@ -236,9 +273,9 @@ mod tests {
         s.set("anonymous_id", b"a").unwrap();
         s.put_event(key(0), b"x").unwrap();
         s.sync().unwrap();
-        assert_eq!(s.take_commit(), None);
+        assert_eq!(take_commit(&s), None);
         s.enable_persist();
-        let ops = s.take_commit().unwrap();
+        let ops = take_commit(&s).unwrap();
         assert_eq!(
             ops,
             vec![
@@ -248,10 +285,10 @@ mod tests {
         );
         s.remove_events(&[key(0)]).unwrap();
         s.put_event(key(1), b"y").unwrap();
-        assert_eq!(s.take_commit(), None, "write-behind: only after sync()");
+        assert_eq!(take_commit(&s), None, "write-behind: only after sync()");
         s.sync().unwrap();
         assert_eq!(
-            s.take_commit().unwrap(),
+            take_commit(&s).unwrap(),
             vec![
                 ("e:0:0".to_string(), None),
                 ("e:1:0".to_string(), Some(b"y".to_vec())),
@@ -261,7 +298,7 @@ mod tests {
         s.set("consent", b"c").unwrap();
         s.sync().unwrap();
         assert_eq!(
-            s.take_commit().unwrap(),
+            take_commit(&s).unwrap(),
             vec![("k:consent".to_string(), Some(b"c".to_vec()))]
         );
     }
