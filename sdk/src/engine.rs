@@ -36,6 +36,12 @@ pub(crate) const FORMAT: u8 = 1;
 pub(crate) const FORMAT_RECORD: u8 = 2;
 pub(crate) const STAMP: usize = 9;
 
+/// `s.trim().is_empty()`: nothing but Unicode white space (`identity::trim`, the
+/// one trim in the web tracker's wasm).
+fn blank(s: &str) -> bool {
+    identity::trim(s).is_empty()
+}
+
 /// What happened to a tracked event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tracked {
@@ -328,7 +334,7 @@ impl Engine {
     /// Unlike Segment, the user id is required (an identify with traits only is
     /// refused with `EmptyName`).
     pub fn identify(&mut self, user_id: &str, traits: Value) -> Result<Tracked, Error> {
-        if user_id.trim().is_empty() {
+        if blank(user_id) {
             return Err(Error::EmptyName);
         }
         self.identify_json(user_id, &object_text(traits)?)
@@ -336,7 +342,7 @@ impl Engine {
 
     /// `identify` with the traits as JSON object text (see `track_json`).
     pub fn identify_json(&mut self, user_id: &str, traits: &str) -> Result<Tracked, Error> {
-        if user_id.trim().is_empty() {
+        if blank(user_id) {
             return Err(Error::EmptyName);
         }
         let (traits, hashed) = self.hash_contact_traits(json::object(traits)?)?;
@@ -353,7 +359,7 @@ impl Engine {
     /// The collector accepts a link between two user ids only from a server write
     /// key; from an app it ties the anonymous id to the user.
     pub fn alias(&mut self, new_user_id: &str) -> Result<Tracked, Error> {
-        if new_user_id.trim().is_empty() {
+        if blank(new_user_id) {
             return Err(Error::EmptyName);
         }
         let previous_is_user = self.user_id.is_some();
@@ -587,7 +593,6 @@ impl Engine {
         } = out;
         // Rule: a track needs an event name and a group an id; a page or screen
         // may be nameless (as in Segment) and is then sent without `name`.
-        let blank = |s: &str| s.trim().is_empty();
         if (kind == Kind::Track && name.is_some_and(blank)) || group_id.is_some_and(blank) {
             return Err(Error::EmptyName);
         }
