@@ -752,19 +752,11 @@ impl Engine {
                     };
                     Some(self.hasher.contact(contact, &s))
                 }
-                // A whole number is a phone (what serde_json's is_u64 accepts).
-                Some(_) => match json::as_u64(v) {
-                    Some(n) => {
-                        // push_u64, not to_string: no fmt code in the web tracker.
-                        let mut digits = Vec::with_capacity(20);
-                        text::push_u64(&mut digits, n);
-                        Some(
-                            self.hasher
-                                .phone(std::str::from_utf8(&digits).unwrap_or_default()),
-                        )
-                    }
-                    None => return Err(Error::NotAnObject),
-                },
+                // A whole number is a phone (what serde_json's is_u64 accepts),
+                // hashed as its decimal digits: the token itself, which `object`
+                // checked to be valid JSON (no leading zeros, no sign).
+                Some(_) if json::as_u64(v).is_some() => Some(self.hasher.phone(v)),
+                Some(_) => return Err(Error::NotAnObject),
             };
             match hashed {
                 Some(h) => {
