@@ -159,9 +159,9 @@ impl Engine {
         let stored_consent = store.get(KV_CONSENT)?;
         let consent_chosen = stored_consent.is_some();
         let consent = match stored_consent.map(|v| text::read_consent(&v)) {
-            Some(Ok(c)) => c,
+            Some(Some(c)) => c,
             None => crate::consent::initial(cfg.consent_mode),
-            Some(Err(_)) => {
+            Some(None) => {
                 damaged = true;
                 Consent::none()
             }
@@ -172,7 +172,7 @@ impl Engine {
         };
         let mut uuid_ctx = V7::default();
         let session = match store.get(KV_SESSION)?.map(|v| text::read_session(&v)) {
-            Some(Ok(s)) => s,
+            Some(Some(s)) => s,
             read => {
                 damaged |= read.is_some();
                 Session::new(uuid_ctx.next(now), now)

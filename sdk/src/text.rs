@@ -261,41 +261,27 @@ pub fn static_fields(c: &StaticContext) -> Result<String, Error> {
 }
 
 // --- Reading the persisted records ---------------------------------------------------
+//
+// A record that does not read is `None`, not an `Error`: the engine's one rule for
+// it (a damaged record falls back to a safe value, see `Engine::with_static_fields`)
+// needs no reason, and error texts nobody reads would only weigh on the web
+// tracker's wasm.
 
-/// The members of a stored record (a JSON object), or `Corrupt`.
-fn object<'a>(bytes: &'a [u8], what: &str) -> Result<Vec<(&'a str, &'a str)>, Error> {
+/// The members of a stored record (a JSON object), or `None`.
+fn object(bytes: &[u8]) -> Option<Vec<(&str, &str)>> {
     let text = std::str::from_utf8(bytes).unwrap_or("");
     // One valid JSON object with JSON whitespace around it (what `json::object`
-    // accepts, less its "" and "null" for `{}`: a record must be an object),
-    // checked without an `Error` to drop.
+    // accepts, less its "" and "null" for `{}`: a record must be an object).
     let t = json::trim_ws(text, true);
-    if t.starts_with('{') && json::valid(t) {
-        Ok(json::members(t))
-    } else {
-        Err(Error::Corrupt([what, ": not a JSON object"].concat()))
-    }
+    (t.starts_with('{') && json::valid(t)).then(|| json::members(t))
 }
 
-/// Member `k` read by `get` (the last one wins, as with serde_json's map).
-fn field<'a, T>(
-    m: &[(&'a str, &'a str)],
-    what: &str,
-    k: &str,
-    get: impl FnOnce(&'a str) -> Option<T>,
-) -> Result<T, Error> {
-    member(m, k).and_then(get).ok_or_else(|| missing(what, k))
-}
-
-/// The value of member `k`, the last one wins (one copy for every `field`).
+/// The value of member `k`, the last one wins (as with serde_json's map).
 fn member<'a>(m: &[(&'a str, &'a str)], k: &str) -> Option<&'a str> {
     m.iter()
         .rev()
         .find(|(key, _)| json::unescape(key).as_deref() == Some(k))
         .map(|(_, v)| *v)
-}
-
-fn missing(what: &str, k: &str) -> Error {
-    Error::Corrupt([what, ": bad or missing ", k].concat())
 }
 
 fn as_bool(v: &str) -> Option<bool> {
@@ -306,20 +292,20 @@ fn as_bool(v: &str) -> Option<bool> {
     }
 }
 
-pub fn read_consent(bytes: &[u8]) -> Result<Consent, Error> {
-    let m = object(bytes, "consent")?;
-    let b = |k| field(&m, "consent", k, as_bool);
-    Ok(Consent {
+pub fn read_consent(bytes: &[u8]) -> Option<Consent> {
+    let m = object(bytes)?;
+    let b = |k| member(&m, k).and_then(as_bool);
+    Some(Consent {
         analytics: b("analytics")?,
         personalization: b("personalization")?,
         marketing: b("marketing")?,
     })
 }
 
-pub fn read_dropped(bytes: &[u8]) -> Result<Dropped, Error> {
-    let m = object(bytes, "dropped")?;
-    let n = |k| field(&m, "dropped", k, json::as_u64);
-    Ok(Dropped {
+pub fn read_dropped(bytes: &[u8]) -> Option<Dropped> {
+    let m = object(bytes)?;
+    let n = |k| member(&m, k).and_then(json::as_u64);
+    Some(Dropped {
         overflow: n("overflow")?,
         expired: n("expired")?,
         rejected: n("rejected")?,
@@ -327,11 +313,11 @@ pub fn read_dropped(bytes: &[u8]) -> Result<Dropped, Error> {
     })
 }
 
-pub fn read_session(bytes: &[u8]) -> Result<Session, Error> {
-    let m = object(bytes, "session")?;
-    Ok(Session {
-        id: field(&m, "session", "id", json::unescape)?,
-        last_activity: field(&m, "session", "last_activity", json::as_i64)?,
+pub fn read_session(bytes: &[u8]) -> Option<Session> {
+    let m = object(bytes)?;
+    Some(Session {
+        id: member(&m, "id").and_then(json::unescape)?,
+        last_activity: member(&m, "last_activity").and_then(json::as_i64)?,
     })
 }
 
@@ -471,7 +457,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_records_are_errors() {
+    fn malformed_records_do_not_read() {
         let bad: &[&[u8]] = &[
             b"",
             b"nope",
@@ -483,14 +469,15 @@ mod tests {
             br#"{"analytics":true,"personalization":false}"#,
         ];
         for b in bad {
-            assert!(matches!(read_consent(b), Err(Error::Corrupt(_))), "{b:?}");
-            assert!(matches!(read_session(b), Err(Error::Corrupt(_))), "{b:?}");
-            assert!(matches!(read_dropped(b), Err(Error::Corrupt(_))), "{b:?}");
+            assert_eq!(read_consent(b), None, "{b:?}");
+            assert_eq!(read_session(b), None, "{b:?}");
+            assert_eq!(read_dropped(b), None, "{b:?}");
         }
-        assert!(read_session(br#"{"id":3,"last_activity":1}"#).is_err());
-        assert!(read_session(br#"{"id":"s","last_activity":1.5}"#).is_err());
-        assert!(
-            read_dropped(br#"{"overflow":-1,"expired":0,"rejected":0,"too_large":0}"#).is_err()
+        assert_eq!(read_session(br#"{"id":3,"last_activity":1}"#), None);
+        assert_eq!(read_session(br#"{"id":"s","last_activity":1.5}"#), None);
+        assert_eq!(
+            read_dropped(br#"{"overflow":-1,"expired":0,"rejected":0,"too_large":0}"#),
+            None
         );
     }
 
