@@ -13,36 +13,43 @@ use crate::message::Dropped;
 use crate::session::Session;
 use serde_json::Value;
 
-/// RFC 3339 in UTC with milliseconds, e.g. `2025-11-01T12:00:00.000Z`, for
-/// epoch milliseconds (years 0-9999; outside that range the year is clamped).
-pub fn rfc3339_millis(ms: i64) -> String {
+/// Appends RFC 3339 in UTC with milliseconds, e.g. `2025-11-01T12:00:00.000Z`,
+/// for epoch milliseconds (years 0-9999; outside that range the year is clamped).
+/// Bytes into the message being written, not a `String` (no `char` pushes).
+pub fn push_rfc3339(out: &mut Vec<u8>, ms: i64) {
     let days = ms.div_euclid(86_400_000);
     let in_day = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
     let y = y.clamp(0, 9999) as u32;
     let secs = (in_day / 1000) as u32;
-    let mut s = String::with_capacity(24);
-    push_num(&mut s, y, 4);
-    s.push('-');
-    push_num(&mut s, m, 2);
-    s.push('-');
-    push_num(&mut s, d, 2);
-    s.push('T');
-    push_num(&mut s, secs / 3600, 2);
-    s.push(':');
-    push_num(&mut s, secs / 60 % 60, 2);
-    s.push(':');
-    push_num(&mut s, secs % 60, 2);
-    s.push('.');
-    push_num(&mut s, (in_day % 1000) as u32, 3);
-    s.push('Z');
-    s
+    push_num(out, y, 4);
+    out.push(b'-');
+    push_num(out, m, 2);
+    out.push(b'-');
+    push_num(out, d, 2);
+    out.push(b'T');
+    push_num(out, secs / 3600, 2);
+    out.push(b':');
+    push_num(out, secs / 60 % 60, 2);
+    out.push(b':');
+    push_num(out, secs % 60, 2);
+    out.push(b'.');
+    push_num(out, (in_day % 1000) as u32, 3);
+    out.push(b'Z');
+}
+
+/// `push_rfc3339` as a `String` (the tests' form).
+#[cfg(test)]
+pub(crate) fn rfc3339_millis(ms: i64) -> String {
+    let mut out = Vec::new();
+    push_rfc3339(&mut out, ms);
+    String::from_utf8(out).unwrap()
 }
 
 /// Zero-padded decimal of `v` in exactly `width` digits (higher digits dropped).
-fn push_num(s: &mut String, v: u32, width: u32) {
+fn push_num(out: &mut Vec<u8>, v: u32, width: u32) {
     for i in (0..width).rev() {
-        s.push(char::from(b'0' + (v / 10u32.pow(i) % 10) as u8));
+        out.push(b'0' + (v / 10u32.pow(i) % 10) as u8);
     }
 }
 
