@@ -704,15 +704,18 @@ impl Engine {
     /// Deletes a purpose's events: queued, in flight (so they are not re-queued), stored.
     fn purge_purpose(&mut self, p: Purpose) -> Result<(), Error> {
         self.store.clear_purpose(p)?;
-        let mut removed = 0usize;
-        self.queue.retain(|e| {
-            let keep = e.key.purpose != p;
-            if !keep {
-                removed += e.size as usize;
+        // One turn of the queue through pop_front/push_back (kept in order), not
+        // `VecDeque::retain`: the web tracker's wasm has those two already.
+        for _ in 0..self.queue.len() {
+            let Some(e) = self.queue.pop_front() else {
+                break;
+            };
+            if e.key.purpose == p {
+                self.queue_bytes -= e.size as usize;
+            } else {
+                self.queue.push_back(e);
             }
-            keep
-        });
-        self.queue_bytes -= removed;
+        }
         if let Some(f) = self.in_flight.as_mut() {
             f.entries.retain(|e| e.key.purpose != p);
             f.bytes = f.entries.iter().map(|e| e.size as usize).sum();
