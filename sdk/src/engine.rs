@@ -36,6 +36,12 @@ pub(crate) const FORMAT: u8 = 1;
 pub(crate) const FORMAT_RECORD: u8 = 2;
 pub(crate) const STAMP: usize = 9;
 
+/// `s.trim().is_empty()`: nothing but Unicode white space (`identity::trim`, the
+/// one trim in the web tracker's wasm).
+fn blank(s: &str) -> bool {
+    identity::trim(s).is_empty()
+}
+
 /// What happened to a tracked event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tracked {
@@ -153,9 +159,9 @@ impl Engine {
         let stored_consent = store.get(KV_CONSENT)?;
         let consent_chosen = stored_consent.is_some();
         let consent = match stored_consent.map(|v| text::read_consent(&v)) {
-            Some(Ok(c)) => c,
+            Some(Some(c)) => c,
             None => crate::consent::initial(cfg.consent_mode),
-            Some(Err(_)) => {
+            Some(None) => {
                 damaged = true;
                 Consent::none()
             }
@@ -166,7 +172,7 @@ impl Engine {
         };
         let mut uuid_ctx = V7::default();
         let session = match store.get(KV_SESSION)?.map(|v| text::read_session(&v)) {
-            Some(Ok(s)) => s,
+            Some(Some(s)) => s,
             read => {
                 damaged |= read.is_some();
                 Session::new(uuid_ctx.next(now), now)
@@ -328,7 +334,7 @@ impl Engine {
     /// Unlike Segment, the user id is required (an identify with traits only is
     /// refused with `EmptyName`).
     pub fn identify(&mut self, user_id: &str, traits: Value) -> Result<Tracked, Error> {
-        if user_id.trim().is_empty() {
+        if blank(user_id) {
             return Err(Error::EmptyName);
         }
         self.identify_json(user_id, &object_text(traits)?)
@@ -336,7 +342,7 @@ impl Engine {
 
     /// `identify` with the traits as JSON object text (see `track_json`).
     pub fn identify_json(&mut self, user_id: &str, traits: &str) -> Result<Tracked, Error> {
-        if user_id.trim().is_empty() {
+        if blank(user_id) {
             return Err(Error::EmptyName);
         }
         let (traits, hashed) = self.hash_contact_traits(json::object(traits)?)?;
@@ -353,7 +359,7 @@ impl Engine {
     /// The collector accepts a link between two user ids only from a server write
     /// key; from an app it ties the anonymous id to the user.
     pub fn alias(&mut self, new_user_id: &str) -> Result<Tracked, Error> {
-        if new_user_id.trim().is_empty() {
+        if blank(new_user_id) {
             return Err(Error::EmptyName);
         }
         let previous_is_user = self.user_id.is_some();
@@ -587,7 +593,6 @@ impl Engine {
         } = out;
         // Rule: a track needs an event name and a group an id; a page or screen
         // may be nameless (as in Segment) and is then sent without `name`.
-        let blank = |s: &str| s.trim().is_empty();
         if (kind == Kind::Track && name.is_some_and(blank)) || group_id.is_some_and(blank) {
             return Err(Error::EmptyName);
         }
@@ -699,18 +704,27 @@ impl Engine {
     /// Deletes a purpose's events: queued, in flight (so they are not re-queued), stored.
     fn purge_purpose(&mut self, p: Purpose) -> Result<(), Error> {
         self.store.clear_purpose(p)?;
-        let mut removed = 0usize;
-        self.queue.retain(|e| {
-            let keep = e.key.purpose != p;
-            if !keep {
-                removed += e.size as usize;
+        // One turn of the queue through pop_front/push_back (kept in order), not
+        // `VecDeque::retain`: the web tracker's wasm has those two already.
+        for _ in 0..self.queue.len() {
+            let Some(e) = self.queue.pop_front() else {
+                break;
+            };
+            if e.key.purpose == p {
+                self.queue_bytes -= e.size as usize;
+            } else {
+                self.queue.push_back(e);
             }
-            keep
-        });
-        self.queue_bytes -= removed;
+        }
         if let Some(f) = self.in_flight.as_mut() {
-            f.entries.retain(|e| e.key.purpose != p);
-            f.bytes = f.entries.iter().map(|e| e.size as usize).sum();
+            // Rebuilt by push (as `build` fills it), not `Vec::retain`: less code.
+            f.bytes = 0;
+            for e in std::mem::take(&mut f.entries) {
+                if e.key.purpose != p {
+                    f.bytes += e.size as usize;
+                    f.entries.push(e);
+                }
+            }
         }
         Ok(())
     }
@@ -747,19 +761,11 @@ impl Engine {
                     };
                     Some(self.hasher.contact(contact, &s))
                 }
-                // A whole number is a phone (what serde_json's is_u64 accepts).
-                Some(_) => match json::as_u64(v) {
-                    Some(n) => {
-                        // push_u64, not to_string: no fmt code in the web tracker.
-                        let mut digits = Vec::with_capacity(20);
-                        text::push_u64(&mut digits, n);
-                        Some(
-                            self.hasher
-                                .phone(std::str::from_utf8(&digits).unwrap_or_default()),
-                        )
-                    }
-                    None => return Err(Error::NotAnObject),
-                },
+                // A whole number is a phone (what serde_json's is_u64 accepts),
+                // hashed as its decimal digits: the token itself, which `object`
+                // checked to be valid JSON (no leading zeros, no sign).
+                Some(_) if json::as_u64(v).is_some() => Some(self.hasher.phone(v)),
+                Some(_) => return Err(Error::NotAnObject),
             };
             match hashed {
                 Some(h) => {

@@ -73,7 +73,9 @@ pub fn members(obj: &str) -> Vec<(&str, &str)> {
 /// The text of a JSON string token (with its quotes), unescaped; `None` if it
 /// is not one.
 pub fn unescape(token: &str) -> Option<String> {
-    let inner = token.strip_prefix('"')?.strip_suffix('"')?;
+    // `&str` patterns, not `char`s (here and in `as_i64`): a char pattern encodes
+    // itself to UTF-8 at run time, ~0.1 KB gzipped of the web tracker's wasm.
+    let inner = token.strip_prefix("\"")?.strip_suffix("\"")?;
     let mut out = String::with_capacity(inner.len());
     let mut it = inner.chars();
     while let Some(c) = it.next() {
@@ -125,7 +127,7 @@ pub fn as_u64(token: &str) -> Option<u64> {
 
 /// A JSON integer token (optionally negative) in i64 range.
 pub fn as_i64(token: &str) -> Option<i64> {
-    match token.strip_prefix('-') {
+    match token.strip_prefix("-") {
         Some(d) => as_u64(d).and_then(|n| 0i64.checked_sub_unsigned(n)),
         None => as_u64(token).and_then(|n| i64::try_from(n).ok()),
     }

@@ -54,7 +54,7 @@ impl Message<'_> {
             text::push_str(out, u);
         }
         out.extend_from_slice(b",\"timestamp\":\"");
-        out.extend_from_slice(text::rfc3339_millis(self.timestamp).as_bytes());
+        text::push_rfc3339(out, self.timestamp);
         out.push(b'"');
         if let (Some(n), Some(key)) = (self.name, self.kind.name_field()) {
             out.push(b',');

@@ -13,36 +13,43 @@ use crate::message::Dropped;
 use crate::session::Session;
 use serde_json::Value;
 
-/// RFC 3339 in UTC with milliseconds, e.g. `2025-11-01T12:00:00.000Z`, for
-/// epoch milliseconds (years 0-9999; outside that range the year is clamped).
-pub fn rfc3339_millis(ms: i64) -> String {
+/// Appends RFC 3339 in UTC with milliseconds, e.g. `2025-11-01T12:00:00.000Z`,
+/// for epoch milliseconds (years 0-9999; outside that range the year is clamped).
+/// Bytes into the message being written, not a `String` (no `char` pushes).
+pub fn push_rfc3339(out: &mut Vec<u8>, ms: i64) {
     let days = ms.div_euclid(86_400_000);
     let in_day = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
     let y = y.clamp(0, 9999) as u32;
     let secs = (in_day / 1000) as u32;
-    let mut s = String::with_capacity(24);
-    push_num(&mut s, y, 4);
-    s.push('-');
-    push_num(&mut s, m, 2);
-    s.push('-');
-    push_num(&mut s, d, 2);
-    s.push('T');
-    push_num(&mut s, secs / 3600, 2);
-    s.push(':');
-    push_num(&mut s, secs / 60 % 60, 2);
-    s.push(':');
-    push_num(&mut s, secs % 60, 2);
-    s.push('.');
-    push_num(&mut s, (in_day % 1000) as u32, 3);
-    s.push('Z');
-    s
+    push_num(out, y, 4);
+    out.push(b'-');
+    push_num(out, m, 2);
+    out.push(b'-');
+    push_num(out, d, 2);
+    out.push(b'T');
+    push_num(out, secs / 3600, 2);
+    out.push(b':');
+    push_num(out, secs / 60 % 60, 2);
+    out.push(b':');
+    push_num(out, secs % 60, 2);
+    out.push(b'.');
+    push_num(out, (in_day % 1000) as u32, 3);
+    out.push(b'Z');
+}
+
+/// `push_rfc3339` as a `String` (the tests' form).
+#[cfg(test)]
+pub(crate) fn rfc3339_millis(ms: i64) -> String {
+    let mut out = Vec::new();
+    push_rfc3339(&mut out, ms);
+    String::from_utf8(out).unwrap()
 }
 
 /// Zero-padded decimal of `v` in exactly `width` digits (higher digits dropped).
-fn push_num(s: &mut String, v: u32, width: u32) {
+fn push_num(out: &mut Vec<u8>, v: u32, width: u32) {
     for i in (0..width).rev() {
-        s.push(char::from(b'0' + (v / 10u32.pow(i) % 10) as u8));
+        out.push(b'0' + (v / 10u32.pow(i) % 10) as u8);
     }
 }
 
@@ -261,41 +268,27 @@ pub fn static_fields(c: &StaticContext) -> Result<String, Error> {
 }
 
 // --- Reading the persisted records ---------------------------------------------------
+//
+// A record that does not read is `None`, not an `Error`: the engine's one rule for
+// it (a damaged record falls back to a safe value, see `Engine::with_static_fields`)
+// needs no reason, and error texts nobody reads would only weigh on the web
+// tracker's wasm.
 
-/// The members of a stored record (a JSON object), or `Corrupt`.
-fn object<'a>(bytes: &'a [u8], what: &str) -> Result<Vec<(&'a str, &'a str)>, Error> {
+/// The members of a stored record (a JSON object), or `None`.
+fn object(bytes: &[u8]) -> Option<Vec<(&str, &str)>> {
     let text = std::str::from_utf8(bytes).unwrap_or("");
     // One valid JSON object with JSON whitespace around it (what `json::object`
-    // accepts, less its "" and "null" for `{}`: a record must be an object),
-    // checked without an `Error` to drop.
+    // accepts, less its "" and "null" for `{}`: a record must be an object).
     let t = json::trim_ws(text, true);
-    if t.starts_with('{') && json::valid(t) {
-        Ok(json::members(t))
-    } else {
-        Err(Error::Corrupt([what, ": not a JSON object"].concat()))
-    }
+    (t.starts_with('{') && json::valid(t)).then(|| json::members(t))
 }
 
-/// Member `k` read by `get` (the last one wins, as with serde_json's map).
-fn field<'a, T>(
-    m: &[(&'a str, &'a str)],
-    what: &str,
-    k: &str,
-    get: impl FnOnce(&'a str) -> Option<T>,
-) -> Result<T, Error> {
-    member(m, k).and_then(get).ok_or_else(|| missing(what, k))
-}
-
-/// The value of member `k`, the last one wins (one copy for every `field`).
+/// The value of member `k`, the last one wins (as with serde_json's map).
 fn member<'a>(m: &[(&'a str, &'a str)], k: &str) -> Option<&'a str> {
     m.iter()
         .rev()
         .find(|(key, _)| json::unescape(key).as_deref() == Some(k))
         .map(|(_, v)| *v)
-}
-
-fn missing(what: &str, k: &str) -> Error {
-    Error::Corrupt([what, ": bad or missing ", k].concat())
 }
 
 fn as_bool(v: &str) -> Option<bool> {
@@ -306,20 +299,20 @@ fn as_bool(v: &str) -> Option<bool> {
     }
 }
 
-pub fn read_consent(bytes: &[u8]) -> Result<Consent, Error> {
-    let m = object(bytes, "consent")?;
-    let b = |k| field(&m, "consent", k, as_bool);
-    Ok(Consent {
+pub fn read_consent(bytes: &[u8]) -> Option<Consent> {
+    let m = object(bytes)?;
+    let b = |k| member(&m, k).and_then(as_bool);
+    Some(Consent {
         analytics: b("analytics")?,
         personalization: b("personalization")?,
         marketing: b("marketing")?,
     })
 }
 
-pub fn read_dropped(bytes: &[u8]) -> Result<Dropped, Error> {
-    let m = object(bytes, "dropped")?;
-    let n = |k| field(&m, "dropped", k, json::as_u64);
-    Ok(Dropped {
+pub fn read_dropped(bytes: &[u8]) -> Option<Dropped> {
+    let m = object(bytes)?;
+    let n = |k| member(&m, k).and_then(json::as_u64);
+    Some(Dropped {
         overflow: n("overflow")?,
         expired: n("expired")?,
         rejected: n("rejected")?,
@@ -327,11 +320,11 @@ pub fn read_dropped(bytes: &[u8]) -> Result<Dropped, Error> {
     })
 }
 
-pub fn read_session(bytes: &[u8]) -> Result<Session, Error> {
-    let m = object(bytes, "session")?;
-    Ok(Session {
-        id: field(&m, "session", "id", json::unescape)?,
-        last_activity: field(&m, "session", "last_activity", json::as_i64)?,
+pub fn read_session(bytes: &[u8]) -> Option<Session> {
+    let m = object(bytes)?;
+    Some(Session {
+        id: member(&m, "id").and_then(json::unescape)?,
+        last_activity: member(&m, "last_activity").and_then(json::as_i64)?,
     })
 }
 
@@ -471,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_records_are_errors() {
+    fn malformed_records_do_not_read() {
         let bad: &[&[u8]] = &[
             b"",
             b"nope",
@@ -483,14 +476,15 @@ mod tests {
             br#"{"analytics":true,"personalization":false}"#,
         ];
         for b in bad {
-            assert!(matches!(read_consent(b), Err(Error::Corrupt(_))), "{b:?}");
-            assert!(matches!(read_session(b), Err(Error::Corrupt(_))), "{b:?}");
-            assert!(matches!(read_dropped(b), Err(Error::Corrupt(_))), "{b:?}");
+            assert_eq!(read_consent(b), None, "{b:?}");
+            assert_eq!(read_session(b), None, "{b:?}");
+            assert_eq!(read_dropped(b), None, "{b:?}");
         }
-        assert!(read_session(br#"{"id":3,"last_activity":1}"#).is_err());
-        assert!(read_session(br#"{"id":"s","last_activity":1.5}"#).is_err());
-        assert!(
-            read_dropped(br#"{"overflow":-1,"expired":0,"rejected":0,"too_large":0}"#).is_err()
+        assert_eq!(read_session(br#"{"id":3,"last_activity":1}"#), None);
+        assert_eq!(read_session(br#"{"id":"s","last_activity":1.5}"#), None);
+        assert_eq!(
+            read_dropped(br#"{"overflow":-1,"expired":0,"rejected":0,"too_large":0}"#),
+            None
         );
     }
 

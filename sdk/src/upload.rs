@@ -279,7 +279,7 @@ impl Engine {
             return Ok(None);
         }
         body.extend_from_slice(b"],\"sentAt\":\"");
-        body.extend_from_slice(text::rfc3339_millis(now).as_bytes());
+        text::push_rfc3339(&mut body, now);
         body.push(b'"');
         if self.cfg.write_key_in_body {
             body.extend_from_slice(b",\"writeKey\":");

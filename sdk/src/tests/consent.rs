@@ -95,6 +95,23 @@ fn revoking_purges_queued_and_in_flight_events_and_persists() {
 }
 
 #[test]
+fn revoking_keeps_the_other_purposes_queued_in_order() {
+    use Purpose::{Analytics as A, Marketing as M, Personalization as P};
+    let mut h = harness();
+    for (i, p) in [A, P, M, P, A, M].into_iter().enumerate() {
+        let name = format!("e{i}");
+        h.engine.track_json(EventKind::Track, &name, "", p).unwrap();
+    }
+    h.engine.set_consent(Consent::only(&[A, M])).unwrap();
+    let sizes: usize = h.engine.queue.iter().map(|e| e.size as usize).sum();
+    assert_eq!(h.engine.queue_bytes, sizes);
+    h.engine.flush().unwrap();
+    let (u, _) = h.wait_for_upload();
+    let names: Vec<Value> = batch(&u).iter().map(|m| m["event"].clone()).collect();
+    assert_eq!(names, ["e0", "e2", "e4", "e5", "consent_changed"]);
+}
+
+#[test]
 fn restart_drops_stored_events_whose_purpose_is_no_longer_consented() {
     let h = harness();
     // A stored marketing event that the persisted consent no longer covers

@@ -45,6 +45,27 @@ fn text_and_value_calls_send_the_same_message() {
 }
 
 #[test]
+fn whole_number_phones_hash_as_their_digits() {
+    let mut h = harness();
+    let numbers = ["0", "33612345678", "18446744073709551615"];
+    for n in numbers {
+        for traits in [
+            format!(r#"{{"phone":{n}}}"#),
+            format!(r#"{{"phone":"{n}"}}"#),
+        ] {
+            h.engine.identify_json("u", &traits).unwrap();
+        }
+    }
+    let sent = batch(&h.wait_for_upload().0);
+    assert_eq!(sent.len(), 2 * numbers.len());
+    for pair in sent.chunks(2) {
+        let number = pair[0]["traits"]["phone"].as_str().unwrap();
+        assert_eq!(number.len(), 64);
+        assert_eq!(number, pair[1]["traits"]["phone"].as_str().unwrap());
+    }
+}
+
+#[test]
 fn text_calls_refuse_what_is_not_an_object() {
     let mut h = harness();
     for bad in ["[1]", "1", "{", r#"{"a":1}x"#, r#"{"a":"\ud800"}"#] {
@@ -53,7 +74,14 @@ fn text_calls_refuse_what_is_not_an_object() {
             .track_json(EventKind::Track, "e", bad, Purpose::Analytics);
         assert!(matches!(r, Err(Error::NotAnObject)), "{bad}");
     }
-    for bad in [r#"{"email":true}"#, r#"{"phone":1.5}"#, r#"{"phone":-3}"#] {
+    for bad in [
+        r#"{"email":true}"#,
+        r#"{"phone":1.5}"#,
+        r#"{"phone":-3}"#,
+        r#"{"phone":1e3}"#,
+        r#"{"phone":18446744073709551616}"#,
+        r#"{"phone":007}"#,
+    ] {
         assert!(
             matches!(h.engine.identify_json("u", bad), Err(Error::NotAnObject)),
             "{bad}"
