@@ -406,7 +406,8 @@ impl Engine {
         self.anonymous_id = uuid_v4();
         self.store
             .set(KV_ANONYMOUS_ID, self.anonymous_id.as_bytes())?;
-        self.set_user(None)?;
+        self.store.set(KV_USER_ID, b"")?; // empty means none
+        self.user_id = None;
         self.held_view = None;
         let id = self.uuid_ctx.next(now);
         self.session.rotate(id, now);
@@ -790,23 +791,17 @@ impl Engine {
         before: Option<String>,
         sent: Result<Tracked, Error>,
     ) -> Result<Tracked, Error> {
+        // The new user (never empty: identify and alias refuse a blank id) is
+        // persisted as it is, not cloned.
         let kept = sent.and_then(|t| {
-            self.set_user(self.user_id.clone())?;
+            let user = self.user_id.as_deref().unwrap_or_default();
+            self.store.set(KV_USER_ID, user.as_bytes())?;
             Ok(t)
         });
         if kept.is_err() {
             self.user_id = before;
         }
         kept
-    }
-
-    fn set_user(&mut self, user_id: Option<String>) -> Result<(), Error> {
-        match &user_id {
-            Some(u) => self.store.set(KV_USER_ID, u.as_bytes())?,
-            None => self.store.set(KV_USER_ID, b"")?, // empty means none
-        }
-        self.user_id = user_id.filter(|u| !u.is_empty());
-        Ok(())
     }
 
     /// Rule: more than `session_timeout` without activity starts a new session.
