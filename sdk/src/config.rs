@@ -67,7 +67,9 @@ impl Config {
     /// `{endpoint}/v1/batch`.
     pub fn batch_url(&self) -> String {
         // Trailing `/`s cut by bytes (no char pattern searcher in the wasm).
-        let n = (self.endpoint.bytes())
+        let n = self
+            .endpoint
+            .bytes()
             .rposition(|b| b != b'/')
             .map_or(0, |i| i + 1);
         [self.endpoint.get(..n).unwrap_or_default(), "/v1/batch"].concat()
