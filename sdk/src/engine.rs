@@ -455,7 +455,7 @@ impl Engine {
     /// so a later revocation may purge it, but only when a newer record follows.
     fn enqueue_consent_record(&mut self) -> Result<Tracked, Error> {
         let mut props = Vec::with_capacity(64);
-        for p in PURPOSES_BY_NAME {
+        for &p in &PURPOSES_BY_NAME {
             props.push(if props.is_empty() { b'{' } else { b',' });
             text::push_str(&mut props, p.as_str());
             let v: &[u8] = if self.consent.allows(p) {
@@ -613,7 +613,8 @@ impl Engine {
         }
         let key_purpose = purpose.unwrap_or_else(|| {
             Purpose::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .find(|p| self.consent.allows(*p))
                 .unwrap_or(Purpose::Analytics)
         });
