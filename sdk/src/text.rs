@@ -285,7 +285,7 @@ fn object(bytes: &[u8]) -> Option<Vec<(&str, &str)>> {
     // One valid JSON object with JSON whitespace around it (what `json::object`
     // accepts, less its "" and "null" for `{}`: a record must be an object).
     let t = json::trim_ws(text, true);
-    (t.starts_with('{') && json::valid(t)).then(|| json::members(t))
+    (t.starts_with("{") && json::valid(t)).then(|| json::members(t))
 }
 
 /// The value of member `k`, the last one wins (as with serde_json's map).
