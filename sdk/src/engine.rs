@@ -594,10 +594,12 @@ impl Engine {
         } = out;
         // Rule: a track needs an event name and a group an id; a page or screen
         // may be nameless (as in Segment) and is then sent without `name`.
-        if (kind == Kind::Track && name.is_some_and(blank)) || group_id.is_some_and(blank) {
+        let named = name.filter(|n| !blank(n));
+        if (kind == Kind::Track && name.is_some() && named.is_none()) || group_id.is_some_and(blank)
+        {
             return Err(Error::EmptyName);
         }
-        let name = name.filter(|n| !blank(n));
+        let name = named;
         // Rule: no consent, no queue, no disk (the consent record needs none).
         if let Some(p) = purpose.filter(|p| !self.consent.allows(*p)) {
             if p == Purpose::Analytics && matches!(kind, Kind::Page | Kind::Screen) {
