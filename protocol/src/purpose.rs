@@ -103,7 +103,8 @@ impl Consent {
     pub fn revoked_by(&self, next: &Consent) -> impl Iterator<Item = Purpose> + '_ {
         let next = *next;
         Purpose::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(move |p| self.allows(*p) && !next.allows(*p))
     }
 }

@@ -31,17 +31,20 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     };
     let pad: [&[u8]; 2] = [&[0x80], &[0; 64]];
     let tail = [pad[0], &pad[1][..pad_len - 1], &bits[..]];
-    for byte in parts.iter().chain(tail.iter()).flat_map(|p| p.iter()) {
-        block[n] = *byte;
-        n += 1;
-        if n == 64 {
-            compress(&mut h, &block);
-            n = 0;
+    // Nested loops, not `flat_map`: its iterator state is more code in the wasm.
+    for part in parts.iter().chain(&tail) {
+        for byte in *part {
+            block[n] = *byte;
+            n += 1;
+            if n == 64 {
+                compress(&mut h, &block);
+                n = 0;
+            }
         }
     }
     let mut out = [0u8; 32];
-    for (o, v) in out.chunks_exact_mut(4).zip(h) {
-        o.copy_from_slice(&v.to_be_bytes());
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = h[i / 4].to_be_bytes()[i % 4];
     }
     out
 }
@@ -71,8 +74,8 @@ fn compress(h: &mut [u32; 8], block: &[u8; 64]) {
             .wrapping_add((a & b) ^ (a & c) ^ (b & c));
         s = [t1.wrapping_add(t2), a, b, c, d.wrapping_add(t1), e, f, g];
     }
-    for (x, y) in h.iter_mut().zip(s) {
-        *x = x.wrapping_add(y);
+    for (x, y) in h.iter_mut().zip(&s) {
+        *x = x.wrapping_add(*y);
     }
 }
 

@@ -66,7 +66,13 @@ impl Config {
 
     /// `{endpoint}/v1/batch`.
     pub fn batch_url(&self) -> String {
-        [self.endpoint.trim_end_matches('/'), "/v1/batch"].concat()
+        // Trailing `/`s cut by bytes (no char pattern searcher in the wasm).
+        let n = self
+            .endpoint
+            .bytes()
+            .rposition(|b| b != b'/')
+            .map_or(0, |i| i + 1);
+        [self.endpoint.get(..n).unwrap_or_default(), "/v1/batch"].concat()
     }
 }
 
@@ -181,4 +187,26 @@ pub struct Screen {
     pub height: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub density: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_url_cuts_every_trailing_slash() {
+        for endpoint in [
+            "",
+            "/",
+            "///",
+            "http://x",
+            "http://x/",
+            "http://x//",
+            "http://x/é/p/",
+        ] {
+            let c = Config::new("wk", endpoint);
+            let want = [endpoint.trim_end_matches('/'), "/v1/batch"].concat();
+            assert_eq!(c.batch_url(), want, "{endpoint:?}");
+        }
+    }
 }

@@ -406,7 +406,8 @@ impl Engine {
         self.anonymous_id = uuid_v4();
         self.store
             .set(KV_ANONYMOUS_ID, self.anonymous_id.as_bytes())?;
-        self.set_user(None)?;
+        self.store.set(KV_USER_ID, b"")?; // empty means none
+        self.user_id = None;
         self.held_view = None;
         let id = self.uuid_ctx.next(now);
         self.session.rotate(id, now);
@@ -454,7 +455,7 @@ impl Engine {
     /// so a later revocation may purge it, but only when a newer record follows.
     fn enqueue_consent_record(&mut self) -> Result<Tracked, Error> {
         let mut props = Vec::with_capacity(64);
-        for p in PURPOSES_BY_NAME {
+        for &p in &PURPOSES_BY_NAME {
             props.push(if props.is_empty() { b'{' } else { b',' });
             text::push_str(&mut props, p.as_str());
             let v: &[u8] = if self.consent.allows(p) {
@@ -593,10 +594,12 @@ impl Engine {
         } = out;
         // Rule: a track needs an event name and a group an id; a page or screen
         // may be nameless (as in Segment) and is then sent without `name`.
-        if (kind == Kind::Track && name.is_some_and(blank)) || group_id.is_some_and(blank) {
+        let named = name.filter(|n| !blank(n));
+        if (kind == Kind::Track && name.is_some() && named.is_none()) || group_id.is_some_and(blank)
+        {
             return Err(Error::EmptyName);
         }
-        let name = name.filter(|n| !blank(n));
+        let name = named;
         // Rule: no consent, no queue, no disk (the consent record needs none).
         if let Some(p) = purpose.filter(|p| !self.consent.allows(*p)) {
             if p == Purpose::Analytics && matches!(kind, Kind::Page | Kind::Screen) {
@@ -612,7 +615,8 @@ impl Engine {
         }
         let key_purpose = purpose.unwrap_or_else(|| {
             Purpose::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .find(|p| self.consent.allows(*p))
                 .unwrap_or(Purpose::Analytics)
         });
@@ -790,23 +794,17 @@ impl Engine {
         before: Option<String>,
         sent: Result<Tracked, Error>,
     ) -> Result<Tracked, Error> {
+        // The new user (never empty: identify and alias refuse a blank id) is
+        // persisted as it is, not cloned.
         let kept = sent.and_then(|t| {
-            self.set_user(self.user_id.clone())?;
+            let user = self.user_id.as_deref().unwrap_or_default();
+            self.store.set(KV_USER_ID, user.as_bytes())?;
             Ok(t)
         });
         if kept.is_err() {
             self.user_id = before;
         }
         kept
-    }
-
-    fn set_user(&mut self, user_id: Option<String>) -> Result<(), Error> {
-        match &user_id {
-            Some(u) => self.store.set(KV_USER_ID, u.as_bytes())?,
-            None => self.store.set(KV_USER_ID, b"")?, // empty means none
-        }
-        self.user_id = user_id.filter(|u| !u.is_empty());
-        Ok(())
     }
 
     /// Rule: more than `session_timeout` without activity starts a new session.

@@ -16,7 +16,7 @@ pub fn object(text: &str) -> Result<&str, Error> {
     if t.is_empty() || t == "null" {
         return Ok("{}");
     }
-    if t.starts_with('{') && valid(t) {
+    if t.starts_with("{") && valid(t) {
         Ok(t)
     } else {
         Err(Error::NotAnObject)
@@ -114,15 +114,20 @@ fn hex4(it: &mut std::str::Chars) -> Option<u32> {
 /// A JSON number token that is a whole number in u64 range (what serde_json's
 /// `Number::is_u64` accepts): digits only.
 pub fn as_u64(token: &str) -> Option<u64> {
-    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_digit()) {
+    if token.is_empty() {
         return None;
     }
-    // Overflow checked by a division, not `checked_mul` (which wasm32 does in
-    // 128 bits: `__multi3`).
-    token.bytes().try_fold(0u64, |n, d| {
-        let d = u64::from(d - b'0');
-        (n <= (u64::MAX - d) / 10).then(|| n * 10 + d)
-    })
+    // One pass: a non-digit or an overflow is `None`. Overflow checked by a
+    // division, not `checked_mul` (which wasm32 does in 128 bits: `__multi3`).
+    let mut n = 0u64;
+    for b in token.bytes() {
+        let d = u64::from(b.wrapping_sub(b'0'));
+        if d > 9 || n > (u64::MAX - d) / 10 {
+            return None;
+        }
+        n = n * 10 + d;
+    }
+    Some(n)
 }
 
 /// A JSON integer token (optionally negative) in i64 range.

@@ -47,10 +47,15 @@ pub(crate) fn rfc3339_millis(ms: i64) -> String {
 }
 
 /// Zero-padded decimal of `v` in exactly `width` digits (higher digits dropped).
-fn push_num(out: &mut Vec<u8>, v: u32, width: u32) {
-    for i in (0..width).rev() {
-        out.push(b'0' + (v / 10u32.pow(i) % 10) as u8);
+fn push_num(out: &mut Vec<u8>, mut v: u32, width: usize) {
+    // From the last digit back (no division by a power of ten: no panic path).
+    let mut buf = [0u8; 4];
+    let digits = buf.get_mut(..width).unwrap_or_default();
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
     }
+    out.extend_from_slice(digits);
 }
 
 /// (year, month 1-12, day 1-31) of a day count since 1970-01-01, proleptic
@@ -280,7 +285,7 @@ fn object(bytes: &[u8]) -> Option<Vec<(&str, &str)>> {
     // One valid JSON object with JSON whitespace around it (what `json::object`
     // accepts, less its "" and "null" for `{}`: a record must be an object).
     let t = json::trim_ws(text, true);
-    (t.starts_with('{') && json::valid(t)).then(|| json::members(t))
+    (t.starts_with("{") && json::valid(t)).then(|| json::members(t))
 }
 
 /// The value of member `k`, the last one wins (as with serde_json's map).

@@ -80,6 +80,11 @@ fn integers_as_serde_json_reads_them() {
         "1.0",
         "1e3",
         "",
+        "99999999999999999999",
+        "184467440737095516150",
+        "1/",
+        "1:",
+        "/",
     ] {
         let serde = serde_json::from_str::<Value>(t)
             .ok()
