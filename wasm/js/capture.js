@@ -14,11 +14,12 @@
 // data-cairn-product at least half visible for 1 s, once per page, sent in batches.
 
 const ACTIVE_MS = 10000, SEEN_MS = 1000, BATCH_MS = 1000;
-const MILESTONES = [25, 50, 75, 100];
 const DOWNLOAD = /\.(pdf|zip|rar|7z|gz|tgz|bz2|dmg|exe|msi|pkg|deb|apk|csv|xlsx?|docx?|pptx?|odt|ods|txt|rtf|epub|mp3|wav|mp4|mov|avi|webm|iso)$/i;
 const now = () => performance.now();
 
-let auto, api, started, mark, visible, visMs, engMs, activeUntil, depth, maxScroll, forms, seen, pending, batch, io, raf;
+let auto, track, started, mark, visible, visMs, engMs, activeUntil, maxScroll, seen, pending = {}, batch, io, raf;
+// First time this page: a milestone (number), a form (element) or an impression (text).
+const once = (k) => !seen.has(k) && seen.add(k);
 
 // --- Time, scroll and exit -----------------------------------------------------
 function tick() {
@@ -32,14 +33,14 @@ function reset() {
   activeUntil = mark + ACTIVE_MS;
   visible = document.visibilityState === 'visible';
   visMs = engMs = maxScroll = 0;
-  depth = new Set(); forms = new Set(); seen = new Set();
+  seen = new Set();
 }
 function scrolled() {
   raf = 0;
   const el = document.documentElement, pct = Math.min(100, ((scrollY + innerHeight) / el.scrollHeight) * 100);
   maxScroll = Math.max(maxScroll, Math.round(pct));
   if (!on('scroll')) return;
-  for (const m of MILESTONES) if (pct >= m - 0.5 && !depth.has(m)) { depth.add(m); api.track('scroll_depth', { percent: m }); }
+  for (const m of [25, 50, 75, 100]) if (pct >= m - 0.5 && once(m)) track('scroll_depth', { percent: m });
 }
 function onScroll() { active(); if (!raf) raf = requestAnimationFrame(scrolled); }
 
@@ -48,45 +49,42 @@ function onScroll() { active(); if (!raf) raf = requestAnimationFrame(scrolled);
 export function leave() {
   tick();
   flushSeen();
-  const t = Math.round(now() - started), ms = (v) => Math.round(v);
-  if (on('time')) api.track('time_on_page', { duration_ms: ms(visMs) });
+  const t = Math.round(now() - started);
+  if (on('time')) track('time_on_page', { duration_ms: Math.round(visMs) });
   const quick = on('quickExit');
-  if (quick && t < (typeof quick === 'number' ? quick : 10000)) api.track('quick_exit', { dwell_ms: t });
-  if (on('pageExit')) api.track('page_exit', { engaged_ms: ms(engMs), visible_ms: ms(visMs), max_scroll: maxScroll });
+  if (quick && t < (typeof quick === 'number' ? quick : 10000)) track('quick_exit', { dwell_ms: t });
+  if (on('pageExit')) track('page_exit', { engaged_ms: Math.round(engMs), visible_ms: Math.round(visMs), max_scroll: maxScroll });
   reset();
 }
 
 // --- Links, downloads and forms --------------------------------------------------
 function onClick(e) {
-  const a = e.target && e.target.closest && e.target.closest('a[href]');
+  const a = e.target.closest?.('a[href]');
   if (!a || a.closest('[data-cairn-event]') || !/^https?:$/.test(a.protocol)) return;
   // A link within this page (href="#...") is not a link followed.
   if (a.hash && a.href.split('#')[0] === location.href.split('#')[0]) return;
   const url = a.href;
   if (on('downloads') && (a.hasAttribute('download') || DOWNLOAD.test(a.pathname))) {
-    api.track('download', { file_name: a.getAttribute('download') || decodeURIComponent(a.pathname.split('/').pop()), url });
+    track('download', { file_name: a.getAttribute('download') || decodeURIComponent(a.pathname.split('/').pop()), url });
   } else if (on('links')) {
     const text = (a.textContent || '').trim().slice(0, 100);
-    api.track('link_click', { url, link_type: a.origin === location.origin ? 'internal' : 'external', ...(text && { text }) });
+    track('link_click', { url, link_type: a.origin === location.origin ? 'internal' : 'external', ...(text && { text }) });
   }
 }
 const formId = (f) => f.id || f.getAttribute('name') || f.getAttribute('action') || 'form-' + [...document.forms].indexOf(f);
 function onInput(e) {
-  const f = e.target && (e.target.form || (e.target.closest && e.target.closest('form')));
-  if (!f || !on('forms') || forms.has(f)) return;
-  forms.add(f);
-  api.track('form_start', { form_id: formId(f) });
+  const f = e.target.form || e.target.closest?.('form');
+  if (f && on('forms') && once(f)) track('form_start', { form_id: formId(f) });
 }
 function onSubmit(e) {
-  if (on('forms') && e.target instanceof HTMLFormElement) api.track('form_submit', { form_id: formId(e.target) });
+  if (on('forms') && e.target instanceof HTMLFormElement) track('form_submit', { form_id: formId(e.target) });
 }
 
 // --- Product impressions -----------------------------------------------------------
 const timers = new WeakMap();
 function watch(root) {
-  if (!io) return;
-  if (root.matches && root.matches('[data-cairn-product]')) io.observe(root);
-  if (root.querySelectorAll) for (const el of root.querySelectorAll('[data-cairn-product]')) io.observe(el);
+  if (root.matches?.('[data-cairn-product]')) io.observe(root);
+  for (const el of root.querySelectorAll?.('[data-cairn-product]') || []) io.observe(el);
 }
 function intersect(entries) {
   for (const x of entries) {
@@ -95,28 +93,25 @@ function intersect(entries) {
   }
 }
 function saw(el) {
-  const id = el.getAttribute('data-cairn-product'), l = el.closest('[data-cairn-list]');
-  const list = l ? l.getAttribute('data-cairn-list') : '';
-  if (!id || seen.has(list + '\n' + id)) return;
-  seen.add(list + '\n' + id);
+  const id = el.getAttribute('data-cairn-product'), list = el.closest('[data-cairn-list]')?.getAttribute('data-cairn-list') || '';
+  if (!id || !once(list + '\n' + id)) return;
   (pending[list] ||= []).push(id);
   batch ||= setTimeout(flushSeen, BATCH_MS);
 }
 function flushSeen() {
   clearTimeout(batch);
   batch = 0;
-  for (const list in pending) api.track('product_impression', { product_ids: pending[list], ...(list && { list }) });
+  for (const list in pending) track('product_impression', { product_ids: pending[list], ...(list && { list }) });
   pending = {};
 }
 
 // --- Start ------------------------------------------------------------------------------
-const on = (k) => auto === true || (auto && auto[k]);
+const on = (k) => auto[k] ?? auto === true;
 
 // `autocapture`: init's option (truthy); `hooks`: { track(name, props) }.
 export function start(autocapture, hooks) {
   auto = autocapture;
-  api = hooks;
-  pending = {};
+  track = hooks.track;
   reset();
   const opts = { capture: true, passive: true };
   for (const t of ['pointerdown', 'keydown', 'touchstart']) addEventListener(t, active, opts);
