@@ -5,16 +5,19 @@
 import * as w from './wasm.js';
 import * as auto from './auto.js';
 
-const DB = 'cairn', OS = 's', LS = 'cairn:', LOCK = 'cairn-tab-';
+// Names (written inline, a few bytes less once minified): the IndexedDB database
+// 'cairn' and its object store OS, localStorage keys 'cairn:' + key, tab locks
+// 'cairn-tab-' + tab.
+const OS = 's';
 // This page's queue namespace; a closed tab's namespace is adopted by the next page.
 const tab = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
-let ready, on = false, backend, q, ops = [], waiters = [], timer, due, chan, release;
-let views = false, clicks = false, lastUrl, registered = false, big, holding = false, shown;
+let ready, on, backend, q, ops = [], waiters = [], timer, due, chan, release;
+let views, clicks, lastUrl, registered, big, holding, shown;
 
 // Consent as the wasm takes it: a bit set in the core's purpose order.
 const PURPOSES = ['analytics', 'personalization', 'marketing'];
 function bits(c) {
-  if (c === true || c === false) return c ? 7 : 0;
+  if (c === !!c) return c ? 7 : 0;
   if (!c || typeof c !== 'object') throw new Error('consent must be true, false or {analytics, personalization, marketing}');
   return PURPOSES.reduce((b, p, i) => b | (c[p] === true ? 1 << i : 0), 0);
 }
@@ -48,10 +51,10 @@ function ls() {
   const enc = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode.apply(null, b.subarray(i, i + 8192)); return s; };
   return {
     async get(p) {
-      return Object.keys(localStorage).filter((k) => k.startsWith(LS + p))
-        .map((k) => [k.slice(LS.length), Uint8Array.from(localStorage.getItem(k), (c) => c.charCodeAt(0))]);
+      return Object.keys(localStorage).filter((k) => k.startsWith('cairn:' + p))
+        .map((k) => [k.slice(6), Uint8Array.from(localStorage.getItem(k), (c) => c.charCodeAt(0))]);
     },
-    write(o) { for (const [k, v] of o) v ? localStorage.setItem(LS + k, enc(v)) : localStorage.removeItem(LS + k); },
+    write(o) { for (const [k, v] of o) v ? localStorage.setItem('cairn:' + k, enc(v)) : localStorage.removeItem('cairn:' + k); },
   };
 }
 // Opens the store; without `create`, only if this site stored something before
@@ -61,16 +64,16 @@ async function open(create) {
   big = 0;
   try {
     if (self.indexedDB) {
-      const have = !indexedDB.databases || (await indexedDB.databases()).some((d) => d.name === DB);
+      const have = !indexedDB.databases || (await indexedDB.databases()).some((d) => d.name === 'cairn');
       big = 1;
       if (!create && !have) return null;
-      const r = indexedDB.open(DB, 1);
+      const r = indexedDB.open('cairn', 1);
       r.onupgradeneeded = () => r.result.createObjectStore(OS);
       return idb(await req(r));
     }
   } catch (e) { big = 0; /* private mode and the like: localStorage */ }
   try {
-    if (!create && !Object.keys(localStorage).some((k) => k.startsWith(LS))) return null;
+    if (!create && !Object.keys(localStorage).some((k) => k.startsWith('cairn:'))) return null;
     return ls();
   } catch (e) { return create ? MEM : null; }
 }
@@ -90,7 +93,7 @@ async function adopt() {
     const evs = [];
     for (const [k] of await backend.get('t:')) {
       const t = k.slice(2);
-      if (t === tab || (held && held.has(LOCK + t))) continue;
+      if (t === tab || (held && held.has('cairn-tab-' + t))) continue;
       o.push([k, null]);
       for (const [ek, v] of await backend.get('e:' + t + ':')) {
         o.push([ek, null]);
@@ -150,7 +153,7 @@ Object.assign(w.h, {
   commit() {
     const o = ops;
     ops = [];
-    if (!registered) { o.push(['t:' + tab, new Uint8Array(1)]); registered = true; }
+    if (!registered) { o.push(['t:' + tab, new Uint8Array(1)]); registered = 1; }
     if (backend) return void write(o);
     if (!q) {
       q = [];
@@ -170,19 +173,19 @@ Object.assign(w.h, {
 // --- Automatic page views and data-attribute clicks ----------------------------
 // The left page's events (autocapture) keep its page context: held while they go.
 function left() {
-  holding = true;
-  try { auto.leave(); } finally { holding = false; }
+  holding = 1;
+  try { auto.leave(); } finally { holding = 0; }
 }
 // A single-page app showed another URL: the last one was left, this one viewed.
 function moved() {
   auto.reread();
-  const u = location.href.split('#')[0];
+  const u = auto.here();
   if (shown && u !== shown) safe(left);
   shown = u;
   autoPageView();
 }
 function autoPageView() {
-  const u = location.href.split('#')[0];
+  const u = auto.here();
   if (!views || u === lastUrl) return;
   const referrer = lastUrl || document.referrer;
   lastUrl = u;
@@ -191,7 +194,7 @@ function autoPageView() {
 // Numbers only when they read back the same ("007", "0x1F", " ", long SKUs stay text).
 const attr = (v) => (v === 'true' ? true : v === 'false' ? false : String(+v) === v ? +v : v);
 function onClick(e) {
-  const el = clicks && e.target && e.target.closest && e.target.closest('[data-cairn-event]');
+  const el = clicks && e.target.closest?.('[data-cairn-event]');
   if (!el) return;
   const p = {};
   for (const a of el.attributes) {
@@ -226,7 +229,7 @@ export function init(o) {
     if (!o || !o.writeKey) throw new Error('init: writeKey is required');
     await w.load(o.wasmUrl);
     if (navigator.locks) {
-      await new Promise((ok) => navigator.locks.request(LOCK + tab, () => { ok(); return new Promise((r) => (release = r)); }));
+      await new Promise((ok) => navigator.locks.request('cairn-tab-' + tab, () => { ok(); return new Promise((r) => (release = r)); }));
     }
     backend = await open(false);
     if (backend) {
@@ -256,7 +259,7 @@ export function init(o) {
       new Float64Array(['flushAt', 'flushInterval', 'maxQueueEvents', 'maxQueueBytes', 'backoffBase', 'sessionTimeout'].map(n)),
       (opts.hashIdentities !== false ? 1 : 0) | (opts.consentMode === 'opt-out' ? 2 : 0),
       opts.consent == null ? -1 : bits(opts.consent), ctx.slice(1, -1));
-    on = true;
+    on = 1;
     views = o.autoPageViews !== false;
     clicks = o.trackClicks !== false;
     await auto.start(o, { track, context: (m) => w.call(6, m, '', ''), consented: () => w.ctl(5) > 0 });
@@ -264,7 +267,7 @@ export function init(o) {
     // and its upload): with autocapture's start in the same task, a long task on load.
     await new Promise((r) => setTimeout(r));
     listen();
-    shown = location.href.split('#')[0];
+    shown = auto.here();
     autoPageView();
   })().catch((e) => { ready = null; if (release) release(); throw e; }));
 }
@@ -277,7 +280,7 @@ export const track = (name, properties, options) => call(0, name, J(properties),
 
 export function page(name, properties) {
   return call(2, name || location.pathname, J({
-    path: location.pathname, url: location.href.split('#')[0], search: location.search,
+    path: location.pathname, url: auto.here(), search: location.search,
     title: document.title, referrer: document.referrer, ...properties,
   }));
 }
@@ -287,7 +290,7 @@ export const group = (groupId, traits) => call(5, groupId, J(traits));
 export const reset = () => { guard(() => w.ctl(2)); };
 export function setConsent(consent) {
   const b = guard(() => bits(consent));
-  guard(() => w.ctl(8 + b)); // ctl 8 + bits: setConsent (see src/lib.rs)
+  w.ctl(8 + b); // ctl 8 + bits: setConsent (see src/lib.rs)
   if (chan) chan.postMessage(b);
   // Closed tabs' queues too: events of a purpose no longer consented are deleted.
   readopt();
