@@ -57,12 +57,14 @@ export function context(hold) {
   if (key === ctxKey) return;
   if (ctxKey && url !== ctxKey.split(' ')[0]) { ref = ctxKey.split(' ')[0]; readCampaign(); }
   ctxKey = key;
-  const page = { url, path: location.pathname, search: location.search, title: document.title, referrer: ref };
-  api.context(JSON.stringify({ page, ...(campaign && { campaign }), viewport: { width: w, height: h } }).slice(1, -1));
+  // url first: the spread keeps its place (url, path, search, title, referrer).
+  api.context(JSON.stringify({ page: { url, ...where(), referrer: ref }, ...(campaign && { campaign }), viewport: { width: w, height: h } }).slice(1, -1));
 }
 
 // The page's URL without its fragment.
 export const here = () => location.href.split('#')[0];
+// The page as page() reports it (path, url, search, title; then its referrer).
+export const where = () => ({ path: location.pathname, url: here(), search: location.search, title: document.title });
 
 export function reread() {
   fresh = 0;

@@ -19,7 +19,7 @@ const PURPOSES = ['analytics', 'personalization', 'marketing'];
 function bits(c) {
   if (c === !!c) return c ? 7 : 0;
   if (!c || typeof c !== 'object') throw new Error('consent must be true, false or {analytics, personalization, marketing}');
-  return PURPOSES.reduce((b, p, i) => b | (c[p] === true ? 1 << i : 0), 0);
+  return PURPOSES.reduce((b, p, i) => b | (c[p] === true) << i, 0);
 }
 const J = (v) => (v === undefined || v === null ? '' : JSON.stringify(v));
 const guard = (f) => {
@@ -48,7 +48,7 @@ function idb(db) {
   };
 }
 function ls() {
-  const enc = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode.apply(null, b.subarray(i, i + 8192)); return s; };
+  const enc = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192)); return s; };
   return {
     async get(p) {
       return Object.keys(localStorage).filter((k) => k.startsWith('cairn:' + p))
@@ -93,7 +93,7 @@ async function adopt() {
     const evs = [];
     for (const [k] of await backend.get('t:')) {
       const t = k.slice(2);
-      if (t === tab || (held && held.has('cairn-tab-' + t))) continue;
+      if (t === tab || held?.has('cairn-tab-' + t)) continue;
       o.push([k, null]);
       for (const [ek, v] of await backend.get('e:' + t + ':')) {
         o.push([ek, null]);
@@ -257,7 +257,7 @@ export function init(o) {
     const n = (k) => (typeof opts[k] === 'number' ? opts[k] : NaN);
     w.start(String(opts.writeKey), String(opts.endpoint), opts.hashKey || '',
       new Float64Array(['flushAt', 'flushInterval', 'maxQueueEvents', 'maxQueueBytes', 'backoffBase', 'sessionTimeout'].map(n)),
-      (opts.hashIdentities !== false ? 1 : 0) | (opts.consentMode === 'opt-out' ? 2 : 0),
+      (opts.hashIdentities !== false) | (opts.consentMode === 'opt-out') << 1,
       opts.consent == null ? -1 : bits(opts.consent), ctx.slice(1, -1));
     on = 1;
     views = o.autoPageViews !== false;
@@ -280,8 +280,7 @@ export const track = (name, properties, options) => call(0, name, J(properties),
 
 export function page(name, properties) {
   return call(2, name || location.pathname, J({
-    path: location.pathname, url: auto.here(), search: location.search,
-    title: document.title, referrer: document.referrer, ...properties,
+    ...auto.where(), referrer: document.referrer, ...properties,
   }));
 }
 export const identify = (userId, traits) => call(3, userId, J(traits));
