@@ -5,7 +5,6 @@
 // not download them).
 
 const SESSION_MS = 1800000;
-const CAMPAIGN = 'cairn:campaign';
 
 let pc, api, signals, campaign, ref, ctxKey, fresh;
 
@@ -33,13 +32,13 @@ function readCampaign() {
   if (Object.keys(c).length) return (campaign = c);
   if (campaign) return;
   try {
-    const s = JSON.parse(localStorage.getItem(CAMPAIGN));
+    const s = JSON.parse(localStorage.getItem('cairn:campaign'));
     if (s && Date.now() - s.t < SESSION_MS) campaign = s.c;
   } catch (e) { /* no storage: memory only */ }
 }
 function keepCampaign() {
   try {
-    if (campaign && api.consented()) localStorage.setItem(CAMPAIGN, JSON.stringify({ c: campaign, t: Date.now() }));
+    if (campaign && api.consented()) localStorage.setItem('cairn:campaign', JSON.stringify({ c: campaign, t: Date.now() }));
   } catch (e) { /* no storage */ }
 }
 

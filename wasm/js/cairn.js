@@ -226,7 +226,7 @@ function listen() {
 // --- The API ---------------------------------------------------------------------
 export function init(o) {
   return (ready ||= (async () => {
-    if (!o || !o.writeKey) throw new Error('init: writeKey is required');
+    if (!o?.writeKey) throw new Error('init: writeKey is required');
     await w.load(o.wasmUrl);
     if (navigator.locks) {
       await new Promise((ok) => navigator.locks.request('cairn-tab-' + tab, () => { ok(); return new Promise((r) => (release = r)); }));
@@ -275,7 +275,7 @@ export function init(o) {
 // w.call: 0 track, 1 screen, 2 page, 3 identify, 4 alias, 5 group, 6 the page
 // context (see src/lib.rs), brought up to date before each event.
 const call = (op, a, b = '', c = '') => guard(() => { auto.context(holding); return w.call(op, a, b, c); });
-const purpose = (o) => (o && o.purpose) || '';
+const purpose = (o) => o?.purpose || '';
 export const track = (name, properties, options) => call(0, name, J(properties), purpose(options));
 
 export function page(name, properties) {

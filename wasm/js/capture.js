@@ -37,12 +37,12 @@ function reset() {
 }
 function scrolled() {
   raf = 0;
-  const el = document.documentElement, pct = Math.min(100, ((scrollY + innerHeight) / el.scrollHeight) * 100);
+  const pct = Math.min(100, ((scrollY + innerHeight) / document.documentElement.scrollHeight) * 100);
   maxScroll = Math.max(maxScroll, Math.round(pct));
   if (!on('scroll')) return;
   for (const m of [25, 50, 75, 100]) if (pct >= m - 0.5 && once(m)) track('scroll_depth', { percent: m });
 }
-function onScroll() { active(); if (!raf) raf = requestAnimationFrame(scrolled); }
+function onScroll() { active(); raf ||= requestAnimationFrame(scrolled); }
 
 // The page is being left: its time, quick exit, exit and pending impressions,
 // with its own page context. Counters start again for the next page.
