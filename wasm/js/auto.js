@@ -11,7 +11,7 @@ let pc, api, signals, campaign, ref, ctxKey, fresh;
 // --- Page context --------------------------------------------------------------
 // Device type, OS and browser family from User-Agent Client Hints where the browser
 // has them, else from the user agent string: the static context, set once.
-export function agent() {
+export const agent = () => {
   const d = navigator.userAgentData, ua = navigator.userAgent;
   const os = d?.platform || [['Windows', /Windows/], ['Android', /Android/], ['iOS', /iPhone|iPad|iPod/],
     ['macOS', /Mac OS X/], ['Chrome OS', /CrOS/], ['Linux', /Linux/]].find((x) => x[1].test(ua))?.[0] || 'Other';
@@ -22,11 +22,11 @@ export function agent() {
   const type = d?.mobile ? 'mobile' : /iPad|Tablet/.test(ua) || (/Android/.test(ua) && !/Mobile/.test(ua)) ? 'tablet'
     : /Mobi|iPhone/.test(ua) ? 'mobile' : 'desktop';
   return { device: { type }, os: { name: os }, browser: { name: browser } };
-}
+};
 
 // UTM parameters of the landing URL (utm_campaign as `name`), kept for the session: in memory, and in
 // localStorage (only once a purpose is granted) until 30 min without a page left.
-function readCampaign() {
+const readCampaign = () => {
   const q = new URLSearchParams(location.search), c = {};
   for (const k of ['source', 'medium', 'campaign', 'term', 'content']) if (q.get('utm_' + k)) c[k === 'campaign' ? 'name' : k] = q.get('utm_' + k);
   if (Object.keys(c).length) return (campaign = c);
@@ -35,19 +35,19 @@ function readCampaign() {
     const s = JSON.parse(localStorage.getItem('cairn:campaign'));
     if (s && Date.now() - s.t < SESSION_MS) campaign = s.c;
   } catch (e) { /* no storage: memory only */ }
-}
-function keepCampaign() {
+};
+const keepCampaign = () => {
   try {
     if (campaign && api.consented()) localStorage.setItem('cairn:campaign', JSON.stringify({ c: campaign, t: Date.now() }));
   } catch (e) { /* no storage */ }
-}
+};
 
 // The page context (URL, path, referrer, title, campaign, viewport) as JSON members,
 // handed to the core only when it changed; `hold` keeps the left page's context
 // for the events that report on it. Read once per task (reading the page costs about
 // a microsecond; a microtask clears `fresh`) and again after a history change
 // (`reread`); a title set later in the same task shows from the next task.
-export function context(hold) {
+export const context = (hold) => {
   if (!pc || hold || fresh) return;
   fresh = 1;
   queueMicrotask(reread);
@@ -58,28 +58,28 @@ export function context(hold) {
   ctxKey = key;
   // url first: the spread keeps its place (url, path, search, title, referrer).
   api.context(JSON.stringify({ page: { url, ...where(), referrer: ref }, ...(campaign && { campaign }), viewport: { width: w, height: h } }).slice(1, -1));
-}
+};
 
 // The page's URL without its fragment.
 export const here = () => location.href.split('#')[0];
 // The page as page() reports it (path, url, search, title; then its referrer).
 export const where = () => ({ path: location.pathname, url: here(), search: location.search, title: document.title });
 
-export function reread() {
+export const reread = () => {
   fresh = 0;
-}
+};
 
 // --- Leaving and start -------------------------------------------------------------
 // The page is being left: the signals report on it (with its own page context) and
 // start again for the next page; the campaign is kept for the session.
-export function leave() {
+export const leave = () => {
   if (signals) signals.leave();
   keepCampaign();
-}
+};
 
 // `options`: init's; `hooks`: { track(name, props), context(members), consented() }.
 // Resolves once the signals (if any) are listening.
-export async function start(options, hooks) {
+export const start = async (options, hooks) => {
   api = hooks;
   pc = options.pageContext !== false;
   ref = document.referrer;
@@ -87,4 +87,4 @@ export async function start(options, hooks) {
   if (options.autocapture) {
     (signals = await import('./capture.js')).start(options.autocapture, hooks);
   }
-}
+};

@@ -16,11 +16,11 @@ let views, clicks, lastUrl, registered, big, holding, shown;
 
 // Consent as the wasm takes it: a bit set in the core's purpose order.
 const PURPOSES = ['analytics', 'personalization', 'marketing'];
-function bits(c) {
+const bits = (c) => {
   if (c === !!c) return c ? 7 : 0;
   if (!c || typeof c !== 'object') throw new Error('consent must be true, false or {analytics, personalization, marketing}');
   return PURPOSES.reduce((b, p, i) => b | (c[p] === true) << i, 0);
-}
+};
 const J = (v) => (v === undefined || v === null ? '' : JSON.stringify(v));
 const guard = (f) => {
   if (!on) throw new Error('cairn is not initialised: await init({ writeKey }) first');
@@ -31,7 +31,7 @@ const req = (r) => new Promise((ok, no) => { r.onsuccess = () => ok(r.result); r
 const MEM = { get: async () => [], write() {} };
 
 // --- Storage: get(prefix) -> [[key, bytes]], write([[key, bytes | null]]) ----------
-function idb(db) {
+const idb = (db) => {
   return {
     async get(p) {
       const s = db.transaction(OS).objectStore(OS), r = IDBKeyRange.bound(p, p + '\uffff');
@@ -46,8 +46,8 @@ function idb(db) {
       return new Promise((ok) => { tx.oncomplete = tx.onerror = tx.onabort = ok; });
     },
   };
-}
-function ls() {
+};
+const ls = () => {
   const enc = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192)); return s; };
   return {
     async get(p) {
@@ -56,11 +56,11 @@ function ls() {
     },
     write(o) { for (const [k, v] of o) v ? localStorage.setItem('cairn:' + k, enc(v)) : localStorage.removeItem('cairn:' + k); },
   };
-}
+};
 // Opens the store; without `create`, only if this site stored something before
 // (so a visitor who never consented leaves no database behind). Sets `big` when
 // IndexedDB is usable (the queue's byte cap follows the backend).
-async function open(create) {
+const open = async (create) => {
   big = 0;
   try {
     if (self.indexedDB) {
@@ -76,16 +76,16 @@ async function open(create) {
     if (!create && !Object.keys(localStorage).some((k) => k.startsWith('cairn:'))) return null;
     return ls();
   } catch (e) { return create ? MEM : null; }
-}
-function write(o) {
+};
+const write = (o) => {
   try { backend.write(o); } catch (e) { console.warn('cairn: storage failed, keeping the queue in memory', e); backend = MEM; }
-}
+};
 const stamp = (b) => { let t = 0; for (let i = 1; i < 9; i++) t = t * 256 + b[i]; return t; };
 const mine = (k) => (k.startsWith('e:') ? 'e:' + tab + k.slice(1) : k);
 
 // Moves the queues of closed tabs (no lock held) into this tab's, in one write,
 // under a lock so that two new tabs never adopt the same events.
-async function adopt() {
+const adopt = async () => {
   if (!backend) return;
   const run = async () => {
     const held = navigator.locks && new Set((await navigator.locks.query()).held.map((l) => l.name));
@@ -108,7 +108,7 @@ async function adopt() {
   };
   const n = await (navigator.locks ? navigator.locks.request('cairn-adopt', run) : run());
   if (n && on) safe(() => w.ctl(0));
-}
+};
 const readopt = () => adopt().catch(() => {});
 
 // --- What the core calls (through wasm.js) ---------------------------------------
@@ -172,28 +172,28 @@ Object.assign(w.h, {
 
 // --- Automatic page views and data-attribute clicks ----------------------------
 // The left page's events (autocapture) keep its page context: held while they go.
-function left() {
+const left = () => {
   holding = 1;
   try { auto.leave(); } finally { holding = 0; }
-}
+};
 // A single-page app showed another URL: the last one was left, this one viewed.
-function moved() {
+const moved = () => {
   auto.reread();
   const u = auto.here();
   if (shown && u !== shown) safe(left);
   shown = u;
   autoPageView();
-}
-function autoPageView() {
+};
+const autoPageView = () => {
   const u = auto.here();
   if (!views || u === lastUrl) return;
   const referrer = lastUrl || document.referrer;
   lastUrl = u;
   safe(() => page(location.pathname, { referrer }));
-}
+};
 // Numbers only when they read back the same ("007", "0x1F", " ", long SKUs stay text).
 const attr = (v) => (v === 'true' ? true : v === 'false' ? false : String(+v) === v ? +v : v);
-function onClick(e) {
+const onClick = (e) => {
   const el = clicks && e.target.closest?.('[data-cairn-event]');
   if (!el) return;
   const p = {};
@@ -201,8 +201,8 @@ function onClick(e) {
     if (a.name.startsWith('data-cairn-') && a.name !== 'data-cairn-event') p[a.name.slice(11).replace(/-/g, '_')] = attr(a.value);
   }
   safe(() => track(el.getAttribute('data-cairn-event'), p));
-}
-function listen() {
+};
+const listen = () => {
   for (const m of ['pushState', 'replaceState']) {
     const f = history[m];
     history[m] = function (...a) { const r = f.apply(this, a); moved(); return r; };
@@ -221,10 +221,10 @@ function listen() {
   }
   setTimeout(readopt, 1500);
   setInterval(readopt, 30000);
-}
+};
 
 // --- The API ---------------------------------------------------------------------
-export function init(o) {
+export const init = (o) => {
   return (ready ||= (async () => {
     if (!o?.writeKey) throw new Error('init: writeKey is required');
     await w.load(o.wasmUrl);
@@ -270,7 +270,7 @@ export function init(o) {
     shown = auto.here();
     autoPageView();
   })().catch((e) => { ready = null; if (release) release(); throw e; }));
-}
+};
 
 // w.call: 0 track, 1 screen, 2 page, 3 identify, 4 alias, 5 group, 6 the page
 // context (see src/lib.rs), brought up to date before each event.
@@ -278,22 +278,22 @@ const call = (op, a, b = '', c = '') => guard(() => { auto.context(holding); ret
 const purpose = (o) => o?.purpose || '';
 export const track = (name, properties, options) => call(0, name, J(properties), purpose(options));
 
-export function page(name, properties) {
+export const page = (name, properties) => {
   return call(2, name || location.pathname, J({
     ...auto.where(), referrer: document.referrer, ...properties,
   }));
-}
+};
 export const identify = (userId, traits) => call(3, userId, J(traits));
 export const alias = (newUserId) => call(4, newUserId);
 export const group = (groupId, traits) => call(5, groupId, J(traits));
 export const reset = () => { guard(() => w.ctl(2)); };
-export function setConsent(consent) {
+export const setConsent = (consent) => {
   const b = guard(() => bits(consent));
   w.ctl(8 + b); // ctl 8 + bits: setConsent (see src/lib.rs)
   if (chan) chan.postMessage(b);
   // Closed tabs' queues too: events of a purpose no longer consented are deleted.
   readopt();
-}
+};
 export const getConsent = () => guard(() => {
   const b = w.ctl(5), c = {};
   PURPOSES.forEach((p, i) => { c[p] = !!(b & (1 << i)); });
@@ -301,11 +301,11 @@ export const getConsent = () => guard(() => {
 });
 // ctl 3 answers -1 (nothing pending) or below when backing off for longer than a
 // flush should wait (-2 - seconds): then it rejects at once.
-export function flush() {
+export const flush = () => {
   const s = guard(() => w.ctl(3));
   return s < -1 ? Promise.reject(new Error('upload failed: backing off, next attempt in ' + (-2 - s) + ' s'))
     : s < 0 ? Promise.resolve() : new Promise((ok, no) => waiters.push({ s, ok, no }));
-}
+};
 export const setAutoPageViews = (enabled) => { views = !!enabled; if (views) autoPageView(); };
 export const setClickTracking = (enabled) => { clicks = !!enabled; };
 export const anonymousId = () => guard(() => w.stored(-2, '', new Uint8Array()));

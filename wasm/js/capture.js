@@ -22,31 +22,31 @@ let auto, track, started, mark, visible, visMs, engMs, activeUntil, maxScroll, s
 const once = (k) => !seen.has(k) && seen.add(k);
 
 // --- Time, scroll and exit -----------------------------------------------------
-function tick() {
+const tick = () => {
   const t = now();
   if (visible) { visMs += t - mark; engMs += Math.max(0, Math.min(t, activeUntil) - mark); }
   mark = t;
-}
-function active() { tick(); activeUntil = mark + ACTIVE_MS; }
-function reset() {
+};
+const active = () => { tick(); activeUntil = mark + ACTIVE_MS; };
+const reset = () => {
   started = mark = now();
   activeUntil = mark + ACTIVE_MS;
   visible = document.visibilityState === 'visible';
   visMs = engMs = maxScroll = 0;
   seen = new Set();
-}
-function scrolled() {
+};
+const scrolled = () => {
   raf = 0;
   const pct = Math.min(100, ((scrollY + innerHeight) / document.documentElement.scrollHeight) * 100);
   maxScroll = Math.max(maxScroll, Math.round(pct));
   if (!on('scroll')) return;
   for (const m of [25, 50, 75, 100]) if (pct >= m - 0.5 && once(m)) track('scroll_depth', { percent: m });
-}
-function onScroll() { active(); raf ||= requestAnimationFrame(scrolled); }
+};
+const onScroll = () => { active(); raf ||= requestAnimationFrame(scrolled); };
 
 // The page is being left: its time, quick exit, exit and pending impressions,
 // with its own page context. Counters start again for the next page.
-export function leave() {
+export const leave = () => {
   tick();
   flushSeen();
   const t = Math.round(now() - started);
@@ -55,10 +55,10 @@ export function leave() {
   if (quick && t < (typeof quick === 'number' ? quick : 10000)) track('quick_exit', { dwell_ms: t });
   if (on('pageExit')) track('page_exit', { engaged_ms: Math.round(engMs), visible_ms: Math.round(visMs), max_scroll: maxScroll });
   reset();
-}
+};
 
 // --- Links, downloads and forms --------------------------------------------------
-function onClick(e) {
+const onClick = (e) => {
   const a = e.target.closest?.('a[href]');
   if (!a || a.closest('[data-cairn-event]') || !/^https?:$/.test(a.protocol)) return;
   // A link within this page (href="#...") is not a link followed.
@@ -70,46 +70,46 @@ function onClick(e) {
     const text = (a.textContent || '').trim().slice(0, 100);
     track('link_click', { url, link_type: a.origin === location.origin ? 'internal' : 'external', ...(text && { text }) });
   }
-}
+};
 const formId = (f) => f.id || f.getAttribute('name') || f.getAttribute('action') || 'form-' + [...document.forms].indexOf(f);
-function onInput(e) {
+const onInput = (e) => {
   const f = e.target.form || e.target.closest?.('form');
   if (f && on('forms') && once(f)) track('form_start', { form_id: formId(f) });
-}
-function onSubmit(e) {
+};
+const onSubmit = (e) => {
   if (on('forms') && e.target instanceof HTMLFormElement) track('form_submit', { form_id: formId(e.target) });
-}
+};
 
 // --- Product impressions -----------------------------------------------------------
 const timers = new WeakMap();
-function watch(root) {
+const watch = (root) => {
   if (root.matches?.('[data-cairn-product]')) io.observe(root);
   for (const el of root.querySelectorAll?.('[data-cairn-product]') || []) io.observe(el);
-}
-function intersect(entries) {
+};
+const intersect = (entries) => {
   for (const x of entries) {
     clearTimeout(timers.get(x.target));
     if (x.isIntersecting && x.intersectionRatio >= 0.5) timers.set(x.target, setTimeout(() => saw(x.target), SEEN_MS));
   }
-}
-function saw(el) {
+};
+const saw = (el) => {
   const id = el.getAttribute('data-cairn-product'), list = el.closest('[data-cairn-list]')?.getAttribute('data-cairn-list') || '';
   if (!id || !once(list + '\n' + id)) return;
   (pending[list] ||= []).push(id);
   batch ||= setTimeout(flushSeen, BATCH_MS);
-}
-function flushSeen() {
+};
+const flushSeen = () => {
   clearTimeout(batch);
   batch = 0;
   for (const list in pending) track('product_impression', { product_ids: pending[list], ...(list && { list }) });
   pending = {};
-}
+};
 
 // --- Start ------------------------------------------------------------------------------
 const on = (k) => auto[k] ?? auto === true;
 
 // `autocapture`: init's option (truthy); `hooks`: { track(name, props) }.
-export function start(autocapture, hooks) {
+export const start = (autocapture, hooks) => {
   auto = autocapture;
   track = hooks.track;
   reset();
@@ -128,4 +128,4 @@ export function start(autocapture, hooks) {
     new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes) watch(n); })
       .observe(document.documentElement, { childList: true, subtree: true });
   }
-}
+};
