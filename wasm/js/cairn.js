@@ -256,7 +256,7 @@ export const init = (o) => {
     // The wasm parses no JSON: options go as plain arguments (see src/options.rs).
     const n = (k) => (typeof opts[k] === 'number' ? opts[k] : NaN);
     w.start(String(opts.writeKey), String(opts.endpoint), opts.hashKey || '',
-      new Float64Array(['flushAt', 'flushInterval', 'maxQueueEvents', 'maxQueueBytes', 'backoffBase', 'sessionTimeout'].map(n)),
+      ['flushAt', 'flushInterval', 'maxQueueEvents', 'maxQueueBytes', 'backoffBase', 'sessionTimeout'].map(n),
       (opts.hashIdentities !== false) | (opts.consentMode === 'opt-out') << 1,
       opts.consent == null ? -1 : bits(opts.consent), ctx.slice(1, -1));
     on = 1;

@@ -28,9 +28,10 @@ const tick = () => {
   mark = t;
 };
 const active = () => { tick(); activeUntil = mark + ACTIVE_MS; };
+// active() first: what its tick() counts is zeroed below.
 const reset = () => {
-  started = mark = now();
-  activeUntil = mark + ACTIVE_MS;
+  active();
+  started = mark;
   visible = document.visibilityState === 'visible';
   visMs = engMs = maxScroll = 0;
   seen = new Set();
@@ -86,10 +87,11 @@ const watch = (root) => {
   if (root.matches?.('[data-cairn-product]')) io.observe(root);
   for (const el of root.querySelectorAll?.('[data-cairn-product]') || []) io.observe(el);
 };
+// Half visible (a ratio that is 0 whenever the entry is not intersecting, per spec).
 const intersect = (entries) => {
   for (const x of entries) {
     clearTimeout(timers.get(x.target));
-    if (x.isIntersecting && x.intersectionRatio >= 0.5) timers.set(x.target, setTimeout(() => saw(x.target), SEEN_MS));
+    if (x.intersectionRatio >= 0.5) timers.set(x.target, setTimeout(() => saw(x.target), SEEN_MS));
   }
 };
 const saw = (el) => {
