@@ -6,7 +6,7 @@
 
 const SESSION_MS = 1800000;
 
-let pc, api, signals, campaign, ref, ctxKey, fresh;
+let pc, api, signals, campaign, ref, ctxKey, fresh, held;
 
 // --- Page context --------------------------------------------------------------
 // Device type, OS and browser family from User-Agent Client Hints where the browser
@@ -43,12 +43,12 @@ const keepCampaign = () => {
 };
 
 // The page context (URL, path, referrer, title, campaign, viewport) as JSON members,
-// handed to the core only when it changed; `hold` keeps the left page's context
-// for the events that report on it. Read once per task (reading the page costs about
+// handed to the core only when it changed; `held` (while a page is left) keeps the
+// left page's context for the events that report on it. Read once per task (reading the page costs about
 // a microsecond; a microtask clears `fresh`) and again after a history change
 // (`reread`); a title set later in the same task shows from the next task.
-export const context = (hold) => {
-  if (!pc || hold || fresh) return;
+export const context = () => {
+  if (!pc || held || fresh) return;
   fresh = 1;
   queueMicrotask(reread);
   const url = here(), w = innerWidth, h = innerHeight;
@@ -70,11 +70,14 @@ export const reread = () => {
 };
 
 // --- Leaving and start -------------------------------------------------------------
-// The page is being left: the signals report on it (with its own page context) and
-// start again for the next page; the campaign is kept for the session.
+// The page is being left: the signals report on it (with its own page context, held
+// meanwhile) and start again for the next page; the campaign is kept for the session.
 export const leave = () => {
-  if (signals) signals.leave();
-  keepCampaign();
+  held = 1;
+  try {
+    if (signals) signals.leave();
+    keepCampaign();
+  } finally { held = 0; }
 };
 
 // `options`: init's; `hooks`: { track(name, props), context(members), consented() }.

@@ -12,7 +12,7 @@ const OS = 's';
 // This page's queue namespace; a closed tab's namespace is adopted by the next page.
 const tab = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
 let ready, on, backend, q, ops = [], waiters = [], timer, due, chan, release;
-let views, clicks, lastUrl, registered, big, holding, shown;
+let views, clicks, lastUrl, registered, big, shown;
 
 // Consent as the wasm takes it: a bit set in the core's purpose order.
 const PURPOSES = ['analytics', 'personalization', 'marketing'];
@@ -171,16 +171,11 @@ Object.assign(w.h, {
 });
 
 // --- Automatic page views and data-attribute clicks ----------------------------
-// The left page's events (autocapture) keep its page context: held while they go.
-const left = () => {
-  holding = 1;
-  try { auto.leave(); } finally { holding = 0; }
-};
 // A single-page app showed another URL: the last one was left, this one viewed.
 const moved = () => {
   auto.reread();
   const u = auto.here();
-  if (shown && u !== shown) safe(left);
+  if (shown && u !== shown) safe(auto.leave);
   shown = u;
   autoPageView();
 };
@@ -214,7 +209,7 @@ const listen = () => {
   const bye = (beacon) => safe(() => w.ctl(beacon ? 1 : 3));
   document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && bye());
   // The page's last events (time, exit) are queued first, so the beacon takes them.
-  addEventListener('pagehide', (e) => { safe(left); bye(!e.persisted); if (!e.persisted && release) release(); });
+  addEventListener('pagehide', (e) => { safe(auto.leave); bye(!e.persisted); if (!e.persisted && release) release(); });
   if (self.BroadcastChannel) {
     chan = new BroadcastChannel('cairn');
     chan.onmessage = (e) => { safe(() => w.ctl(8 + e.data)); readopt(); };
@@ -274,7 +269,7 @@ export const init = (o) => {
 
 // w.call: 0 track, 1 screen, 2 page, 3 identify, 4 alias, 5 group, 6 the page
 // context (see src/lib.rs), brought up to date before each event.
-const call = (op, a, b = '', c = '') => guard(() => { auto.context(holding); return w.call(op, a, b, c); });
+const call = (op, a, b = '', c = '') => guard(() => { auto.context(); return w.call(op, a, b, c); });
 const purpose = (o) => o?.purpose || '';
 export const track = (name, properties, options) => call(0, name, J(properties), purpose(options));
 

@@ -68,7 +68,7 @@ const onClick = (e) => {
   if (on('downloads') && (a.hasAttribute('download') || DOWNLOAD.test(a.pathname))) {
     track('download', { file_name: a.getAttribute('download') || decodeURIComponent(a.pathname.split('/').pop()), url });
   } else if (on('links')) {
-    const text = (a.textContent || '').trim().slice(0, 100);
+    const text = a.textContent.trim().slice(0, 100);
     track('link_click', { url, link_type: a.origin === location.origin ? 'internal' : 'external', ...(text && { text }) });
   }
 };
