@@ -15,7 +15,6 @@
 
 const ACTIVE_MS = 10000, SEEN_MS = 1000, BATCH_MS = 1000;
 const DOWNLOAD = /\.(pdf|zip|rar|7z|gz|tgz|bz2|dmg|exe|msi|pkg|deb|apk|csv|xlsx?|docx?|pptx?|odt|ods|txt|rtf|epub|mp3|wav|mp4|mov|avi|webm|iso)$/i;
-const now = () => performance.now();
 
 let auto, track, started, mark, visible, visMs, engMs, activeUntil, maxScroll, seen, pending = {}, batch, io, raf;
 // First time this page: a milestone (number), a form (element) or an impression (text).
@@ -23,7 +22,7 @@ const once = (k) => !seen.has(k) && seen.add(k);
 
 // --- Time, scroll and exit -----------------------------------------------------
 const tick = () => {
-  const t = now();
+  const t = performance.now();
   if (visible) { visMs += t - mark; engMs += Math.max(0, Math.min(t, activeUntil) - mark); }
   mark = t;
 };
@@ -50,7 +49,7 @@ const onScroll = () => { active(); raf ||= requestAnimationFrame(scrolled); };
 export const leave = () => {
   tick();
   flushSeen();
-  const t = Math.round(now() - started);
+  const t = Math.round(performance.now() - started);
   if (on('time')) track('time_on_page', { duration_ms: Math.round(visMs) });
   const quick = on('quickExit');
   if (quick && t < (typeof quick === 'number' ? quick : 10000)) track('quick_exit', { dwell_ms: t });
@@ -64,12 +63,11 @@ const onClick = (e) => {
   if (!a || a.closest('[data-cairn-event]') || !/^https?:$/.test(a.protocol)) return;
   // A link within this page (href="#...") is not a link followed.
   if (a.hash && a.href.split('#')[0] === location.href.split('#')[0]) return;
-  const url = a.href;
   if (on('downloads') && (a.hasAttribute('download') || DOWNLOAD.test(a.pathname))) {
-    track('download', { file_name: a.getAttribute('download') || decodeURIComponent(a.pathname.split('/').pop()), url });
+    track('download', { file_name: a.getAttribute('download') || decodeURIComponent(a.pathname.split('/').pop()), url: a.href });
   } else if (on('links')) {
     const text = a.textContent.trim().slice(0, 100);
-    track('link_click', { url, link_type: a.origin === location.origin ? 'internal' : 'external', ...(text && { text }) });
+    track('link_click', { url: a.href, link_type: a.origin === location.origin ? 'internal' : 'external', ...(text && { text }) });
   }
 };
 const formId = (f) => f.id || f.getAttribute('name') || f.getAttribute('action') || 'form-' + [...document.forms].indexOf(f);
