@@ -47,15 +47,13 @@ const idb = (db) => {
     },
   };
 };
-const ls = () => {
-  const enc = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192)); return s; };
-  return {
-    async get(p) {
-      return Object.keys(localStorage).filter((k) => k.startsWith('cairn:' + p))
-        .map((k) => [k.slice(6), Uint8Array.from(localStorage.getItem(k), (c) => c.charCodeAt(0))]);
-    },
-    write(o) { for (const [k, v] of o) v ? localStorage.setItem('cairn:' + k, enc(v)) : localStorage.removeItem('cairn:' + k); },
-  };
+const enc = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192)); return s; };
+const ls = {
+  async get(p) {
+    return Object.keys(localStorage).filter((k) => k.startsWith('cairn:' + p))
+      .map((k) => [k.slice(6), Uint8Array.from(localStorage.getItem(k), (c) => c.charCodeAt(0))]);
+  },
+  write(o) { for (const [k, v] of o) v ? localStorage.setItem('cairn:' + k, enc(v)) : localStorage.removeItem('cairn:' + k); },
 };
 // Opens the store; without `create`, only if this site stored something before
 // (so a visitor who never consented leaves no database behind). Sets `big` when
@@ -74,7 +72,7 @@ const open = async (create) => {
   } catch (e) { big = 0; /* private mode and the like: localStorage */ }
   try {
     if (!create && !Object.keys(localStorage).some((k) => k.startsWith('cairn:'))) return null;
-    return ls();
+    return ls;
   } catch (e) { return create ? MEM : null; }
 };
 const write = (o) => {
