@@ -30,7 +30,7 @@ const safe = (f) => { try { return f(); } catch (e) { console.warn('cairn:', e);
 const req = (r) => new Promise((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
 const MEM = { get: async () => [], write() {} };
 
-// --- Storage: get(prefix) -> [[key, bytes]], write([[key, bytes | null]]) ----------
+// --- Storage: get(prefix) -> [[key, bytes]], write([[key, bytes or none: delete]]) ----------
 const idb = (db) => {
   return {
     async get(p) {
@@ -92,9 +92,9 @@ const adopt = async () => {
     for (const [k] of await backend.get('t:')) {
       const t = k.slice(2);
       if (t === tab || held?.has('cairn-tab-' + t)) continue;
-      o.push([k, null]);
+      o.push([k]);
       for (const [ek, v] of await backend.get('e:' + t + ':')) {
-        o.push([ek, null]);
+        o.push([ek]);
         evs.push([+ek.split(':')[3], v]);
       }
     }
