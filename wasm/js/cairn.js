@@ -5,19 +5,22 @@
 import * as w from './wasm.js';
 import * as auto from './auto.js';
 
-const DB = 'cairn', OS = 's', LS = 'cairn:', LOCK = 'cairn-tab-';
+// Names (written inline, a few bytes less once minified): the IndexedDB database
+// 'cairn' and its object store OS, localStorage keys 'cairn:' + key, tab locks
+// 'cairn-tab-' + tab.
+const OS = 's';
 // This page's queue namespace; a closed tab's namespace is adopted by the next page.
 const tab = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
-let ready, on = false, backend, q, ops = [], waiters = [], timer, due, chan, release;
-let views = false, clicks = false, lastUrl, registered = false, big, holding = false, shown;
+let ready, on, backend, q, ops = [], waiters = [], timer, due, chan, release;
+let views, clicks, lastUrl, registered, big, shown;
 
 // Consent as the wasm takes it: a bit set in the core's purpose order.
 const PURPOSES = ['analytics', 'personalization', 'marketing'];
-function bits(c) {
-  if (c === true || c === false) return c ? 7 : 0;
+const bits = (c) => {
+  if (c === !!c) return c ? 7 : 0;
   if (!c || typeof c !== 'object') throw new Error('consent must be true, false or {analytics, personalization, marketing}');
-  return PURPOSES.reduce((b, p, i) => b | (c[p] === true ? 1 << i : 0), 0);
-}
+  return PURPOSES.reduce((b, p, i) => b | (c[p] === true) << i, 0);
+};
 const J = (v) => (v === undefined || v === null ? '' : JSON.stringify(v));
 const guard = (f) => {
   if (!on) throw new Error('cairn is not initialised: await init({ writeKey }) first');
@@ -27,8 +30,8 @@ const safe = (f) => { try { return f(); } catch (e) { console.warn('cairn:', e);
 const req = (r) => new Promise((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); });
 const MEM = { get: async () => [], write() {} };
 
-// --- Storage: get(prefix) -> [[key, bytes]], write([[key, bytes | null]]) ----------
-function idb(db) {
+// --- Storage: get(prefix) -> [[key, bytes]], write([[key, bytes or none: delete]]) ----------
+const idb = (db) => {
   return {
     async get(p) {
       const s = db.transaction(OS).objectStore(OS), r = IDBKeyRange.bound(p, p + '\uffff');
@@ -43,46 +46,44 @@ function idb(db) {
       return new Promise((ok) => { tx.oncomplete = tx.onerror = tx.onabort = ok; });
     },
   };
-}
-function ls() {
-  const enc = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode.apply(null, b.subarray(i, i + 8192)); return s; };
-  return {
-    async get(p) {
-      return Object.keys(localStorage).filter((k) => k.startsWith(LS + p))
-        .map((k) => [k.slice(LS.length), Uint8Array.from(localStorage.getItem(k), (c) => c.charCodeAt(0))]);
-    },
-    write(o) { for (const [k, v] of o) v ? localStorage.setItem(LS + k, enc(v)) : localStorage.removeItem(LS + k); },
-  };
-}
+};
+const enc = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192)); return s; };
+const ls = {
+  async get(p) {
+    return Object.keys(localStorage).filter((k) => k.startsWith('cairn:' + p))
+      .map((k) => [k.slice(6), Uint8Array.from(localStorage.getItem(k), (c) => c.charCodeAt(0))]);
+  },
+  write(o) { for (const [k, v] of o) v ? localStorage.setItem('cairn:' + k, enc(v)) : localStorage.removeItem('cairn:' + k); },
+};
 // Opens the store; without `create`, only if this site stored something before
 // (so a visitor who never consented leaves no database behind). Sets `big` when
 // IndexedDB is usable (the queue's byte cap follows the backend).
-async function open(create) {
+const open = async (create) => {
   big = 0;
   try {
     if (self.indexedDB) {
-      const have = !indexedDB.databases || (await indexedDB.databases()).some((d) => d.name === DB);
+      const have = !indexedDB.databases || (await indexedDB.databases()).some((d) => d.name === 'cairn');
       big = 1;
       if (!create && !have) return null;
-      const r = indexedDB.open(DB, 1);
+      const r = indexedDB.open('cairn', 1);
       r.onupgradeneeded = () => r.result.createObjectStore(OS);
       return idb(await req(r));
     }
   } catch (e) { big = 0; /* private mode and the like: localStorage */ }
   try {
-    if (!create && !Object.keys(localStorage).some((k) => k.startsWith(LS))) return null;
-    return ls();
+    if (!create && !Object.keys(localStorage).some((k) => k.startsWith('cairn:'))) return null;
+    return ls;
   } catch (e) { return create ? MEM : null; }
-}
-function write(o) {
+};
+const write = (o) => {
   try { backend.write(o); } catch (e) { console.warn('cairn: storage failed, keeping the queue in memory', e); backend = MEM; }
-}
+};
 const stamp = (b) => { let t = 0; for (let i = 1; i < 9; i++) t = t * 256 + b[i]; return t; };
 const mine = (k) => (k.startsWith('e:') ? 'e:' + tab + k.slice(1) : k);
 
 // Moves the queues of closed tabs (no lock held) into this tab's, in one write,
 // under a lock so that two new tabs never adopt the same events.
-async function adopt() {
+const adopt = async () => {
   if (!backend) return;
   const run = async () => {
     const held = navigator.locks && new Set((await navigator.locks.query()).held.map((l) => l.name));
@@ -90,10 +91,10 @@ async function adopt() {
     const evs = [];
     for (const [k] of await backend.get('t:')) {
       const t = k.slice(2);
-      if (t === tab || (held && held.has(LOCK + t))) continue;
-      o.push([k, null]);
+      if (t === tab || held?.has('cairn-tab-' + t)) continue;
+      o.push([k]);
       for (const [ek, v] of await backend.get('e:' + t + ':')) {
-        o.push([ek, null]);
+        o.push([ek]);
         evs.push([+ek.split(':')[3], v]);
       }
     }
@@ -105,7 +106,7 @@ async function adopt() {
   };
   const n = await (navigator.locks ? navigator.locks.request('cairn-adopt', run) : run());
   if (n && on) safe(() => w.ctl(0));
-}
+};
 const readopt = () => adopt().catch(() => {});
 
 // --- What the core calls (through wasm.js) ---------------------------------------
@@ -150,7 +151,7 @@ Object.assign(w.h, {
   commit() {
     const o = ops;
     ops = [];
-    if (!registered) { o.push(['t:' + tab, new Uint8Array(1)]); registered = true; }
+    if (!registered) { o.push(['t:' + tab, new Uint8Array(1)]); registered = 1; }
     if (backend) return void write(o);
     if (!q) {
       q = [];
@@ -168,38 +169,33 @@ Object.assign(w.h, {
 });
 
 // --- Automatic page views and data-attribute clicks ----------------------------
-// The left page's events (autocapture) keep its page context: held while they go.
-function left() {
-  holding = true;
-  try { auto.leave(); } finally { holding = false; }
-}
 // A single-page app showed another URL: the last one was left, this one viewed.
-function moved() {
+const moved = () => {
   auto.reread();
-  const u = location.href.split('#')[0];
-  if (shown && u !== shown) safe(left);
+  const u = auto.here();
+  if (shown && u !== shown) safe(auto.leave);
   shown = u;
   autoPageView();
-}
-function autoPageView() {
-  const u = location.href.split('#')[0];
+};
+const autoPageView = () => {
+  const u = auto.here();
   if (!views || u === lastUrl) return;
   const referrer = lastUrl || document.referrer;
   lastUrl = u;
   safe(() => page(location.pathname, { referrer }));
-}
+};
 // Numbers only when they read back the same ("007", "0x1F", " ", long SKUs stay text).
 const attr = (v) => (v === 'true' ? true : v === 'false' ? false : String(+v) === v ? +v : v);
-function onClick(e) {
-  const el = clicks && e.target && e.target.closest && e.target.closest('[data-cairn-event]');
+const onClick = (e) => {
+  const el = clicks && e.target.closest?.('[data-cairn-event]');
   if (!el) return;
   const p = {};
   for (const a of el.attributes) {
     if (a.name.startsWith('data-cairn-') && a.name !== 'data-cairn-event') p[a.name.slice(11).replace(/-/g, '_')] = attr(a.value);
   }
   safe(() => track(el.getAttribute('data-cairn-event'), p));
-}
-function listen() {
+};
+const listen = () => {
   for (const m of ['pushState', 'replaceState']) {
     const f = history[m];
     history[m] = function (...a) { const r = f.apply(this, a); moved(); return r; };
@@ -211,22 +207,22 @@ function listen() {
   const bye = (beacon) => safe(() => w.ctl(beacon ? 1 : 3));
   document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && bye());
   // The page's last events (time, exit) are queued first, so the beacon takes them.
-  addEventListener('pagehide', (e) => { safe(left); bye(!e.persisted); if (!e.persisted && release) release(); });
+  addEventListener('pagehide', (e) => { safe(auto.leave); bye(!e.persisted); if (!e.persisted && release) release(); });
   if (self.BroadcastChannel) {
     chan = new BroadcastChannel('cairn');
     chan.onmessage = (e) => { safe(() => w.ctl(8 + e.data)); readopt(); };
   }
   setTimeout(readopt, 1500);
   setInterval(readopt, 30000);
-}
+};
 
 // --- The API ---------------------------------------------------------------------
-export function init(o) {
+export const init = (o) => {
   return (ready ||= (async () => {
-    if (!o || !o.writeKey) throw new Error('init: writeKey is required');
+    if (!o?.writeKey) throw new Error('init: writeKey is required');
     await w.load(o.wasmUrl);
     if (navigator.locks) {
-      await new Promise((ok) => navigator.locks.request(LOCK + tab, () => { ok(); return new Promise((r) => (release = r)); }));
+      await new Promise((ok) => navigator.locks.request('cairn-tab-' + tab, () => { ok(); return new Promise((r) => (release = r)); }));
     }
     backend = await open(false);
     if (backend) {
@@ -253,10 +249,10 @@ export function init(o) {
     // The wasm parses no JSON: options go as plain arguments (see src/options.rs).
     const n = (k) => (typeof opts[k] === 'number' ? opts[k] : NaN);
     w.start(String(opts.writeKey), String(opts.endpoint), opts.hashKey || '',
-      new Float64Array(['flushAt', 'flushInterval', 'maxQueueEvents', 'maxQueueBytes', 'backoffBase', 'sessionTimeout'].map(n)),
-      (opts.hashIdentities !== false ? 1 : 0) | (opts.consentMode === 'opt-out' ? 2 : 0),
+      ['flushAt', 'flushInterval', 'maxQueueEvents', 'maxQueueBytes', 'backoffBase', 'sessionTimeout'].map(n),
+      (opts.hashIdentities !== false) | (opts.consentMode === 'opt-out') << 1,
       opts.consent == null ? -1 : bits(opts.consent), ctx.slice(1, -1));
-    on = true;
+    on = 1;
     views = o.autoPageViews !== false;
     clicks = o.trackClicks !== false;
     await auto.start(o, { track, context: (m) => w.call(6, m, '', ''), consented: () => w.ctl(5) > 0 });
@@ -264,34 +260,33 @@ export function init(o) {
     // and its upload): with autocapture's start in the same task, a long task on load.
     await new Promise((r) => setTimeout(r));
     listen();
-    shown = location.href.split('#')[0];
+    shown = auto.here();
     autoPageView();
   })().catch((e) => { ready = null; if (release) release(); throw e; }));
-}
+};
 
 // w.call: 0 track, 1 screen, 2 page, 3 identify, 4 alias, 5 group, 6 the page
 // context (see src/lib.rs), brought up to date before each event.
-const call = (op, a, b = '', c = '') => guard(() => { auto.context(holding); return w.call(op, a, b, c); });
-const purpose = (o) => (o && o.purpose) || '';
+const call = (op, a, b = '', c = '') => guard(() => { auto.context(); return w.call(op, a, b, c); });
+const purpose = (o) => o?.purpose || '';
 export const track = (name, properties, options) => call(0, name, J(properties), purpose(options));
 
-export function page(name, properties) {
+export const page = (name, properties) => {
   return call(2, name || location.pathname, J({
-    path: location.pathname, url: location.href.split('#')[0], search: location.search,
-    title: document.title, referrer: document.referrer, ...properties,
+    ...auto.where(), referrer: document.referrer, ...properties,
   }));
-}
+};
 export const identify = (userId, traits) => call(3, userId, J(traits));
 export const alias = (newUserId) => call(4, newUserId);
 export const group = (groupId, traits) => call(5, groupId, J(traits));
 export const reset = () => { guard(() => w.ctl(2)); };
-export function setConsent(consent) {
+export const setConsent = (consent) => {
   const b = guard(() => bits(consent));
-  guard(() => w.ctl(8 + b)); // ctl 8 + bits: setConsent (see src/lib.rs)
+  w.ctl(8 + b); // ctl 8 + bits: setConsent (see src/lib.rs)
   if (chan) chan.postMessage(b);
   // Closed tabs' queues too: events of a purpose no longer consented are deleted.
   readopt();
-}
+};
 export const getConsent = () => guard(() => {
   const b = w.ctl(5), c = {};
   PURPOSES.forEach((p, i) => { c[p] = !!(b & (1 << i)); });
@@ -299,11 +294,11 @@ export const getConsent = () => guard(() => {
 });
 // ctl 3 answers -1 (nothing pending) or below when backing off for longer than a
 // flush should wait (-2 - seconds): then it rejects at once.
-export function flush() {
+export const flush = () => {
   const s = guard(() => w.ctl(3));
   return s < -1 ? Promise.reject(new Error('upload failed: backing off, next attempt in ' + (-2 - s) + ' s'))
     : s < 0 ? Promise.resolve() : new Promise((ok, no) => waiters.push({ s, ok, no }));
-}
+};
 export const setAutoPageViews = (enabled) => { views = !!enabled; if (views) autoPageView(); };
 export const setClickTracking = (enabled) => { clicks = !!enabled; };
 export const anonymousId = () => guard(() => w.stored(-2, '', new Uint8Array()));

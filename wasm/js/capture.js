@@ -14,109 +14,104 @@
 // data-cairn-product at least half visible for 1 s, once per page, sent in batches.
 
 const ACTIVE_MS = 10000, SEEN_MS = 1000, BATCH_MS = 1000;
-const MILESTONES = [25, 50, 75, 100];
 const DOWNLOAD = /\.(pdf|zip|rar|7z|gz|tgz|bz2|dmg|exe|msi|pkg|deb|apk|csv|xlsx?|docx?|pptx?|odt|ods|txt|rtf|epub|mp3|wav|mp4|mov|avi|webm|iso)$/i;
-const now = () => performance.now();
 
-let auto, api, started, mark, visible, visMs, engMs, activeUntil, depth, maxScroll, forms, seen, pending, batch, io, raf;
+let auto, track, started, mark, visible, visMs, engMs, activeUntil, maxScroll, seen, pending = {}, batch, io, raf;
+// First time this page: a milestone (number), a form (element) or an impression (text).
+const once = (k) => !seen.has(k) && seen.add(k);
 
 // --- Time, scroll and exit -----------------------------------------------------
-function tick() {
-  const t = now();
+const tick = () => {
+  const t = performance.now();
   if (visible) { visMs += t - mark; engMs += Math.max(0, Math.min(t, activeUntil) - mark); }
   mark = t;
-}
-function active() { tick(); activeUntil = mark + ACTIVE_MS; }
-function reset() {
-  started = mark = now();
-  activeUntil = mark + ACTIVE_MS;
+};
+const active = () => { tick(); activeUntil = mark + ACTIVE_MS; };
+// active() first: what its tick() counts is zeroed below.
+const reset = () => {
+  active();
+  started = mark;
   visible = document.visibilityState === 'visible';
   visMs = engMs = maxScroll = 0;
-  depth = new Set(); forms = new Set(); seen = new Set();
-}
-function scrolled() {
+  seen = new Set();
+};
+const scrolled = () => {
   raf = 0;
-  const el = document.documentElement, pct = Math.min(100, ((scrollY + innerHeight) / el.scrollHeight) * 100);
+  const pct = Math.min(100, ((scrollY + innerHeight) / document.documentElement.scrollHeight) * 100);
   maxScroll = Math.max(maxScroll, Math.round(pct));
   if (!on('scroll')) return;
-  for (const m of MILESTONES) if (pct >= m - 0.5 && !depth.has(m)) { depth.add(m); api.track('scroll_depth', { percent: m }); }
-}
-function onScroll() { active(); if (!raf) raf = requestAnimationFrame(scrolled); }
+  for (const m of [25, 50, 75, 100]) if (pct >= m - 0.5 && once(m)) track('scroll_depth', { percent: m });
+};
+const onScroll = () => { active(); raf ||= requestAnimationFrame(scrolled); };
 
 // The page is being left: its time, quick exit, exit and pending impressions,
 // with its own page context. Counters start again for the next page.
-export function leave() {
+export const leave = () => {
   tick();
   flushSeen();
-  const t = Math.round(now() - started), ms = (v) => Math.round(v);
-  if (on('time')) api.track('time_on_page', { duration_ms: ms(visMs) });
+  const t = Math.round(performance.now() - started);
+  if (on('time')) track('time_on_page', { duration_ms: Math.round(visMs) });
   const quick = on('quickExit');
-  if (quick && t < (typeof quick === 'number' ? quick : 10000)) api.track('quick_exit', { dwell_ms: t });
-  if (on('pageExit')) api.track('page_exit', { engaged_ms: ms(engMs), visible_ms: ms(visMs), max_scroll: maxScroll });
+  if (quick && t < (typeof quick === 'number' ? quick : 10000)) track('quick_exit', { dwell_ms: t });
+  if (on('pageExit')) track('page_exit', { engaged_ms: Math.round(engMs), visible_ms: Math.round(visMs), max_scroll: maxScroll });
   reset();
-}
+};
 
 // --- Links, downloads and forms --------------------------------------------------
-function onClick(e) {
-  const a = e.target && e.target.closest && e.target.closest('a[href]');
+const onClick = (e) => {
+  const a = e.target.closest?.('a[href]');
   if (!a || a.closest('[data-cairn-event]') || !/^https?:$/.test(a.protocol)) return;
   // A link within this page (href="#...") is not a link followed.
   if (a.hash && a.href.split('#')[0] === location.href.split('#')[0]) return;
-  const url = a.href;
   if (on('downloads') && (a.hasAttribute('download') || DOWNLOAD.test(a.pathname))) {
-    api.track('download', { file_name: a.getAttribute('download') || decodeURIComponent(a.pathname.split('/').pop()), url });
+    track('download', { file_name: a.getAttribute('download') || decodeURIComponent(a.pathname.split('/').pop()), url: a.href });
   } else if (on('links')) {
-    const text = (a.textContent || '').trim().slice(0, 100);
-    api.track('link_click', { url, link_type: a.origin === location.origin ? 'internal' : 'external', ...(text && { text }) });
+    const text = a.textContent.trim().slice(0, 100);
+    track('link_click', { url: a.href, link_type: a.origin === location.origin ? 'internal' : 'external', ...(text && { text }) });
   }
-}
+};
 const formId = (f) => f.id || f.getAttribute('name') || f.getAttribute('action') || 'form-' + [...document.forms].indexOf(f);
-function onInput(e) {
-  const f = e.target && (e.target.form || (e.target.closest && e.target.closest('form')));
-  if (!f || !on('forms') || forms.has(f)) return;
-  forms.add(f);
-  api.track('form_start', { form_id: formId(f) });
-}
-function onSubmit(e) {
-  if (on('forms') && e.target instanceof HTMLFormElement) api.track('form_submit', { form_id: formId(e.target) });
-}
+const onInput = (e) => {
+  const f = e.target.form || e.target.closest?.('form');
+  if (f && on('forms') && once(f)) track('form_start', { form_id: formId(f) });
+};
+const onSubmit = (e) => {
+  if (on('forms') && e.target instanceof HTMLFormElement) track('form_submit', { form_id: formId(e.target) });
+};
 
 // --- Product impressions -----------------------------------------------------------
 const timers = new WeakMap();
-function watch(root) {
-  if (!io) return;
-  if (root.matches && root.matches('[data-cairn-product]')) io.observe(root);
-  if (root.querySelectorAll) for (const el of root.querySelectorAll('[data-cairn-product]')) io.observe(el);
-}
-function intersect(entries) {
+const watch = (root) => {
+  if (root.matches?.('[data-cairn-product]')) io.observe(root);
+  for (const el of root.querySelectorAll?.('[data-cairn-product]') || []) io.observe(el);
+};
+// Half visible (a ratio that is 0 whenever the entry is not intersecting, per spec).
+const intersect = (entries) => {
   for (const x of entries) {
     clearTimeout(timers.get(x.target));
-    if (x.isIntersecting && x.intersectionRatio >= 0.5) timers.set(x.target, setTimeout(() => saw(x.target), SEEN_MS));
+    if (x.intersectionRatio >= 0.5) timers.set(x.target, setTimeout(() => saw(x.target), SEEN_MS));
   }
-}
-function saw(el) {
-  const id = el.getAttribute('data-cairn-product'), l = el.closest('[data-cairn-list]');
-  const list = l ? l.getAttribute('data-cairn-list') : '';
-  if (!id || seen.has(list + '\n' + id)) return;
-  seen.add(list + '\n' + id);
+};
+const saw = (el) => {
+  const id = el.getAttribute('data-cairn-product'), list = el.closest('[data-cairn-list]')?.getAttribute('data-cairn-list') || '';
+  if (!id || !once(list + '\n' + id)) return;
   (pending[list] ||= []).push(id);
   batch ||= setTimeout(flushSeen, BATCH_MS);
-}
-function flushSeen() {
+};
+const flushSeen = () => {
   clearTimeout(batch);
   batch = 0;
-  for (const list in pending) api.track('product_impression', { product_ids: pending[list], ...(list && { list }) });
+  for (const list in pending) track('product_impression', { product_ids: pending[list], ...(list && { list }) });
   pending = {};
-}
+};
 
 // --- Start ------------------------------------------------------------------------------
-const on = (k) => auto === true || (auto && auto[k]);
+const on = (k) => auto[k] ?? auto === true;
 
 // `autocapture`: init's option (truthy); `hooks`: { track(name, props) }.
-export function start(autocapture, hooks) {
+export const start = (autocapture, hooks) => {
   auto = autocapture;
-  api = hooks;
-  pending = {};
+  track = hooks.track;
   reset();
   const opts = { capture: true, passive: true };
   for (const t of ['pointerdown', 'keydown', 'touchstart']) addEventListener(t, active, opts);
@@ -133,4 +128,4 @@ export function start(autocapture, hooks) {
     new MutationObserver((ms) => { for (const m of ms) for (const n of m.addedNodes) watch(n); })
       .observe(document.documentElement, { childList: true, subtree: true });
   }
-}
+};
