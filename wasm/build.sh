@@ -145,12 +145,11 @@ for f in "${optional[@]}"; do
     with_auto=$((with_auto + g))
     printf '%-22s %9d %9d  (only with autocapture)\n' "$f" "$(size "$pkg/$f")" "$g"
 done
-# The issue's bar: 30,720 B for what a page with the default options downloads
-# (autocapture is off by default; reached at 30,653 B; 30,692 B since issue 14's
-# load-time fix). A page with autocapture on (+ capture.js) has its bar at the last
-# measured size, so no change makes it heavier unnoticed.
+# The issue's bar: 30,720 B for everything a page downloads to track, with the
+# default options (autocapture off: 29,168 B) and with autocapture on (+ capture.js:
+# 30,691 B); both fail the build above it.
 budget=30720
-budget_auto=32325
+budget_auto=30720
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"
 printf '%-22s %9s %9d  (budget %d)\n' "with autocapture" "" "$with_auto" "$budget_auto"
 over=0
