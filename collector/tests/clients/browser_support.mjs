@@ -1,8 +1,10 @@
-// What the browser-SDK scripts (rudderstack_browser.mjs, segment_browser.mjs) share:
-// Debian's headless Chromium launched offline by playwright-core, a static page server on
-// its own loopback origin, the kill/restart protocol with the Rust test, and one
-// "session" per browser profile that records every post to the collector and every CORS
-// preflight with the collector's answer.
+// What the browser-SDK scripts (rudderstack_browser.mjs, rudderstack_beacon.mjs,
+// segment_browser.mjs) share: Debian's headless Chromium launched offline by
+// playwright-core, a static page server on its own loopback origin, the kill/restart
+// protocol with the Rust test, and one "session" per browser profile that records every
+// post to the collector and every CORS preflight with the collector's answer. The two
+// RudderStack scripts also share their test page and how it is served (startRudderStack),
+// so the SDK is loaded the same way in both and only the mode's options differ.
 //
 // Offline: every host but 127.0.0.1/localhost fails to resolve (host-resolver rules),
 // and any request to another host is reported in `report.offLoopback`.
@@ -13,8 +15,10 @@
 //
 // Protocol with the Rust test (tests/browser_support/mod.rs): `cmd:kill9` / `cmd:restart`
 // lines on stdout, answered by `ok` on stdin; the last stdout line is the JSON report.
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 
 export const DEADLINE_MS = 30_000
@@ -150,4 +154,76 @@ export async function finish(report, browser, server) {
   server.close()
   console.log(JSON.stringify(report))
   process.exit(report.error ? 1 : 0)
+}
+
+// The RudderStack test page: `head` (markup run before the SDK, such as a classic script,
+// or nothing), then a module that loads the SDK from /sdk/analytics.mjs and defines
+// window.startRudder(writeKey, dataPlaneUrl, options), which resolves with the anonymous id
+// once the SDK calls onLoaded, and window.rudderCall(method, ...args), which resolves
+// with the event the SDK enqueued (its callback's argument). The load is offline: the
+// source config comes from `getSourceConfig`, no polyfill, and the destination and plugin
+// base URLs are on the page's own origin (nothing is served there); `options` are the
+// mode's (plugins, queue options, useBeacon, ...) and may override any of these.
+function rudderStackPage(title, head) {
+  return `<!doctype html><meta charset="utf-8"><title>${title}</title>
+${head}<script type="module">
+import { RudderAnalytics } from '/sdk/analytics.mjs'
+window.startRudder = (writeKey, dataPlaneUrl, options) => new Promise((resolve, reject) => {
+  const analytics = new RudderAnalytics()
+  window.analytics = analytics
+  analytics.load(writeKey, dataPlaneUrl, {
+    // The source config a RudderStack control plane would serve: enabled, no destinations.
+    getSourceConfig: () => ({
+      source: { id: 'cairn-test-source', name: 'Cairn test', workspaceId: 'cairn', enabled: true,
+        config: {}, destinations: [] },
+    }),
+    polyfillIfRequired: false,
+    destSDKBaseURL: location.origin + '/no-destinations',
+    pluginsSDKBaseURL: location.origin + '/no-plugins',
+    ...options,
+    onLoaded: () => resolve(analytics.getAnonymousId()),
+  })
+  setTimeout(() => reject(new Error('RudderStack did not call onLoaded')), ${DEADLINE_MS})
+})
+window.rudderCall = (method, ...args) => new Promise((resolve, reject) => {
+  window.analytics[method](...args, (event) => resolve(event))
+  setTimeout(() => reject(new Error(method + ': RudderStack never called back')), ${DEADLINE_MS})
+})
+</script>`
+}
+
+// Starts a RudderStack script: serves the test page (rudderStackPage with `title` and
+// `head`) at / and the SDK's "bundled" ESM build (npm: @rudderstack/analytics-js, every
+// plugin in it, so none is fetched at run time) at /sdk/analytics.mjs, with `files`
+// besides; launches Chromium; starts the report with the SDK's version and `fields`.
+// `open(name, writeKey, options)` opens a session (openSession) on the page with the SDK
+// loaded against `collectorUrl` with `loadOptions` and `options` (these win), and gives it
+// `call(label, method, ...args)`, which makes the call and records it in `session.calls`.
+export async function startRudderStack({ collectorUrl, title, head = '', files = {}, loadOptions = {},
+  fields = {} }) {
+  const sdkPath = fileURLToPath(import.meta.resolve('@rudderstack/analytics-js/bundled'))
+  const packageDir = sdkPath.slice(0, sdkPath.indexOf('/dist/'))
+  const { version } = JSON.parse(readFileSync(`${packageDir}/package.json`, 'utf8'))
+  const collectorOrigin = new URL(collectorUrl).origin
+  const { server, origin: pageOrigin } = await servePage({
+    '/': { type: 'text/html', body: rudderStackPage(title, head) },
+    '/sdk/analytics.mjs': { type: 'text/javascript', body: readFileSync(sdkPath) },
+    ...files,
+  })
+  const browser = await launch()
+  const report = newReport({
+    library: '@rudderstack/analytics-js', version, sdk: sdkPath.slice(sdkPath.indexOf('dist/')),
+    pageOrigin, collectorOrigin, ...fields,
+  })
+  async function open(name, writeKey, options = {}) {
+    const s = await openSession(browser, report, name, `${pageOrigin}/`, collectorOrigin)
+    s.session.anonymousId = await s.page.evaluate(([k, u, o]) => window.startRudder(k, u, o),
+      [writeKey, collectorUrl, { ...loadOptions, ...options }])
+    s.call = async (label, method, ...args) => {
+      const event = await s.page.evaluate(([m, a]) => window.rudderCall(m, ...a), [method, args])
+      s.session.calls.push({ call: label, type: event.type, messageId: event.messageId })
+    }
+    return s
+  }
+  return { server, browser, report, pageOrigin, open }
 }

@@ -9,7 +9,7 @@
 // `{batch, sentAt}` as a text/plain Blob (no preflight, no Authorization header) to
 // `<dataPlaneUrl>/beacon/v1/batch?writeKey=<key>`. Offline as rudderstack_browser.mjs is
 // (source config from `getSourceConfig`, bundled plugins only, other hosts unresolvable;
-// see browser_support.mjs). Sessions:
+// see browser_support.mjs, which has the page both load). Sessions:
 // - beacon: page, track, identify (an e-mail trait): one beacon of three events
 //   (`beaconQueueOptions.maxItems: 3`);
 // - beacon-leaving: a track stays queued (maxItems 10, a flush interval longer than the
@@ -20,23 +20,15 @@
 //   refused (401) and nothing is stored.
 // The report: calls and their messageIds, each beacon's path, query, headers, events and
 // status.
-import { readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import {
-  DEADLINE_MS, finish, launch, newReport, openSession, servePage, until,
-} from './browser_support.mjs'
+import { DEADLINE_MS, finish, startRudderStack, until } from './browser_support.mjs'
 
 const [collectorUrl, writeKey] = process.argv.slice(2)
-const sdkPath = fileURLToPath(import.meta.resolve('@rudderstack/analytics-js/bundled'))
-const packageDir = sdkPath.slice(0, sdkPath.indexOf('/dist/'))
-const { version } = JSON.parse(readFileSync(`${packageDir}/package.json`, 'utf8'))
-const sdk = readFileSync(sdkPath)
-const collectorOrigin = new URL(collectorUrl).origin
 // Longer than the test: a batch goes when it is full or when the page is left, never on time.
 const NEVER_MS = DEADLINE_MS * 10
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>RudderStack beacons on Cairn</title>
-<script>
+// The page's head, run before the SDK loads (the rest of the page is browser_support.mjs's
+// startRudderStack, as rudderstack_browser.mjs has it).
+const BEACON_LOG = `<script>
 // What the SDK beaconed, kept in sessionStorage so the page it moves to can read it. Its
 // bodies are Blobs, which neither playwright (postData is null) nor the page can read
 // synchronously, and a beacon sent as the page goes leaves no time for an async read: so
@@ -58,53 +50,14 @@ navigator.sendBeacon = (url, data) => {
   return queued
 }
 </script>
-<script type="module">
-import { RudderAnalytics } from '/sdk/analytics.mjs'
-window.startRudder = (writeKey, dataPlaneUrl, options) => new Promise((resolve, reject) => {
-  const analytics = new RudderAnalytics()
-  window.analytics = analytics
-  analytics.load(writeKey, dataPlaneUrl, {
-    getSourceConfig: () => ({
-      source: { id: 'cairn-test-source', name: 'Cairn test', workspaceId: 'cairn', enabled: true,
-        config: {}, destinations: [] },
-    }),
-    useBeacon: true,
-    plugins: ['BeaconQueue'],
-    polyfillIfRequired: false,
-    destSDKBaseURL: location.origin + '/no-destinations',
-    pluginsSDKBaseURL: location.origin + '/no-plugins',
-    ...options,
-    onLoaded: () => resolve(analytics.getAnonymousId()),
-  })
-  setTimeout(() => reject(new Error('RudderStack did not call onLoaded')), ${DEADLINE_MS})
-})
-window.rudderCall = (method, ...args) => new Promise((resolve, reject) => {
-  window.analytics[method](...args, (event) => resolve(event))
-  setTimeout(() => reject(new Error(method + ': RudderStack never called back')), ${DEADLINE_MS})
-})
-</script>`
+`
 
-const { server, origin: pageOrigin } = await servePage({
-  '/': { type: 'text/html', body: PAGE },
-  '/left': { type: 'text/html', body: '<!doctype html><title>Left</title>' },
-  '/sdk/analytics.mjs': { type: 'text/javascript', body: sdk },
+const { server, browser, report, pageOrigin, open } = await startRudderStack({
+  collectorUrl, title: 'RudderStack beacons on Cairn', head: BEACON_LOG,
+  files: { '/left': { type: 'text/html', body: '<!doctype html><title>Left</title>' } },
+  loadOptions: { useBeacon: true, plugins: ['BeaconQueue'] },
+  fields: { mode: 'beacon' },
 })
-const browser = await launch()
-const report = newReport({
-  library: '@rudderstack/analytics-js', version, sdk: sdkPath.slice(sdkPath.indexOf('dist/')),
-  pageOrigin, collectorOrigin, mode: 'beacon',
-})
-
-async function open(name, key, options) {
-  const s = await openSession(browser, report, name, `${pageOrigin}/`, collectorOrigin)
-  s.session.anonymousId = await s.page.evaluate(([k, u, o]) => window.startRudder(k, u, o),
-    [key, collectorUrl, options])
-  s.call = async (label, method, ...args) => {
-    const event = await s.page.evaluate(([m, a]) => window.rudderCall(m, ...a), [method, args])
-    s.session.calls.push({ call: label, type: event.type, messageId: event.messageId })
-  }
-  return s
-}
 
 // Each post of the session answered or failed.
 const settled = (s) => () => s.session.posts.length > 0 &&
