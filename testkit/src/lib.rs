@@ -1,6 +1,6 @@
 //! The real collector as tests meet it: a child process on a loopback port, with fixed
-//! keys, a data dir of the test's own, and helpers to post batches and read the feed.
-//! Shared by the collector's own tests and the end-to-end tests across crates.
+//! keys, a data dir of the test's own, and helpers to post batches and read the feed;
+//! the recommender and the tansu broker likewise (their own modules). Shared by the collector's own tests and the end-to-end tests across crates.
 
 use std::{
     io::{BufRead, BufReader},
@@ -18,6 +18,11 @@ use serde_json::Value;
 /// librdkafka).
 pub mod tansu;
 pub use tansu::{TansuBroker, TansuConfig};
+
+/// The recommender service as a child process, for its own tests and the end-to-end
+/// shop loop.
+pub mod recommender;
+pub use recommender::RecommenderProcess;
 
 /// A client write key (as in a web page or an app): its aliases cannot link user ids.
 pub const WRITE_KEY: &str = "test-write-key";

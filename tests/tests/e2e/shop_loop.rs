@@ -8,56 +8,11 @@
 //! Needs wasm/build.sh's examples/web/pkg, playwright-core in wasm/tests/browser and
 //! Debian's chromium (scripts/install-test-deps.sh), and the workspace binaries.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use cairn_e2e::*;
+use cairn_testkit::RecommenderProcess;
 use serde_json::{json, Value};
-
-/// The recommender, killed on drop.
-struct Reco(std::process::Child);
-
-impl Drop for Reco {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_recommender(collector: &CollectorProcess, dir: &Path) -> (Reco, String) {
-    let mut child = Command::new(workspace_bin("cairn-recommender"))
-        .args(["--listen", "127.0.0.1:0", "--collector", &collector.url])
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--read-key", READ_KEY, "--hash-secret", HASH_SECRET])
-        .args([
-            "--project-hash-key",
-            DEMO_HASH_KEY,
-            "--max-backoff-ms",
-            "500",
-        ])
-        .env("CAIRN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start cairn-recommender");
-    let stdout = child.stdout.take().expect("stdout");
-    let reco = Reco(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("cairn-recommender listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the recommender says where it listens");
-    (reco, url)
-}
 
 /// Other shoppers' history: each viewed sku-1, sku-3 and sku-7 (so "customers who
 /// viewed Trail shoes also viewed" has an answer).
@@ -83,7 +38,13 @@ fn demo_shop_loop_in_chromium_changes_recommendations() {
     let dir = temp_dir("shop-loop");
     let collector = demo_collector(&dir.join("collector"));
     seed_other_shoppers(&collector);
-    let (_reco, reco) = start_recommender(&collector, &dir.join("reco"));
+    let recommender = RecommenderProcess::follow(
+        workspace_bin("cairn-recommender"),
+        &collector.url,
+        &dir.join("reco"),
+        &["--project-hash-key", DEMO_HASH_KEY],
+    );
+    let reco = &recommender.url;
     // Ready once the seeded products are known (popular fallback answers 200).
     let http = cairn_testkit::http_client().build().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -4,14 +4,13 @@
 #![allow(dead_code, unused_imports)]
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
     time::{Duration, Instant},
 };
 
-pub use cairn_testkit::{CollectorProcess, ADMIN_KEY, HASH_SECRET, PROJECT_HASH_KEY, READ_KEY};
+pub use cairn_testkit::{
+    CollectorProcess, RecommenderProcess, ADMIN_KEY, HASH_SECRET, PROJECT_HASH_KEY, READ_KEY,
+};
 use serde_json::{json, Value};
 
 pub const API_KEY: &str = "test-api-key";
@@ -27,75 +26,37 @@ pub fn collector(dir: &Path) -> CollectorProcess {
     CollectorProcess::start(cairn_testkit::collector_bin(), dir, &[])
 }
 
-/// A running `cairn-recommender`.
+/// A running `cairn-recommender` (cairn-testkit's [`RecommenderProcess`]: `url`, `pid`,
+/// `kill9`, `terminate`, `restart` on the same data dir) with this crate's API helpers.
 pub struct Reco {
-    child: Child,
-    pub url: String,
+    process: RecommenderProcess,
     pub data_dir: PathBuf,
-    collector: String,
-    extra: Vec<String>,
+}
+
+impl std::ops::Deref for Reco {
+    type Target = RecommenderProcess;
+    fn deref(&self) -> &RecommenderProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Reco {
+    fn deref_mut(&mut self) -> &mut RecommenderProcess {
+        &mut self.process
+    }
 }
 
 impl Reco {
     pub fn start(data_dir: &Path, collector_url: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn-recommender"))
-            .args(["--listen", "127.0.0.1:0", "--collector", collector_url])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--read-key", READ_KEY, "--hash-secret", HASH_SECRET])
-            .args(["--project-hash-key", PROJECT_HASH_KEY])
-            .args(["--max-backoff-ms", "500"])
-            .args(extra)
-            .env(
-                "CAIRN_LOG",
-                std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn cairn-recommender");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("cairn-recommender listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
-            }
-        });
-        let url = rx
-            .recv_timeout(DEADLINE)
-            .expect("recommender printed its address");
         Self {
-            child,
-            url,
+            process: RecommenderProcess::follow(
+                env!("CARGO_BIN_EXE_cairn-recommender"),
+                collector_url,
+                data_dir,
+                extra,
+            ),
             data_dir: data_dir.to_owned(),
-            collector: collector_url.to_owned(),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
         }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGKILL, then a new process on the same data dir.
-    pub fn restart(&mut self) {
-        self.kill9();
-        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
-        *self = Self::start(&self.data_dir.clone(), &self.collector.clone(), &extra);
-    }
-
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().expect("wait")
     }
 
     /// GET `path`: status and JSON body (Null when not JSON).
@@ -140,13 +101,6 @@ impl Reco {
 
     pub fn recs(&self, query: &str) -> Value {
         self.ok(&format!("/api/recommendations?{query}"))
-    }
-}
-
-impl Drop for Reco {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
