@@ -42,22 +42,16 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     let t = Tracker::new(
         TrackerConfig {
-            write_key: "bench".into(),
-            endpoint: "http://127.0.0.1:9".into(),
-            data_dir: dir.to_string_lossy().into_owned(),
-            hash_key: "bench-hash-key".into(),
-            hash_identities: true,
-            consent_mode: None,
             flush_at: 1_000_000,
             flush_interval_ms: 3_600_000,
-            max_batch_events: 100,
             max_queue_events: 1_000_000,
             max_queue_bytes: 1 << 30,
-            max_event_age_ms: 604_800_000,
-            session_timeout_ms: 1_800_000,
-            cache_capacity_bytes: 1 << 20,
-            request_timeout_ms: 30_000,
-            context: None,
+            ..TrackerConfig::new(
+                "bench",
+                "http://127.0.0.1:9",
+                &dir.to_string_lossy(),
+                "bench-hash-key",
+            )
         },
         Arc::new(NoUploads),
     )

@@ -99,6 +99,39 @@ pub struct TrackerConfig {
     pub context: Option<DeviceContext>,
 }
 
+/// The platform uploader's default timeout for one request (the core does no HTTP here).
+const REQUEST_TIMEOUT_MS: i64 = 30_000;
+
+impl TrackerConfig {
+    /// The four required fields; every other field the core's default, which is
+    /// what the bindings' defaults above say (a test reads them in the generated
+    /// Kotlin). For Rust callers: tests, benches, a Rust app.
+    pub fn new(write_key: &str, endpoint: &str, data_dir: &str, hash_key: &str) -> Self {
+        let core = cairn::Config::new(write_key, endpoint);
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let as_i32 = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        TrackerConfig {
+            write_key: write_key.into(),
+            endpoint: endpoint.into(),
+            data_dir: data_dir.into(),
+            hash_key: hash_key.into(),
+            hash_identities: core.hash_identities,
+            consent_mode: None,
+            flush_at: as_i32(core.flush_at),
+            flush_interval_ms: ms(core.flush_interval),
+            max_batch_events: as_i32(core.max_batch_events),
+            max_queue_events: as_i32(core.max_queue_events),
+            max_queue_bytes: i64::try_from(core.max_queue_bytes).unwrap_or(i64::MAX),
+            max_event_age_ms: ms(core.max_event_age),
+            session_timeout_ms: ms(core.session_timeout),
+            cache_capacity_bytes: i64::try_from(cairn::SledConfig::new(data_dir).cache_capacity)
+                .unwrap_or(i64::MAX),
+            request_timeout_ms: REQUEST_TIMEOUT_MS,
+            context: None,
+        }
+    }
+}
+
 pub(crate) fn build_config(c: &TrackerConfig) -> Result<cairn::Config, CairnError> {
     if c.data_dir.trim().is_empty() {
         return Err(CairnError::Config("dataDir is empty".into()));
@@ -165,4 +198,45 @@ pub(crate) fn build_config(c: &TrackerConfig) -> Result<cairn::Config, CairnErro
         ctx.timezone = d.timezone.clone();
     }
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `TrackerConfig::new` and the foreign languages' defaults (the `uniffi(default)`
+    /// attributes, as generated into the Kotlin bindings) say the same.
+    #[test]
+    fn new_has_the_bindings_defaults() {
+        let kotlin = include_str!("../bindings/kotlin/dev/cairn/cairn_mobile.kt");
+        let c = TrackerConfig::new("k", "http://e", "/d", "h");
+        let long = |v: i64| format!("{v}L");
+        let expected = [
+            ("hashIdentities", c.hash_identities.to_string()),
+            ("consentMode", "null".into()),
+            ("flushAt", c.flush_at.to_string()),
+            ("flushIntervalMs", long(c.flush_interval_ms)),
+            ("maxBatchEvents", c.max_batch_events.to_string()),
+            ("maxQueueEvents", c.max_queue_events.to_string()),
+            ("maxQueueBytes", long(c.max_queue_bytes)),
+            ("maxEventAgeMs", long(c.max_event_age_ms)),
+            ("sessionTimeoutMs", long(c.session_timeout_ms)),
+            ("cacheCapacityBytes", long(c.cache_capacity_bytes)),
+            ("requestTimeoutMs", long(c.request_timeout_ms)),
+            ("context", "null".into()),
+        ];
+        for (name, value) in expected {
+            let field = ["var `", name, "`:"].concat();
+            let line = kotlin
+                .lines()
+                .find(|l| l.trim_start().starts_with(&field))
+                .unwrap_or_else(|| panic!("{name} not in the Kotlin TrackerConfig"));
+            assert!(
+                line.trim_end().ends_with(&[" = ", &value].concat()),
+                "{name}: Kotlin says {line:?}, TrackerConfig::new {value}"
+            );
+        }
+        assert!(c.consent_mode.is_none() && c.context.is_none());
+        build_config(&c).expect("the defaults make a valid config");
+    }
 }

@@ -54,22 +54,16 @@ fn a_refused_event_in_a_batch_does_not_stop_the_others() {
     let dir = cairn_testkit::temp_dir("mobile-batch-calls");
     let t = Tracker::new(
         TrackerConfig {
-            write_key: "k".into(),
-            endpoint: "http://127.0.0.1:9".into(),
-            data_dir: dir.to_string_lossy().into_owned(),
-            hash_key: "hash-key".into(),
-            hash_identities: true,
-            consent_mode: None,
             flush_at: 1_000_000,
             flush_interval_ms: 3_600_000,
-            max_batch_events: 100,
-            max_queue_events: 10_000,
             max_queue_bytes: 1 << 20,
-            max_event_age_ms: 604_800_000,
-            session_timeout_ms: 1_800_000,
-            cache_capacity_bytes: 1 << 20,
             request_timeout_ms: 1_000,
-            context: None,
+            ..TrackerConfig::new(
+                "k",
+                "http://127.0.0.1:9",
+                &dir.to_string_lossy(),
+                "hash-key",
+            )
         },
         Arc::new(NoUploads),
     )
