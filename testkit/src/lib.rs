@@ -56,18 +56,20 @@ pub fn stored_user_id(raw: &str) -> String {
     pseudonym(&device_user_id(raw))
 }
 
-/// How long a collector may take to print its address before a test gives up.
+/// How long a collector or recommender may take to print its address before a test
+/// gives up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running `cairn-collector` child process.
 pub struct CollectorProcess {
-    child: Child,
+    child: ServiceChild,
     pub addr: SocketAddr,
     pub url: String,
     pub data_dir: PathBuf,
     bin: PathBuf,
     extra_args: Vec<String>,
-    /// Removed when the process is dropped, after the collector is killed.
+    /// Removed when the process is dropped, after the collector is killed (`child` is
+    /// the first field, so it drops first).
     owned_dir: Option<TempDir>,
 }
 
@@ -127,37 +129,8 @@ impl CollectorProcess {
         if !extra_args.contains(&"--project-hash-key") {
             command.args(["--project-hash-key", PROJECT_HASH_KEY]);
         }
-        let mut child = command
-            .args(extra_args)
-            .env("CAIRN_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(url) = line.strip_prefix("cairn-collector listening on ") {
-                        let _ = tx.send(url.to_owned());
-                        sent = true;
-                    }
-                }
-            }
-        });
-        let url = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("collector did not report its address in {START_TIMEOUT:?}");
-            }
-        };
-        let addr = url
-            .trim_start_matches("http://")
-            .parse()
-            .expect("address in the start line");
+        command.args(extra_args).env("CAIRN_LOG", "warn");
+        let (child, url, addr) = ServiceChild::spawn(&mut command, "cairn-collector listening on ");
         Self {
             child,
             addr,
@@ -170,23 +143,17 @@ impl CollectorProcess {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
     /// SIGKILL: the process gets no chance to flush anything.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill9();
     }
 
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-        self.child.wait().expect("wait for collector")
+        self.child.terminate()
     }
 
     /// Starts a new process on the same data dir and the same port.
@@ -275,10 +242,82 @@ impl CollectorProcess {
     }
 }
 
-impl Drop for CollectorProcess {
+/// A service under test as a child process (the collector, the recommender): its
+/// stderr goes to the test's, its stdout is read to the end (so it never blocks on a
+/// full pipe) for the one line that says where it listens; killed and reaped when
+/// dropped.
+pub(crate) struct ServiceChild(Child);
+
+impl ServiceChild {
+    /// Spawns `command` and waits for its stdout line starting with `start_line`
+    /// (followed by `http://<addr>`); returns the process, that URL and the address. A
+    /// process that exits first, or stays silent for [`START_TIMEOUT`], fails the test.
+    pub(crate) fn spawn(
+        command: &mut Command,
+        start_line: &'static str,
+    ) -> (Self, String, SocketAddr) {
+        let program = command.get_program().to_string_lossy().into_owned();
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent {
+                    if let Some(url) = line.strip_prefix(start_line) {
+                        let _ = tx.send(url.to_owned());
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let mut process = Self(child);
+        let url = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) => url,
+            // Stdout closed without the line: the process stopped (its stderr says why).
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = process.0.wait().expect("wait for the process");
+                panic!("{program} exited ({status}) before saying where it listens");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{program} did not report its address in {START_TIMEOUT:?}")
+            }
+        };
+        let addr = url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("address in the start line");
+        (process, url, addr)
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL: the process gets no chance to flush anything.
+    pub(crate) fn kill9(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        self.0.wait().expect("wait for the process")
+    }
+}
+
+impl Drop for ServiceChild {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill9();
     }
 }
 

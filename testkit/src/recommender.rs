@@ -12,25 +12,23 @@
 
 use std::{
     ffi::OsString,
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::mpsc,
+    process::{Command, ExitStatus},
     time::Duration,
 };
 
-use crate::{http_client, tansu::poll_until, HASH_SECRET, PROJECT_HASH_KEY, READ_KEY};
-
-/// How long a recommender may take to print its address and then serve.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::{
+    http_client, tansu::poll_until, ServiceChild, HASH_SECRET, PROJECT_HASH_KEY, READ_KEY,
+    START_TIMEOUT,
+};
 
 /// The line the binary prints once it has bound its listener.
 const LISTENING: &str = "cairn-recommender listening on ";
 
-/// A running `cairn-recommender` child process.
+/// A running `cairn-recommender` child process, killed and reaped when dropped.
 pub struct RecommenderProcess {
-    child: Child,
+    child: ServiceChild,
     pub addr: SocketAddr,
     /// `http://127.0.0.1:<port>`, without a trailing slash.
     pub url: String,
@@ -74,46 +72,13 @@ impl RecommenderProcess {
 
     fn start_at(bin: PathBuf, args: Vec<OsString>, env: Vec<(String, String)>) -> Self {
         let log = std::env::var("CAIRN_TEST_LOG").unwrap_or_else(|_| "warn".into());
-        let mut child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        command
             .args(["--listen", "127.0.0.1:0"])
             .args(&args)
             .env("CAIRN_LOG", log)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        // Reads stdout to its end, so the process never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent {
-                    if let Some(url) = line.strip_prefix(LISTENING) {
-                        let _ = tx.send(url.to_owned());
-                        sent = true;
-                    }
-                }
-            }
-        });
-        let url = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(url) => url,
-            // Stdout closed without the line: the process stopped (its stderr says why).
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait().expect("wait for recommender");
-                panic!("{} exited ({status}) before listening", bin.display());
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("recommender did not report its address in {START_TIMEOUT:?}");
-            }
-        };
-        let addr = url
-            .trim_start_matches("http://")
-            .parse()
-            .expect("address in the start line");
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        let (child, url, addr) = ServiceChild::spawn(&mut command, LISTENING);
         let process = Self {
             child,
             addr,
@@ -138,23 +103,17 @@ impl RecommenderProcess {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
     /// SIGKILL: the process gets no chance to flush anything.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill9();
     }
 
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-        self.child.wait().expect("wait for recommender")
+        self.child.terminate()
     }
 
     /// SIGKILL (a no-op after `terminate`), then a new process with the same arguments
@@ -163,12 +122,5 @@ impl RecommenderProcess {
         self.kill9();
         let next = Self::start_at(self.bin.clone(), self.args.clone(), self.env.clone());
         *self = next;
-    }
-}
-
-impl Drop for RecommenderProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
