@@ -142,20 +142,6 @@ impl CollectorProcess {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.pid()
-    }
-
-    /// SIGKILL: the process gets no chance to flush anything.
-    pub fn kill9(&mut self) {
-        self.child.kill9();
-    }
-
-    /// SIGTERM, then waits for the exit status.
-    pub fn terminate(&mut self) -> ExitStatus {
-        self.child.terminate()
-    }
-
     /// Starts a new process on the same data dir and the same port.
     pub fn restart(&mut self) {
         self.kill9();
@@ -245,8 +231,8 @@ impl CollectorProcess {
 /// A service under test as a child process (the collector, the recommender): its
 /// stderr goes to the test's, its stdout is read to the end (so it never blocks on a
 /// full pipe) for the one line that says where it listens; killed and reaped when
-/// dropped.
-pub(crate) struct ServiceChild(Child);
+/// dropped. The process types deref to it for `pid`, `kill9` and `terminate`.
+pub struct ServiceChild(Child);
 
 impl ServiceChild {
     /// Spawns `command` and waits for its stdout line starting with `start_line`
@@ -294,18 +280,18 @@ impl ServiceChild {
         (process, url, addr)
     }
 
-    pub(crate) fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.0.id()
     }
 
     /// SIGKILL: the process gets no chance to flush anything.
-    pub(crate) fn kill9(&mut self) {
+    pub fn kill9(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 
     /// SIGTERM, then waits for the exit status.
-    pub(crate) fn terminate(&mut self) -> ExitStatus {
+    pub fn terminate(&mut self) -> ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.0.id().to_string()])
             .status()
@@ -314,6 +300,24 @@ impl ServiceChild {
         self.0.wait().expect("wait for the process")
     }
 }
+
+/// A process type's `pid`, `kill9` and `terminate` are its `child`'s.
+macro_rules! derefs_to_child {
+    ($($t:ty),*) => {$(
+        impl std::ops::Deref for $t {
+            type Target = ServiceChild;
+            fn deref(&self) -> &ServiceChild {
+                &self.child
+            }
+        }
+        impl std::ops::DerefMut for $t {
+            fn deref_mut(&mut self) -> &mut ServiceChild {
+                &mut self.child
+            }
+        }
+    )*};
+}
+derefs_to_child!(CollectorProcess, RecommenderProcess);
 
 impl Drop for ServiceChild {
     fn drop(&mut self) {

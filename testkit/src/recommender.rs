@@ -14,7 +14,7 @@ use std::{
     ffi::OsString,
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Command, ExitStatus},
+    process::Command,
     time::Duration,
 };
 
@@ -28,7 +28,7 @@ const LISTENING: &str = "cairn-recommender listening on ";
 
 /// A running `cairn-recommender` child process, killed and reaped when dropped.
 pub struct RecommenderProcess {
-    child: ServiceChild,
+    pub(crate) child: ServiceChild,
     pub addr: SocketAddr,
     /// `http://127.0.0.1:<port>`, without a trailing slash.
     pub url: String,
@@ -100,20 +100,6 @@ impl RecommenderProcess {
         });
         assert!(serving, "{healthz} did not answer 200 in {START_TIMEOUT:?}");
         process
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.pid()
-    }
-
-    /// SIGKILL: the process gets no chance to flush anything.
-    pub fn kill9(&mut self) {
-        self.child.kill9();
-    }
-
-    /// SIGTERM, then waits for the exit status.
-    pub fn terminate(&mut self) -> ExitStatus {
-        self.child.terminate()
     }
 
     /// SIGKILL (a no-op after `terminate`), then a new process with the same arguments
