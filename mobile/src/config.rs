@@ -104,8 +104,8 @@ const REQUEST_TIMEOUT_MS: i64 = 30_000;
 
 impl TrackerConfig {
     /// The four required fields; every other field the core's default, which is
-    /// what the bindings' defaults above say (a test reads them in the generated
-    /// Kotlin). For Rust callers: tests, benches, a Rust app.
+    /// what the bindings' defaults above say (a test reads them in the committed
+    /// Swift bindings). For Rust callers: tests, benches, a Rust app.
     pub fn new(write_key: &str, endpoint: &str, data_dir: &str, hash_key: &str) -> Self {
         let core = cairn::Config::new(write_key, endpoint);
         let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
@@ -205,15 +205,21 @@ mod tests {
     use super::*;
 
     /// `TrackerConfig::new` and the foreign languages' defaults (the `uniffi(default)`
-    /// attributes, as generated into the Kotlin bindings) say the same.
+    /// attributes, as generated into the committed Swift bindings) say the same.
     #[test]
     fn new_has_the_bindings_defaults() {
-        let kotlin = include_str!("../bindings/kotlin/dev/cairn/cairn_mobile.kt");
+        let swift = include_str!("../bindings/swift/Cairn.swift");
+        let start = swift
+            .find("public struct TrackerConfig")
+            .expect("TrackerConfig in the Swift bindings");
+        let init = &swift[start..];
+        let init = &init[init.find("public init(").expect("its init")..];
+        let init = &init[..init.find(") {").expect("the init's end")];
         let c = TrackerConfig::new("k", "http://e", "/d", "h");
-        let long = |v: i64| format!("{v}L");
+        let long = |v: i64| format!("Int64({v})");
         let expected = [
             ("hashIdentities", c.hash_identities.to_string()),
-            ("consentMode", "null".into()),
+            ("consentMode", "nil".into()),
             ("flushAt", c.flush_at.to_string()),
             ("flushIntervalMs", long(c.flush_interval_ms)),
             ("maxBatchEvents", c.max_batch_events.to_string()),
@@ -223,18 +229,19 @@ mod tests {
             ("sessionTimeoutMs", long(c.session_timeout_ms)),
             ("cacheCapacityBytes", long(c.cache_capacity_bytes)),
             ("requestTimeoutMs", long(c.request_timeout_ms)),
-            ("context", "null".into()),
+            ("context", "nil".into()),
         ];
         for (name, value) in expected {
-            let field = ["var `", name, "`:"].concat();
-            let line = kotlin
+            let param = ["*/", name, ": "].concat();
+            let line = init
                 .lines()
-                .find(|l| l.trim_start().starts_with(&field))
-                .unwrap_or_else(|| panic!("{name} not in the Kotlin TrackerConfig"));
-            assert!(
-                line.trim_end().ends_with(&[" = ", &value].concat()),
-                "{name}: Kotlin says {line:?}, TrackerConfig::new {value}"
-            );
+                .find(|l| l.trim_start().starts_with(&param))
+                .unwrap_or_else(|| panic!("{name} not in TrackerConfig's Swift init"));
+            let default = line
+                .split(" = ")
+                .nth(1)
+                .map(|d| d.trim_end_matches([',', ' ']));
+            assert_eq!(default, Some(value.as_str()), "{name}: Swift says {line:?}");
         }
         assert!(c.consent_mode.is_none() && c.context.is_none());
         build_config(&c).expect("the defaults make a valid config");
