@@ -48,10 +48,14 @@ const RUDDERSTACK_HEADERS: [&str; 8] = [
     "rsa-since-last-attempt",
 ];
 
-/// Runs `script` with the SDK against `collector`; checks what every run must show: the
-/// pinned SDK version, and a page that stayed offline and posted cross-origin.
-fn run_sdk(collector: &mut CollectorProcess, chromium: &str, script: &str) -> Value {
-    let report = run_script(collector, chromium, script, &[WRITE_KEY]);
+/// Starts a collector and runs `script` with the SDK against it; checks what every run
+/// must show: the pinned SDK version, and a page that stayed offline and posted
+/// cross-origin. Returns the collector and the script's report.
+fn run_sdk(test: &str, script: &str) -> (CollectorProcess, Value) {
+    let chromium = require_browser(test, &["@rudderstack/analytics-js"]);
+    let dir = temp_dir(&test.to_lowercase().replace(' ', "-"));
+    let mut collector = CollectorProcess::start(env!("CARGO_BIN_EXE_cairn-collector"), dir, &[]);
+    let report = run_script(&mut collector, &chromium, script, &[WRITE_KEY]);
     assert!(
         report["version"]
             .as_str()
@@ -61,18 +65,27 @@ fn run_sdk(collector: &mut CollectorProcess, chromium: &str, script: &str) -> Va
         report["version"]
     );
     check_offline_cross_origin(&report);
-    report
+    (collector, report)
+}
+
+/// What the SDK puts on every event, whichever way it was sent: its library name and
+/// the four timestamps.
+fn check_stamped_by_the_sdk(label: &str, event: &Value) {
+    assert_eq!(
+        event["context"]["library"]["name"], "RudderLabs JavaScript SDK",
+        "{label}"
+    );
+    for field in ["timestamp", "receivedAt", "originalTimestamp", "sentAt"] {
+        assert!(
+            event[field].is_string(),
+            "{label}: {field} stamped: {event:#}"
+        );
+    }
 }
 
 #[test]
 fn rudderstack_browser_sdk_posts_cross_origin_in_chromium() {
-    let chromium = require_browser("RudderStack browser", &["@rudderstack/analytics-js"]);
-    let mut collector = CollectorProcess::start(
-        env!("CARGO_BIN_EXE_cairn-collector"),
-        temp_dir("rudderstack-browser"),
-        &[],
-    );
-    let report = run_sdk(&mut collector, &chromium, "rudderstack_browser.mjs");
+    let (collector, report) = run_sdk("RudderStack browser", "rudderstack_browser.mjs");
 
     // The feed: every call's messageId exactly once (a retried post is not a duplicate).
     let calls = calls(&report);
@@ -81,16 +94,7 @@ fn rudderstack_browser_sdk_posts_cross_origin_in_chromium() {
     for ((session, call), event) in calls.iter().zip(&events) {
         let label = format!("{} {}", session["name"], call["call"]);
         assert_eq!(event["channel"], "web", "{label}");
-        assert_eq!(
-            event["context"]["library"]["name"], "RudderLabs JavaScript SDK",
-            "{label}"
-        );
-        for field in ["timestamp", "receivedAt", "originalTimestamp", "sentAt"] {
-            assert!(
-                event[field].is_string(),
-                "{label}: {field} stamped: {event:#}"
-            );
-        }
+        check_stamped_by_the_sdk(&label, event);
         match call["call"].as_str().unwrap() {
             "page" => {
                 assert_eq!(event["name"], "Install", "{label}: {event:#}");
@@ -151,13 +155,7 @@ fn rudderstack_browser_sdk_posts_cross_origin_in_chromium() {
 /// refused (401) and nothing of it is stored.
 #[test]
 fn rudderstack_browser_sdk_beacons_with_the_key_in_the_query() {
-    let chromium = require_browser("RudderStack beacon", &["@rudderstack/analytics-js"]);
-    let mut collector = CollectorProcess::start(
-        env!("CARGO_BIN_EXE_cairn-collector"),
-        temp_dir("rudderstack-beacon"),
-        &[],
-    );
-    let report = run_sdk(&mut collector, &chromium, "rudderstack_beacon.mjs");
+    let (collector, report) = run_sdk("RudderStack beacon", "rudderstack_beacon.mjs");
 
     // The feed holds exactly the calls' events (the wrong key's is not among them), each
     // once, under the key's source.
@@ -165,16 +163,7 @@ fn rudderstack_browser_sdk_beacons_with_the_key_in_the_query() {
     let events = feed_events(&collector, &calls);
     for ((session, call), event) in calls.iter().zip(&events) {
         let label = format!("{} {}", session["name"], call["call"]);
-        assert_eq!(
-            event["context"]["library"]["name"], "RudderLabs JavaScript SDK",
-            "{label}"
-        );
-        for field in ["timestamp", "receivedAt", "originalTimestamp", "sentAt"] {
-            assert!(
-                event[field].is_string(),
-                "{label}: {field} stamped: {event:#}"
-            );
-        }
+        check_stamped_by_the_sdk(&label, event);
         match call["call"].as_str().unwrap() {
             "page" => assert_eq!(event["name"], "Install", "{label}: {event:#}"),
             "track" => {
