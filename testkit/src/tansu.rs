@@ -23,6 +23,21 @@ pub const TANSU_INSTALL: &str = "cargo install tansu --version 0.6.0 --locked \
 /// How long a broker may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A collector's arguments to forward to `broker`'s `topic`, with its reconnect to
+/// the broker quick (a restarted broker is found again within half a second).
+pub fn collector_kafka_args<'a>(broker: &'a str, topic: &'a str) -> Vec<&'a str> {
+    vec![
+        "--kafka-brokers",
+        broker,
+        "--kafka-topic",
+        topic,
+        "--kafka-option",
+        "reconnect.backoff.ms=50",
+        "--kafka-option",
+        "reconnect.backoff.max.ms=500",
+    ]
+}
+
 /// The tansu binary: `$CAIRN_TANSU`, else where scripts/install-test-deps.sh caches it.
 pub fn tansu_bin() -> PathBuf {
     let bin = std::env::var_os("CAIRN_TANSU")

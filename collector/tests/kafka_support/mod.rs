@@ -205,16 +205,7 @@ impl Reader {
 
 /// A collector forwarding to `broker`'s `topic`, with the broker's reconnect quick.
 pub fn collector(dir: &Path, broker: &str, topic: &str, extra: &[&str]) -> CollectorProcess {
-    let mut args = vec![
-        "--kafka-brokers",
-        broker,
-        "--kafka-topic",
-        topic,
-        "--kafka-option",
-        "reconnect.backoff.ms=50",
-        "--kafka-option",
-        "reconnect.backoff.max.ms=500",
-    ];
+    let mut args = cairn_testkit::tansu::collector_kafka_args(broker, topic);
     args.extend_from_slice(extra);
     CollectorProcess::start(env!("CARGO_BIN_EXE_cairn-collector"), dir, &args)
 }

@@ -50,20 +50,8 @@ const GROUP_DEADLINE: Duration = Duration::from_secs(120);
 
 /// A collector forwarding to `topic`, with the broker's reconnect quick.
 fn kafka_collector(dir: &Path, broker: &str, topic: &str) -> CollectorProcess {
-    CollectorProcess::start(
-        cairn_testkit::collector_bin(),
-        dir,
-        &[
-            "--kafka-brokers",
-            broker,
-            "--kafka-topic",
-            topic,
-            "--kafka-option",
-            "reconnect.backoff.ms=50",
-            "--kafka-option",
-            "reconnect.backoff.max.ms=500",
-        ],
-    )
+    let args = cairn_testkit::tansu::collector_kafka_args(broker, topic);
+    CollectorProcess::start(cairn_testkit::collector_bin(), dir, &args)
 }
 
 fn member(dir: &Path, broker: &str, topic: &str) -> Reco {
