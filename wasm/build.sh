@@ -146,8 +146,8 @@ for f in "${optional[@]}"; do
     printf '%-22s %9d %9d  (only with autocapture)\n' "$f" "$(size "$pkg/$f")" "$g"
 done
 # The issue's bar: 30,720 B for everything a page downloads to track, with the
-# default options (autocapture off: 29,168 B) and with autocapture on (+ capture.js:
-# 30,691 B); both fail the build above it.
+# default options (autocapture off: 29,181 B) and with autocapture on (+ capture.js:
+# 30,704 B); both fail the build above it.
 budget=30720
 budget_auto=30720
 printf '%-22s %9s %9d  (budget %d; goal 30720)\n' "total shipped" "" "$total" "$budget"

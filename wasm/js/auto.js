@@ -4,7 +4,7 @@
 // are loaded only when init's `autocapture` option is on (a page without them does
 // not download them).
 
-const SESSION_MS = 1800000;
+const SESSION_MS = 1800000, CAMPAIGN = 'cairn:campaign';
 
 let pc, api, signals, campaign, ref, ctxKey, fresh, held;
 
@@ -24,29 +24,31 @@ export const agent = () => {
   return { device: { type }, os: { name: os }, browser: { name: browser } };
 };
 
-// UTM parameters of the landing URL (utm_campaign as `name`), kept for the session: in memory, and in
-// localStorage (only once a purpose is granted) until 30 min without a page left.
+// UTM parameters of the landing URL (utm_campaign as `name`), kept for the session:
+// in memory, and in localStorage (only once a purpose is granted) until 30 min
+// without a page left.
 const readCampaign = () => {
   const q = new URLSearchParams(location.search), c = {};
   for (const k of ['source', 'medium', 'campaign', 'term', 'content']) if (q.get('utm_' + k)) c[k === 'campaign' ? 'name' : k] = q.get('utm_' + k);
   if (Object.keys(c).length) return (campaign = c);
   if (campaign) return;
   try {
-    const s = JSON.parse(localStorage.getItem('cairn:campaign'));
+    const s = JSON.parse(localStorage.getItem(CAMPAIGN));
     if (s && Date.now() - s.t < SESSION_MS) campaign = s.c;
   } catch (e) { /* no storage: memory only */ }
 };
 const keepCampaign = () => {
   try {
-    if (campaign && api.consented()) localStorage.setItem('cairn:campaign', JSON.stringify({ c: campaign, t: Date.now() }));
+    if (campaign && api.consented()) localStorage.setItem(CAMPAIGN, JSON.stringify({ c: campaign, t: Date.now() }));
   } catch (e) { /* no storage */ }
 };
 
 // The page context (URL, path, referrer, title, campaign, viewport) as JSON members,
 // handed to the core only when it changed; `held` (while a page is left) keeps the
-// left page's context for the events that report on it. Read once per task (reading the page costs about
-// a microsecond; a microtask clears `fresh`) and again after a history change
-// (`reread`); a title set later in the same task shows from the next task.
+// left page's context for the events that report on it. Read once per task (reading
+// the page costs about a microsecond; a microtask clears `fresh`) and again after a
+// history change (`reread`); a title set later in the same task shows from the next
+// task.
 export const context = () => {
   if (!pc || held || fresh) return;
   fresh = 1;

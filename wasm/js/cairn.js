@@ -5,10 +5,9 @@
 import * as w from './wasm.js';
 import * as auto from './auto.js';
 
-// Names (written inline, a few bytes less once minified): the IndexedDB database
-// 'cairn' and its object store OS, localStorage keys 'cairn:' + key, tab locks
-// 'cairn-tab-' + tab.
-const OS = 's';
+// Stored names: the IndexedDB database and its object store, the localStorage key
+// prefix (auto.js's campaign key starts with it), the prefix of each tab's lock.
+const DB = 'cairn', OS = 's', LS = 'cairn:', LOCK = 'cairn-tab-';
 // This page's queue namespace; a closed tab's namespace is adopted by the next page.
 const tab = Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
 let ready, on, backend, q, ops = [], waiters = [], timer, due, chan, release;
@@ -50,10 +49,10 @@ const idb = (db) => {
 const enc = (b) => { let s = ''; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192)); return s; };
 const ls = {
   async get(p) {
-    return Object.keys(localStorage).filter((k) => k.startsWith('cairn:' + p))
-      .map((k) => [k.slice(6), Uint8Array.from(localStorage.getItem(k), (c) => c.charCodeAt(0))]);
+    return Object.keys(localStorage).filter((k) => k.startsWith(LS + p))
+      .map((k) => [k.slice(LS.length), Uint8Array.from(localStorage.getItem(k), (c) => c.charCodeAt(0))]);
   },
-  write(o) { for (const [k, v] of o) v ? localStorage.setItem('cairn:' + k, enc(v)) : localStorage.removeItem('cairn:' + k); },
+  write(o) { for (const [k, v] of o) v ? localStorage.setItem(LS + k, enc(v)) : localStorage.removeItem(LS + k); },
 };
 // Opens the store; without `create`, only if this site stored something before
 // (so a visitor who never consented leaves no database behind). Sets `big` when
@@ -62,16 +61,16 @@ const open = async (create) => {
   big = 0;
   try {
     if (self.indexedDB) {
-      const have = !indexedDB.databases || (await indexedDB.databases()).some((d) => d.name === 'cairn');
+      const have = !indexedDB.databases || (await indexedDB.databases()).some((d) => d.name === DB);
       big = 1;
       if (!create && !have) return null;
-      const r = indexedDB.open('cairn', 1);
+      const r = indexedDB.open(DB, 1);
       r.onupgradeneeded = () => r.result.createObjectStore(OS);
       return idb(await req(r));
     }
   } catch (e) { big = 0; /* private mode and the like: localStorage */ }
   try {
-    if (!create && !Object.keys(localStorage).some((k) => k.startsWith('cairn:'))) return null;
+    if (!create && !Object.keys(localStorage).some((k) => k.startsWith(LS))) return null;
     return ls;
   } catch (e) { return create ? MEM : null; }
 };
@@ -91,7 +90,7 @@ const adopt = async () => {
     const evs = [];
     for (const [k] of await backend.get('t:')) {
       const t = k.slice(2);
-      if (t === tab || held?.has('cairn-tab-' + t)) continue;
+      if (t === tab || held?.has(LOCK + t)) continue;
       o.push([k]);
       for (const [ek, v] of await backend.get('e:' + t + ':')) {
         o.push([ek]);
@@ -222,7 +221,7 @@ export const init = (o) => {
     if (!o?.writeKey) throw new Error('init: writeKey is required');
     await w.load(o.wasmUrl);
     if (navigator.locks) {
-      await new Promise((ok) => navigator.locks.request('cairn-tab-' + tab, () => { ok(); return new Promise((r) => (release = r)); }));
+      await new Promise((ok) => navigator.locks.request(LOCK + tab, () => { ok(); return new Promise((r) => (release = r)); }));
     }
     backend = await open(false);
     if (backend) {

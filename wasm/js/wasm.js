@@ -3,8 +3,9 @@
 // imports (module "cairn"), wraps its exports. Numbers cross as numbers; text and
 // bytes as (pointer, length) in the wasm's memory: an export's arguments are written
 // into one block from the wasm's `alloc` (the export takes it over), text an import
-// receives is copied out during the call. No JavaScript value is held by the wasm. An export
-// that fails reports its message through `fail`; the wrapper throws it as an Error.
+// receives is copied out during the call. No JavaScript value is held by the wasm.
+// An export that fails reports its message through `fail`; the wrapper throws it as
+// an Error.
 // Names on the wire are one letter (see src/host.rs): imports s send, b beacon,
 // w wake, p put, c commit, d settled, f fail, n now; exports A alloc, L out_len,
 // S start, C call, T ctl, O stored.

@@ -4,8 +4,9 @@
 //! Every write lands in memory, and its key in `pending`. When the engine calls
 //! `sync()` the driver hands the host each pending key with its value as it is then
 //! (none: deleted), which the host applies in one IndexedDB transaction. A value is
-//! not copied for the host until then. Nothing is handed over until `persist` is on: before the
-//! user grants any purpose the tracker keeps even its anonymous id in memory only.
+//! not copied for the host until then. Nothing is handed over until `persist` is on:
+//! before the user grants any purpose the tracker keeps even its anonymous id in
+//! memory only.
 //!
 //! Keys as the host sees them: `k:<name>` for key-value entries, `e:<seq>:<purpose>`
 //! for queued events (the host adds its tab's namespace to event keys).
