@@ -26,11 +26,8 @@
 mod api_support;
 mod browser_support;
 
-use browser_support::{
-    assert_not_raw, calls, check_offline_cross_origin, check_preflights, feed_events, post_paths,
-    require_browser, run_script,
-};
-use cairn_testkit::{stored_user_id, temp_dir, CollectorProcess, WRITE_KEY, WRITE_KEY_SOURCE};
+use browser_support::{assert_not_raw, calls, check_preflights, feed_events, post_paths, Sdk};
+use cairn_testkit::{stored_user_id, WRITE_KEY, WRITE_KEY_SOURCE};
 use serde_json::Value;
 
 const EMAIL: &str = "rs.user@example.com";
@@ -48,44 +45,20 @@ const RUDDERSTACK_HEADERS: [&str; 8] = [
     "rsa-since-last-attempt",
 ];
 
-/// Starts a collector and runs `script` with the SDK against it; checks what every run
-/// must show: the pinned SDK version, and a page that stayed offline and posted
-/// cross-origin. Returns the collector and the script's report.
-fn run_sdk(test: &str, script: &str) -> (CollectorProcess, Value) {
-    let chromium = require_browser(test, &["@rudderstack/analytics-js"]);
-    let dir = temp_dir(&test.to_lowercase().replace(' ', "-"));
-    let mut collector = CollectorProcess::start(env!("CARGO_BIN_EXE_cairn-collector"), dir, &[]);
-    let report = run_script(&mut collector, &chromium, script, &[WRITE_KEY]);
-    assert!(
-        report["version"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("3.34."),
-        "@rudderstack/analytics-js 3.34.x: {}",
-        report["version"]
-    );
-    check_offline_cross_origin(&report);
-    (collector, report)
-}
-
-/// What the SDK puts on every event, whichever way it was sent: its library name and
-/// the four timestamps.
-fn check_stamped_by_the_sdk(label: &str, event: &Value) {
-    assert_eq!(
-        event["context"]["library"]["name"], "RudderLabs JavaScript SDK",
-        "{label}"
-    );
-    for field in ["timestamp", "receivedAt", "originalTimestamp", "sentAt"] {
-        assert!(
-            event[field].is_string(),
-            "{label}: {field} stamped: {event:#}"
-        );
-    }
-}
+const RUDDERSTACK: Sdk = Sdk {
+    test: "RudderStack browser",
+    package: "@rudderstack/analytics-js",
+    version: "3.34.",
+    library: "RudderLabs JavaScript SDK",
+};
 
 #[test]
 fn rudderstack_browser_sdk_posts_cross_origin_in_chromium() {
-    let (collector, report) = run_sdk("RudderStack browser", "rudderstack_browser.mjs");
+    let (collector, report) = RUDDERSTACK.run(
+        "rudderstack-browser",
+        "rudderstack_browser.mjs",
+        &[WRITE_KEY],
+    );
 
     // The feed: every call's messageId exactly once (a retried post is not a duplicate).
     let calls = calls(&report);
@@ -94,7 +67,7 @@ fn rudderstack_browser_sdk_posts_cross_origin_in_chromium() {
     for ((session, call), event) in calls.iter().zip(&events) {
         let label = format!("{} {}", session["name"], call["call"]);
         assert_eq!(event["channel"], "web", "{label}");
-        check_stamped_by_the_sdk(&label, event);
+        RUDDERSTACK.check_stamped(&label, event);
         match call["call"].as_str().unwrap() {
             "page" => {
                 assert_eq!(event["name"], "Install", "{label}: {event:#}");
@@ -155,7 +128,8 @@ fn rudderstack_browser_sdk_posts_cross_origin_in_chromium() {
 /// refused (401) and nothing of it is stored.
 #[test]
 fn rudderstack_browser_sdk_beacons_with_the_key_in_the_query() {
-    let (collector, report) = run_sdk("RudderStack beacon", "rudderstack_beacon.mjs");
+    let (collector, report) =
+        RUDDERSTACK.run("rudderstack-beacon", "rudderstack_beacon.mjs", &[WRITE_KEY]);
 
     // The feed holds exactly the calls' events (the wrong key's is not among them), each
     // once, under the key's source.
@@ -163,7 +137,7 @@ fn rudderstack_browser_sdk_beacons_with_the_key_in_the_query() {
     let events = feed_events(&collector, &calls);
     for ((session, call), event) in calls.iter().zip(&events) {
         let label = format!("{} {}", session["name"], call["call"]);
-        check_stamped_by_the_sdk(&label, event);
+        RUDDERSTACK.check_stamped(&label, event);
         match call["call"].as_str().unwrap() {
             "page" => assert_eq!(event["name"], "Install", "{label}: {event:#}"),
             "track" => {

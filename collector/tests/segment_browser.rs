@@ -31,11 +31,8 @@ mod browser_support;
 
 use std::collections::BTreeSet;
 
-use browser_support::{
-    assert_not_raw, calls, check_offline_cross_origin, check_preflights, feed_events, post_paths,
-    require_browser, run_script,
-};
-use cairn_testkit::{stored_user_id, temp_dir, CollectorProcess, WRITE_KEY};
+use browser_support::{assert_not_raw, calls, check_preflights, feed_events, post_paths, Sdk};
+use cairn_testkit::{stored_user_id, CollectorProcess, WRITE_KEY};
 use serde_json::Value;
 
 const EMAIL: &str = "sg.user@example.com";
@@ -44,40 +41,20 @@ const USER_ID: &str = "sg-user-1";
 /// `Content-Type: text/plain`, which needs no preflight.
 const SEGMENT_HEADERS: [&str; 2] = ["authorization", "x-retry-count"];
 
+const SEGMENT: Sdk = Sdk {
+    test: "Segment browser",
+    package: "@segment/analytics-next",
+    version: "1.84.",
+    library: "analytics.js",
+};
+
 fn run(name: &str, mode: &str) -> (CollectorProcess, Value) {
-    let chromium = require_browser("Segment browser", &["@segment/analytics-next"]);
-    let mut collector =
-        CollectorProcess::start(env!("CARGO_BIN_EXE_cairn-collector"), temp_dir(name), &[]);
-    let report = run_script(
-        &mut collector,
-        &chromium,
-        "segment_browser.mjs",
-        &[WRITE_KEY, mode],
-    );
-    assert!(
-        report["version"]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("1.84."),
-        "@segment/analytics-next 1.84.x: {}",
-        report["version"]
-    );
-    check_offline_cross_origin(&report);
-    (collector, report)
+    SEGMENT.run(name, "segment_browser.mjs", &[WRITE_KEY, mode])
 }
 
 /// What every analytics-next event in the feed has, whatever its call.
 fn check_common(label: &str, event: &Value) {
-    assert_eq!(
-        event["context"]["library"]["name"], "analytics.js",
-        "{label}: {event:#}"
-    );
-    for field in ["timestamp", "receivedAt", "originalTimestamp", "sentAt"] {
-        assert!(
-            event[field].is_string(),
-            "{label}: {field} stamped: {event:#}"
-        );
-    }
+    SEGMENT.check_stamped(label, event);
     // analytics-next puts the write key in every body too; it never reaches the feed.
     assert!(event.get("writeKey").is_none(), "{label}: {event:#}");
 }

@@ -1,6 +1,7 @@
 //! The real collector as tests meet it: a child process on a loopback port, with fixed
 //! keys, a data dir of the test's own, and helpers to post batches and read the feed;
-//! the recommender and the tansu broker likewise (their own modules). Shared by the collector's own tests and the end-to-end tests across crates.
+//! the recommender and the tansu broker likewise (their own modules). Shared by the
+//! collector's own tests and the end-to-end tests across crates.
 
 use std::{
     io::{BufRead, BufReader},

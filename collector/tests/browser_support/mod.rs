@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use cairn_testkit::{files_containing, CollectorProcess};
+use cairn_testkit::{files_containing, temp_dir, CollectorProcess};
 use serde_json::Value;
 
 pub const INSTALL_HINT: &str = "run scripts/install-test-deps.sh (it installs chromium and \
@@ -97,6 +97,56 @@ pub fn run_script(
     );
     println!("{script}: {report}");
     report
+}
+
+/// A browser SDK from npm as the tests pin it.
+pub struct Sdk {
+    /// The test's name in messages.
+    pub test: &'static str,
+    pub package: &'static str,
+    /// The pinned version's prefix, e.g. "3.34.".
+    pub version: &'static str,
+    /// `context.library.name` on its events.
+    pub library: &'static str,
+}
+
+impl Sdk {
+    /// Starts a collector in a new `dir` and runs `script` (with `args`) with the SDK
+    /// against it; checks what every run must show: the pinned version, and a page that
+    /// stayed offline and posted cross-origin. Returns the collector and the report.
+    pub fn run(&self, dir: &str, script: &str, args: &[&str]) -> (CollectorProcess, Value) {
+        let chromium = require_browser(self.test, &[self.package]);
+        let mut collector =
+            CollectorProcess::start(env!("CARGO_BIN_EXE_cairn-collector"), temp_dir(dir), &[]);
+        let report = run_script(&mut collector, &chromium, script, args);
+        assert!(
+            report["version"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with(self.version),
+            "{} {}x: {}",
+            self.package,
+            self.version,
+            report["version"]
+        );
+        check_offline_cross_origin(&report);
+        (collector, report)
+    }
+
+    /// What the SDK puts on every event in the feed, whatever the call and however it
+    /// was sent: its library name and the four timestamps.
+    pub fn check_stamped(&self, label: &str, event: &Value) {
+        assert_eq!(
+            event["context"]["library"]["name"], self.library,
+            "{label}: {event:#}"
+        );
+        for field in ["timestamp", "receivedAt", "originalTimestamp", "sentAt"] {
+            assert!(
+                event[field].is_string(),
+                "{label}: {field} stamped: {event:#}"
+            );
+        }
+    }
 }
 
 /// Nothing left loopback, no error on a page, and the page was on another origin than
